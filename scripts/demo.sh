@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Fresh machine -> dashboard on two real MovieLens-100k runs.
+# Sets up .venv, downloads MovieLens-100k (inside the recbole==1.2.1 wheel from PyPI), embeds it,
+# trains two runs into runs/, then opens the dashboard on http://localhost:8501.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+.venv/bin/rqvae demo --runs-dir runs
+exec .venv/bin/streamlit run dashboard/app.py -- --runs-dir runs

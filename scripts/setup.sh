@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Create .venv and install the workbench with its dev tools. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+# torch is pinned in pyproject.toml (torch==2.13.0, the CPU build): an unpinned torch pulls CUDA.
+.venv/bin/python -m pip install --quiet -e '.[dev]'

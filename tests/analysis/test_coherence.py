@@ -1,0 +1,70 @@
+"""Diagnostic 7 (semantic coherence): a hand-made 2-D case and exact search on real embeddings."""
+
+import numpy as np
+import pytest
+
+from analysis.coherence import nearest_neighbors, semantic_coherence
+from rqvae.errors import InputError
+from tests.analysis.reference_ids import load_tokens, tokens_to_codes
+
+CODES = np.array([[0, 0], [0, 1], [0, 1], [1, 0]])
+# Item 3 lies next to item 0, item 2 next to item 1.
+EMBEDDINGS = np.array([[1.0, 0.0], [0.0, 1.0], [0.1, 1.0], [1.0, 0.1]], dtype=np.float32)
+
+
+def test_coherence_by_hand():
+    table = semantic_coherence(EMBEDDINGS, CODES, n_queries=4, k=1, chunk=3)
+    # Pairs (0,3), (1,2), (2,1), (3,0). Level 0: (1,2), (2,1) share code 0 -> 2/4.
+    # Random: groups {0,1,2}, {3}: 3*2 / (4*3) = 1/2. Level 1: same pairs share (0,1) -> 2/4;
+    # random: groups of sizes 1, 2, 1: 2*1 / 12 = 1/6.
+    assert table["neighbor_share"].tolist() == [0.5, 0.5]
+    assert table["random_share"].tolist() == pytest.approx([0.5, 1 / 6])
+    assert table["lift"].tolist() == pytest.approx([1.0, 3.0])
+    assert table["prefix_length"].tolist() == [1, 2]
+
+
+def test_neighbors_by_hand_exclude_the_query():
+    neighbors = nearest_neighbors(EMBEDDINGS, np.arange(4), k=2, chunk=1)
+    assert neighbors[:, 0].tolist() == [3, 2, 1, 0]
+
+
+def test_lift_is_nan_when_no_random_pair_can_share():
+    table = semantic_coherence(EMBEDDINGS, np.arange(4).reshape(4, 1), n_queries=4, k=1)
+    assert table["random_share"][0] == 0.0
+    assert np.isnan(table["lift"][0])
+
+
+def test_bad_embeddings():
+    with pytest.raises(InputError, match="3 rows, expected one per item"):
+        semantic_coherence(EMBEDDINGS[:3], CODES)
+    broken = EMBEDDINGS.copy()
+    broken[2, 0] = np.nan
+    with pytest.raises(InputError, match="rows 2 contain NaN"):
+        semantic_coherence(broken, CODES, k=1)
+
+
+def test_chunked_search_is_exact_on_real_embeddings(scientific_embeddings):
+    embeddings = np.load(scientific_embeddings, mmap_mode="r")
+    queries = np.arange(0, embeddings.shape[0], 97)
+    found = nearest_neighbors(embeddings, queries, k=10, chunk=1000)
+    similarity = np.asarray(embeddings[queries]) @ np.asarray(embeddings).T
+    similarity[np.arange(len(queries)), queries] = -np.inf
+    top = np.sort(similarity, axis=1)[:, ::-1][:, :10]
+    got = np.take_along_axis(similarity, found, axis=1)
+    np.testing.assert_allclose(got, top, rtol=1e-5, atol=1e-6)
+
+
+def test_reference_ids_are_coherent_and_collapse_is_not(scientific_dir, scientific_embeddings):
+    embeddings = np.load(scientific_embeddings, mmap_mode="r")
+    letter = semantic_coherence(
+        embeddings, tokens_to_codes(load_tokens(scientific_dir, "letter_native")), n_queries=400
+    )
+    # Neighbours share the first code far more often than random pairs.
+    assert (letter["lift"] > 5).all()
+    assert letter["neighbor_share"].is_monotonic_decreasing
+    collapsed = semantic_coherence(
+        embeddings, tokens_to_codes(load_tokens(scientific_dir, "mql4grec")), n_queries=400
+    )
+    # One first-level code for everything: every pair shares it, lift exactly 1.
+    assert collapsed.loc[0, "neighbor_share"] == 1.0
+    assert collapsed.loc[0, "lift"] == pytest.approx(1.0)

@@ -1,0 +1,88 @@
+"""Diagnostic 10 (run comparison): tidy metrics, final numbers, config differences, smoothing."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.compare import compare_runs, config_diff, final_metrics, smooth
+from analysis.external import import_ids
+from rqvae.runs import append_jsonl, atomic_write_json
+
+
+def make_run(root, name, config, epochs):
+    run = root / name
+    atomic_write_json(run / "config.json", config)
+    atomic_write_json(run / "status.json", {"state": "finished"})
+    for epoch, values in enumerate(epochs, start=1):
+        append_jsonl(run / "metrics.jsonl", {"epoch": epoch, **values})
+    return run
+
+
+@pytest.fixture
+def two_runs(tmp_path):
+    base = {"kind": "trained", "created": "2024-01-01", "model": {"codebook_size": 256}}
+    first = make_run(
+        tmp_path,
+        "small",
+        {**base, "train": {"lr": 0.001, "epochs": 2}},
+        [{"loss_total": 2.0, "unique_id_ratio": 0.5}, {"loss_total": 1.0, "unique_id_ratio": 0.7}],
+    )
+    second = make_run(
+        tmp_path,
+        "large",
+        {**base, "created": "2024-02-02", "train": {"lr": 0.01, "epochs": 2, "note": None}},
+        [{"loss_total": 3.0, "unique_id_ratio": 0.6, "phase": "warmup"}],
+    )
+    return first, second
+
+
+def test_compare_runs_is_tidy(two_runs):
+    tidy = compare_runs(two_runs)
+    assert list(tidy.columns) == ["run", "epoch", "metric", "value"]
+    assert len(tidy) == 4 + 2  # 2 epochs x 2 metrics, 1 epoch x 2 numeric metrics
+    small = tidy[(tidy["run"] == "small") & (tidy["metric"] == "loss_total")]
+    assert small["epoch"].tolist() == [1, 2]
+    assert small["value"].tolist() == [2.0, 1.0]
+    assert "phase" not in set(tidy["metric"])  # text fields are dropped
+    assert tidy["run"].unique().tolist() == ["small", "large"]
+
+
+def test_config_diff_shows_only_differences(two_runs):
+    diff = config_diff(two_runs)
+    assert list(diff.columns) == ["key", "small", "large"]
+    # created differs but is noise; model.codebook_size and train.epochs are equal.
+    assert diff["key"].tolist() == ["train.lr", "train.note"]
+    assert diff.set_index("key").loc["train.lr"].tolist() == [0.001, 0.01]
+    # A key missing from one run differs from the other run's explicit null.
+    assert diff.set_index("key").loc["train.note", "small"] is None
+
+
+def test_final_metrics_include_imported_runs(two_runs, tmp_path):
+    ids = tmp_path / "ids.csv"
+    pd.DataFrame(
+        {"item_id": ["a", "b", "c", "d"], "code_0": [0, 0, 0, 1], "code_1": [0, 1, 1, 0]}
+    ).to_csv(ids, index=False)
+    imported = import_ids(ids, tmp_path / "imported", codebook_size=2)
+    table = final_metrics([*two_runs, imported]).set_index("run")
+    assert table.loc["small", "epochs"] == 2
+    assert table.loc["small", "loss_total"] == 1.0
+    assert table.loc["imported", "kind"] == "imported"
+    assert table.loc["imported", "state"] == "imported"
+    assert table.loc["imported", "ids_unique_ratio"] == 0.75
+    assert table.loc["imported", "ids_used_fraction_l0"] == 1.0
+    assert table.loc["imported", "ids_perplexity_l1"] == pytest.approx(2.0)
+
+
+def test_same_folder_names_fall_back_to_paths(tmp_path):
+    a = make_run(tmp_path / "one", "run", {"x": 1}, [{"loss_total": 1.0}])
+    b = make_run(tmp_path / "two", "run", {"x": 2}, [{"loss_total": 2.0}])
+    assert set(compare_runs([a, b])["run"]) == {str(a), str(b)}
+
+
+def test_smooth_by_hand():
+    # EMA, window 3 -> alpha 0.5: 0, 0.5*10 + 0.5*0 = 5, 0.5*10 + 0.5*5 = 7.5.
+    assert smooth([0, 10, 10], 3).tolist() == [0.0, 5.0, 7.5]
+    assert smooth([0, 10, 10], 2, method="rolling").tolist() == [0.0, 5.0, 10.0]
+    assert smooth(pd.Series([1.0, np.nan, 3.0]), 1).tolist()[0] == 1.0
+    with pytest.raises(ValueError, match="expected 'ema' or 'rolling'"):
+        smooth([1, 2], 2, method="median")

@@ -1,0 +1,224 @@
+"""External-ID import (rqvae import-ids) and RunData, on small files and the reference IDs."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.checks import DiagnosticUnavailable
+from analysis.collisions import collision_report
+from analysis.entropy import usage_entropy
+from analysis.external import import_ids, read_id_file
+from analysis.health import health_verdict, worst_severity
+from analysis.source import RunData
+from analysis.taxonomy import prefix_taxonomy
+from analysis.usage import codebook_usage
+from rqvae.catalog import CatalogSpec
+from rqvae.errors import InputError
+from rqvae.runs import Run, parse_sid_string
+from tests.analysis.reference_ids import index_path, load_tokens, tokens_to_codes
+
+
+def write_catalog(path, categories=True):
+    rows = [
+        {"item_id": "a", "title": "Alpha", "categories": ["Tools", "Saws"]},
+        {"item_id": "b", "title": "Beta", "categories": ["Tools"]},
+        {"item_id": "c", "title": "Gamma", "categories": []},
+        {"item_id": "d", "title": "Delta", "categories": ["Lab", "Glass"]},
+    ]
+    for row in rows:
+        if not categories:
+            del row["categories"]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return CatalogSpec(path=path)
+
+
+def write_index(path, index):
+    path.write_text(json.dumps(index))
+    return path
+
+
+def assert_nothing_written(out):
+    assert not out.exists()
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(f".{out.name}.")]
+
+
+def test_lcrec_index_with_catalog_follows_catalog_order(tmp_path):
+    catalog = write_catalog(tmp_path / "items.jsonl")
+    index = {"d": ["<a_3>", "<b_1>"], "b": ["<a_0>", "<b_1>"], "a": ["<a_0>", "<b_1>"]}
+    out = import_ids(write_index(tmp_path / "x.index.json", index), tmp_path / "run", catalog)
+    table = pd.read_parquet(out / "semantic_ids.parquet")
+    assert list(table.columns) == ["item_id", "code_0", "code_1", "collision", "sid"]
+    assert table["item_id"].tolist() == ["a", "b", "d"]  # catalog order; c has no ID
+    assert table[["code_0", "code_1"]].values.tolist() == [[0, 1], [0, 1], [3, 1]]
+    assert table["collision"].tolist() == [0, 1, 0]
+    assert parse_sid_string(table["sid"][1]) == [0, 1, 1]
+    config = json.loads((out / "config.json").read_text())
+    assert config["kind"] == "imported" and config["levels"] == 2
+    assert config["codebook_size"] == 4  # largest code 3 -> smallest power of two above: 4
+    assert config["source"]["format"] == "lcrec_index"
+    assert Run(out).status()["state"] == "imported"
+    data = RunData.load(out)
+    assert data.categories == [["Tools", "Saws"], ["Tools"], ["Lab", "Glass"]]
+    assert data.titles == ["Alpha", "Beta", "Delta"]
+    assert data.embeddings() is None
+
+
+@pytest.mark.parametrize(
+    ("name", "columns"),
+    [
+        ("ids.csv", {"item_id": ["a", "b"], "code_0": [5, 1], "code_1": [0, 2]}),
+        ("ids.parquet", {"level_1": [0, 2], "level_0": [5, 1], "id": ["a", "b"]}),
+        ("ids.tsv", {"L0": [5, 1], "L1": [0, 2], "asin": ["a", "b"]}),
+        ("named.csv", {"product": ["a", "b"], "code0": [5, 1], "code1": [0, 2]}),
+    ],
+)
+def test_tables(tmp_path, name, columns):
+    path = tmp_path / name
+    frame = pd.DataFrame(columns)
+    if name.endswith(".parquet"):
+        frame.to_parquet(path)
+    else:
+        frame.to_csv(path, index=False, sep="\t" if name.endswith(".tsv") else ",")
+    item_ids, codes, _ = read_id_file(path)
+    assert item_ids.tolist() == ["a", "b"]
+    assert codes.tolist() == [[5, 0], [1, 2]]
+    out = import_ids(path, tmp_path / "run", codebook_size=16)
+    assert RunData.load(out).codebook_size == 16
+    assert json.loads((out / "config.json").read_text())["codebook_size_rule"] == "given"
+
+
+BAD_INDEXES = [
+    ({"a": ["<a_1>", "<b_2>"], "b": ["<a_1>"], "c": ["<a_1>", "<b_x>"]}, "not <letter_number>"),
+    ({"a": ["<a_1>", "<b_2>"], "b": ["<a_1>"], "c": ["<a_2>", "<b_3>"]}, "ragged levels: 1 items"),
+    ({"a": ["<b_1>", "<a_2>"]}, "expected level letter 'a'"),
+    ({"a": "<a_1><b_2>"}, "is not a list of tokens"),
+    ({}, "no items"),
+    (["<a_1>"], "expected a JSON object"),
+]
+
+
+@pytest.mark.parametrize(("index", "message"), BAD_INDEXES)
+def test_bad_lcrec_files(tmp_path, index, message):
+    out = tmp_path / "run"
+    with pytest.raises(InputError, match=message):
+        import_ids(write_index(tmp_path / "x.index.json", index), out)
+    assert_nothing_written(out)
+
+
+def test_ragged_items_are_named(tmp_path):
+    index = {str(i): ["<a_1>", "<b_2>", "<c_3>"] for i in range(10)}
+    index["7"] = ["<a_1>", "<b_2>"]
+    with pytest.raises(InputError, match=r"'7' \(2 codes\)"):
+        import_ids(write_index(tmp_path / "x.json", index), tmp_path / "run")
+    path = tmp_path / "ragged.csv"
+    path.write_text("item_id,code_0,code_1\na,1,2\nb,3,\nc,4,5\n")
+    with pytest.raises(InputError, match="ragged levels: 1 items lack a code .* 'b'"):
+        import_ids(path, tmp_path / "run")
+    assert_nothing_written(tmp_path / "run")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "file is empty"),
+        ("item_id,code_0\n", "no rows"),
+        ("item_id,code_0\na,1\nb,x\n", "'code_0' holds 'x' for item 'b'"),
+        ("item_id,code_0\na,1\nb,-1\n", "expected a non-negative integer"),
+        ("item_id,code_0\na,1\na,2\n", "appear more than once: 'a'"),
+        ("item_id,title,code_0\na,t,1\n", None),  # item_id wins over other columns
+        ("name,title,code_0\na,t,1\n", "cannot tell the item id column"),
+        ("item_id,code_0,code_2\na,1,2\n", "no gap"),
+        ("item_id,code_0,level_1\na,1,2\n", "several kinds"),
+        ("item_id,x\na,1\n", "no level columns"),
+    ],
+)
+def test_bad_tables(tmp_path, text, message):
+    path = tmp_path / "ids.csv"
+    path.write_text(text)
+    out = tmp_path / "run"
+    if message is None:
+        assert import_ids(path, out).exists()
+        return
+    with pytest.raises(InputError, match=message):
+        import_ids(path, out)
+    assert_nothing_written(out)
+
+
+def test_other_bad_inputs(tmp_path):
+    ids = write_index(tmp_path / "x.json", {"a": ["<a_1>"], "zz": ["<a_2>"], "yy": ["<a_3>"]})
+    catalog = write_catalog(tmp_path / "items.jsonl")
+    out = tmp_path / "run"
+    with pytest.raises(InputError, match=r"2 IDs are for items not in the catalog .*'zz', 'yy'"):
+        import_ids(ids, out, catalog)
+    with pytest.raises(InputError, match="holds code 3, but codebook size is 2"):
+        import_ids(ids, out, codebook_size=2)
+    with pytest.raises(InputError, match="unknown ID file type .txt"):
+        import_ids(write_index(tmp_path / "x.txt", {}), out)
+    with pytest.raises(InputError, match="embeddings file not found"):
+        import_ids(ids, out, embeddings_path=tmp_path / "missing.npy")
+    np.save(tmp_path / "emb.npy", np.zeros((5, 4), dtype=np.float32))
+    with pytest.raises(InputError, match="5 embedding rows, but the run has 3 items"):
+        import_ids(ids, out, embeddings_path=tmp_path / "emb.npy")
+    assert_nothing_written(out)
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    with pytest.raises(InputError, match="already exists and is not empty"):
+        import_ids(ids, out)
+    assert (out / "keep.txt").read_text() == "mine"
+    with pytest.raises(InputError, match="is a file"):
+        import_ids(ids, out / "keep.txt")
+
+
+def test_embeddings_follow_the_catalog_rows(tmp_path):
+    catalog = write_catalog(tmp_path / "items.jsonl")
+    embeddings = np.arange(16, dtype=np.float32).reshape(4, 4)  # row i = catalog item i
+    np.save(tmp_path / "emb.npy", embeddings)
+    ids = write_index(tmp_path / "x.json", {"d": ["<a_1>"], "a": ["<a_0>"]})
+    out = import_ids(ids, tmp_path / "run", catalog, embeddings_path=tmp_path / "emb.npy")
+    data = RunData.load(out)
+    assert data.item_ids.tolist() == ["a", "d"]
+    np.testing.assert_array_equal(data.embeddings(), embeddings[[0, 3]])
+
+
+def test_catalog_without_categories_makes_taxonomy_unavailable(tmp_path):
+    ids = write_index(tmp_path / "x.json", {"a": ["<a_0>"], "b": ["<a_1>"]})
+    plain = import_ids(ids, tmp_path / "plain", write_catalog(tmp_path / "c.jsonl", False))
+    data = RunData.load(plain)
+    assert data.categories == [[], []]
+    with pytest.raises(DiagnosticUnavailable, match="no item in the catalog has a category"):
+        prefix_taxonomy(data.codes, data.categories)
+    bare = RunData.load(import_ids(ids, tmp_path / "bare"))
+    assert bare.categories is None and bare.titles is None
+    with pytest.raises(DiagnosticUnavailable, match="the catalog has no categories"):
+        prefix_taxonomy(bare.codes, bare.categories)
+
+
+def test_reference_import_round_trip(
+    tmp_path, scientific_dir, scientific_items, scientific_embeddings
+):
+    index = load_tokens(scientific_dir, "mql4grec")
+    out = import_ids(
+        index_path(scientific_dir, "mql4grec"),
+        tmp_path / "mql4grec",
+        CatalogSpec(path=scientific_items),
+        embeddings_path=scientific_embeddings,
+    )
+    data = RunData.load(out)
+    assert data.item_ids.tolist() == list(index)  # the catalog and the index share one order
+    np.testing.assert_array_equal(data.codes, tokens_to_codes(index))
+    assert data.codebook_size == 256
+    assert data.categories[0] == [
+        "Industrial & Scientific",
+        "Industrial Electrical",
+        "Passive Components",
+        "Capacitors",
+    ]
+    assert isinstance(data.embeddings(), np.memmap)  # rows already aligned: no copy
+    report = collision_report(data.codes, data.item_ids, data.collision)
+    assert report.unique_id_ratio_with_collision == 1.0
+    findings = health_verdict(
+        codebook_usage(data.codes, 256), usage_entropy(data.codes, 256), report
+    )
+    assert worst_severity(findings) == "error"

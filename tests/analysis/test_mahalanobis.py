@@ -1,0 +1,132 @@
+"""Mahalanobis assignment (diagnostic 8): covariance estimate and the identity-covariance check."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.covariance import LedoitWolf
+
+from analysis.mahalanobis import (
+    LedoitWolfAccumulator,
+    MahalanobisAssigner,
+    euclidean_codes,
+    nearest_codes,
+)
+from rqvae.errors import InputError
+
+
+@pytest.mark.parametrize(("n", "dim"), [(500, 8), (40, 20), (9, 1)])
+def test_streamed_ledoit_wolf_equals_sklearn(n, dim):
+    rng = np.random.default_rng(dim)
+    # Anisotropic, off-centre data: the centred fourth moment must come out right.
+    x = rng.normal(size=(n, dim)) * rng.uniform(0.1, 3.0, size=dim) + 5.0
+    accumulator = LedoitWolfAccumulator(dim)
+    for start in range(0, n, 13):
+        accumulator.update(x[start : start + 13])
+    covariance, shrinkage = accumulator.covariance()
+    reference = LedoitWolf().fit(x)
+    np.testing.assert_allclose(covariance, reference.covariance_, rtol=1e-9, atol=1e-10)
+    assert shrinkage == pytest.approx(reference.shrinkage_, abs=1e-10)
+
+
+def test_identity_covariance_reproduces_euclidean_assignment_exactly():
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=(3000, 16)).astype(np.float32)
+    codebooks = rng.normal(size=(3, 32, 16)).astype(np.float32)
+    assigner = MahalanobisAssigner(covariance="identity", chunk_size=777).fit(z, codebooks)
+    np.testing.assert_array_equal(assigner.covariances_[0], np.eye(16))
+    np.testing.assert_array_equal(assigner.transform(z), euclidean_codes(z, codebooks))
+
+
+def test_euclidean_codes_match_brute_force_distances():
+    rng = np.random.default_rng(2)
+    z = rng.normal(size=(200, 3))
+    codebooks = rng.normal(size=(2, 6, 3))
+    codes = euclidean_codes(z, codebooks)
+    residual = z.copy()
+    for level in range(2):
+        distances = ((residual[:, None, :] - codebooks[level][None]) ** 2).sum(-1)
+        np.testing.assert_array_equal(codes[:, level], distances.argmin(1))
+        residual -= codebooks[level][codes[:, level]]
+
+
+def test_anisotropic_residuals_change_the_choice():
+    # Level-0 residuals spread 10x more along x than along y: covariance ~ diag(100, 1).
+    grid = np.array([[10.0, 1.0], [10.0, -1.0], [-10.0, 1.0], [-10.0, -1.0]])
+    z = np.repeat(grid, 100, axis=0)
+    codebook = np.array([[[5.0, 0.0], [0.0, 2.0]]])
+    assigner = MahalanobisAssigner().fit(z, codebook)
+    # By hand: S = diag(100, 1), mu = 50.5, delta = 49.5^2 = 2450.25, every ||x x^T - S||^2 is
+    # 200, so beta = 200 / (n p) = 0.25 and the shrinkage is 0.25 / 2450.25.
+    shrinkage = 0.25 / 2450.25
+    assert assigner.shrinkages_[0] == pytest.approx(shrinkage)
+    expected = (1 - shrinkage) * np.array([100.0, 1.0]) + shrinkage * 50.5
+    np.testing.assert_allclose(np.diag(assigner.covariances_[0]), expected)
+    origin = np.zeros((1, 2))
+    # Euclidean: 25 vs 4 -> code 1. Mahalanobis: 25 / 100 vs 4 / 1 -> code 0.
+    assert euclidean_codes(origin, codebook)[0, 0] == 1
+    assert assigner.transform(origin)[0, 0] == 0
+
+
+def test_later_levels_use_residuals_of_the_mahalanobis_assignment():
+    rng = np.random.default_rng(3)
+    z = rng.normal(size=(400, 4)) * np.array([5.0, 1.0, 1.0, 0.2])
+    codebooks = rng.normal(size=(2, 8, 4))
+    assigner = MahalanobisAssigner(chunk_size=50).fit(z, codebooks)
+    level0 = nearest_codes(z @ assigner.whiteners_[0].T, codebooks[0] @ assigner.whiteners_[0].T)
+    residual = z - codebooks[0][level0]
+    expected = LedoitWolf().fit(residual).covariance_
+    np.testing.assert_allclose(assigner.covariances_[1], expected, rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(assigner.transform(z)[:, 0], level0)
+
+
+def test_constant_residuals_get_a_reported_ridge():
+    z = np.ones((10, 3))
+    assigner = MahalanobisAssigner().fit(z, np.ones((1, 2, 3)))
+    assert assigner.jitter_[0] > 0
+    assert assigner.transform(z).shape == (10, 1)
+
+
+def test_bad_input():
+    with pytest.raises(InputError, match="expected one of"):
+        MahalanobisAssigner(covariance="full")
+    with pytest.raises(InputError, match="z has shape"):
+        MahalanobisAssigner().fit(np.zeros((5, 2)), np.zeros((1, 3, 4)))
+
+
+def test_side_by_side_tables_by_hand():
+    from analysis.mahalanobis_compare import compare_assignments
+    from analysis.residuals import residual_norms
+
+    euclidean = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])
+    mahalanobis = np.array([[0, 0], [0, 0], [1, 0], [0, 1]])
+    categories = [["R", "A"], ["R", "A"], ["R", "B"], ["R", "B"]]
+    z = np.zeros((4, 2))
+    codebooks = np.zeros((2, 2, 2))
+    residuals = {
+        "euclidean": residual_norms(z, codebooks, euclidean),
+        "mahalanobis": residual_norms(z, codebooks, mahalanobis),
+    }
+    comparison = compare_assignments(
+        euclidean,
+        mahalanobis,
+        2,
+        residuals=residuals,
+        assigner=MahalanobisAssigner("identity").fit(z, codebooks),
+        item_ids=["a", "b", "c", "d"],
+        categories=categories,
+    )
+    assert comparison.agreement["agreement"].tolist() == [0.75, 0.75]
+    assert comparison.agreement["prefix_agreement"].tolist() == [0.75, 0.5]
+    levels = comparison.levels.set_index(["assignment", "level"])
+    assert levels.loc[("euclidean", 1), "unique_id_ratio"] == 1.0
+    assert levels.loc[("mahalanobis", 1), "unique_id_ratio"] == 0.75
+    # Depth 1 is the shared root, so purity is read at depth 2 (A / B).
+    assert comparison.category_depth == 2
+    assert levels.loc[("euclidean", 0), "purity"] == 1.0
+    assert levels.loc[("mahalanobis", 0), "purity"] == 0.75  # node 0 holds A, A, B
+    assert comparison.n_changed == 2
+    assert comparison.changed["item_id"].tolist() == ["b", "d"]
+    assert comparison.changed["first_changed_level"].tolist() == [1, 0]
+    assert comparison.changed["mahalanobis"].tolist() == ["0-0", "0-1"]
+    np.testing.assert_array_equal(comparison.counts["mahalanobis"], [[3, 1], [3, 1]])

@@ -1,0 +1,300 @@
+"""Every dashboard page under ``streamlit.testing.v1.AppTest``, on real run folders.
+
+Assertions read the numbers and titles inside the plotly specs the page sends
+(``json.loads(element.proto.spec)``) and compare them with values worked out here from the run
+files with plain numpy, so a page that draws the wrong run or the wrong level fails.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from rqvae.runs import METRICS_FILE, append_jsonl, level_columns
+from tests.dashboard.conftest import APP_PATH
+
+TIMEOUT = 300  # seconds per script run: the first UMAP of a session compiles numba code
+
+
+def open_app(page: str | None = None, *, runs: list[str] | None = None, focus: str | None = None):
+    """Run the app on ``app_pages/<page>.py`` with ``runs`` picked and ``focus`` shown."""
+    app = AppTest.from_file(APP_PATH, default_timeout=TIMEOUT)
+    if runs is not None:
+        app.session_state["selected_runs"] = runs
+        app.session_state["focus_run"] = focus or runs[0]
+    if page is not None:
+        app.switch_page(f"app_pages/{page}.py")
+    app.run()
+    assert not app.exception, [e.message for e in app.exception]
+    return app
+
+
+def charts(app) -> list[dict]:
+    return [json.loads(chart.proto.spec) for chart in app.get("plotly_chart")]
+
+
+def values(encoded) -> list:
+    """A plotly array as a list: plotly sends numpy arrays as ``{"dtype", "bdata"}`` base64."""
+    if isinstance(encoded, dict) and "bdata" in encoded:
+        array = np.frombuffer(base64.b64decode(encoded["bdata"]), dtype=encoded["dtype"])
+        if "shape" in encoded:  # "rows, columns" for 2-D arrays
+            array = array.reshape([int(n) for n in str(encoded["shape"]).split(",")])
+        return array.tolist()
+    return list(encoded)
+
+
+def chart_titled(app, start: str) -> dict:
+    found = [spec for spec in charts(app) if spec["layout"]["title"]["text"].startswith(start)]
+    assert found, (
+        f"no chart titled {start!r}: {[s['layout']['title']['text'] for s in charts(app)]}"
+    )
+    return found[0]
+
+
+def codes_of(run_dir: Path) -> np.ndarray:
+    table = pd.read_parquet(run_dir / "semantic_ids.parquet")
+    return table[level_columns(table)].to_numpy()
+
+
+def texts(elements) -> str:
+    return "\n".join(str(element.value) for element in elements)
+
+
+# --- Runs -----------------------------------------------------------------------------------------
+
+
+def test_empty_runs_folder_explains_how_to_make_a_run(app_env, tmp_path):
+    app_env(tmp_path)
+    app = open_app()
+    assert [title.value for title in app.title] == ["Runs"]
+    help_text = texts(app.markdown)
+    for command in ("rqvae demo", "rqvae train", "rqvae import-ids"):
+        assert command in help_text
+    assert str(tmp_path) in texts(app.info)
+
+    app.switch_page("app_pages/codebooks.py").run()
+    assert not app.exception
+    assert "Pick one or more runs" in texts(app.info)
+
+
+def test_runs_page_lists_every_run_with_state_and_verdict(app_env, gallery_root):
+    app_env(gallery_root)
+    app = open_app(runs=["trained", "mql4grec", "live"])
+    table = app.dataframe[0].value.set_index("run")
+    assert sorted(table.index) == sorted(p.name for p in gallery_root.iterdir())
+    assert table.loc["trained", "state"] == "finished"
+    assert table.loc["live", "state"] == "training"
+    assert table.loc["letter", "state"] == "imported"
+    assert table.loc["broken-config", "state"] == "broken"
+    assert table.loc["broken-ids", "state"] == "broken"
+    # MQL4GRec puts every item on one first-level code: collapsed, so an error verdict.
+    assert table.loc["mql4grec", "verdict"] == "error"
+    codes = codes_of(gallery_root / "trained")
+    expected_ratio = len(np.unique(codes, axis=0)) / len(codes)
+    assert table.loc["trained", "unique_id_ratio"] == pytest.approx(expected_ratio)
+    assert table.loc["trained", "epochs"] == "2/2"
+
+    # Broken runs get a card naming the file; the others are still judged.
+    errors = [error.value for error in app.error]
+    assert any("broken-config" in e and "config.json" in e for e in errors)
+    assert any("broken-ids" in e and "semantic_ids.parquet" in e for e in errors)
+    badges = texts(app.markdown)
+    assert "verdict: error" in badges
+    assert "level 0 is collapsed" in badges
+    # The run still training gets a live progress bar.
+    assert any("live: epoch 2 of 2" in bar.text for bar in app.get("progress"))
+
+
+def test_live_run_shows_a_new_epoch_on_the_next_refresh(app_env, gallery_root, tmp_path):
+    shutil.copytree(gallery_root / "live", tmp_path / "live")
+    app_env(tmp_path)
+    app = open_app(runs=["live"])
+    assert any("epoch 2 of 2" in bar.text for bar in app.get("progress"))
+    last = json.loads((tmp_path / "live" / METRICS_FILE).read_text().splitlines()[-1])
+    append_jsonl(tmp_path / "live" / METRICS_FILE, {**last, "epoch": last["epoch"] + 1})
+    app.run()
+    assert any("epoch 3 of 2" in bar.text for bar in app.get("progress"))
+
+
+def test_runs_outside_the_root_are_refused(app_env, gallery_root):
+    app_env(gallery_root)
+    app = open_app("codebooks", runs=["../trained"])
+    # A name that is not a run under the root is dropped from the picks, never opened.
+    assert app.session_state["selected_runs"] == []
+    assert "Pick one or more runs" in texts(app.info)
+
+
+# --- single-run pages -----------------------------------------------------------------------------
+
+
+def test_codebooks_page_draws_the_usage_of_each_level(app_env, gallery_root):
+    app_env(gallery_root)
+    app = open_app("codebooks", runs=["trained"])
+    assert app.title[0].value == "Codebooks: trained"
+    codes = codes_of(gallery_root / "trained")
+    for level in range(codes.shape[1]):
+        counts = np.bincount(codes[:, level], minlength=32)
+        used = int((counts > 0).sum())
+        spec = chart_titled(app, f"Level {level}: items per code ({used} of 32 used)")
+        assert values(spec["data"][0]["y"]) == sorted(counts.tolist(), reverse=True)
+    lorenz = chart_titled(app, "Lorenz curve")
+    assert [trace["name"] for trace in lorenz["data"]][1:] == ["level 0", "level 1", "level 2"]
+
+    app.segmented_control(key="codebooks_scale").set_value("log").run()
+    assert chart_titled(app, "Level 0")["layout"]["yaxis"]["type"] == "log"
+
+
+def test_broken_run_shows_its_file_and_the_others_stay_usable(app_env, gallery_root):
+    app_env(gallery_root)
+    app = open_app("codebooks", runs=["broken-ids", "letter"], focus="broken-ids")
+    assert "semantic_ids.parquet" in texts(app.error)
+    assert not charts(app)
+
+    app.selectbox(key="focus_run").set_value("letter").run()
+    assert not app.exception and not app.error
+    assert chart_titled(app, "Level 0: items per code")
+
+
+def test_ids_page_ratios_collisions_and_lookup(app_env, gallery_root):
+    app_env(gallery_root)
+    app = open_app("ids_collisions", runs=["trained"])
+    codes = codes_of(gallery_root / "trained")
+    ratios = [len(np.unique(codes[:, :n], axis=0)) / len(codes) for n in (1, 2, 3)]
+    spec = chart_titled(app, "Unique-ID ratio by prefix length")
+    assert values(spec["data"][0]["y"]) == pytest.approx(ratios)
+    _, group_sizes = np.unique(codes, axis=0, return_counts=True)
+    histogram = chart_titled(app, "Collision groups by size")
+    sizes, groups = np.unique(group_sizes, return_counts=True)
+    assert values(histogram["data"][0]["x"]) == [str(s) for s in sizes]
+    assert values(histogram["data"][0]["y"]) == groups.tolist()
+
+    table = pd.read_parquet(gallery_root / "trained" / "semantic_ids.parquet")
+    items = pd.read_parquet(gallery_root / "trained" / "items.parquet").set_index("item_id")
+    first = table.iloc[0]
+    title = str(items.loc[first["item_id"], "title"])
+    app.text_input(key="ids_lookup_query").input(title[:30]).run()
+    found = app.dataframe[-1].value
+    assert first["item_id"] in found["item_id"].tolist()
+    app.text_input(key="ids_lookup_query").input(first["sid"]).run()
+    found = app.dataframe[-1].value
+    assert found["item_id"].tolist() == [first["item_id"]]
+    app.text_input(key="ids_lookup_query").input("<|sid_0_oops").run()
+    assert "not an ID string" in texts(app.warning)
+
+
+def test_residuals_page(app_env, gallery_root):
+    app_env(gallery_root)
+    app = open_app("residuals", runs=["trained", "letter"])
+    spec = chart_titled(app, "Residual norm after each level")
+    assert [trace["name"] for trace in spec["data"]] == [
+        "input",
+        "after level 0",
+        "after level 1",
+        "after level 2",
+    ]
+    assert {trace["type"] for trace in spec["data"]} == {"box"}
+    app.segmented_control(key="residuals_kind").set_value("violin").run()
+    spec = chart_titled(app, "Residual norm after each level")
+    assert {trace["type"] for trace in spec["data"]} == {"violin"}
+
+    # An imported run has no checkpoint: the page says why instead of failing.
+    app.selectbox(key="focus_run").set_value("letter").run()
+    assert not app.exception
+    assert "no checkpoint" in texts(app.info)
+    assert not charts(app)
+
+
+def test_codeword_map_page(app_env, gallery_root):
+    app_env(gallery_root)
+    app = open_app("codeword_map", runs=["trained"])
+    spec = chart_titled(app, "UMAP of the codewords, level 0")
+    points = sum(len(values(trace["x"])) for trace in spec["data"])
+    assert points == 32  # every codeword of level 0, used or not
+    app.selectbox(key="codeword_map_level").set_value("all levels (joint map)").run()
+    spec = chart_titled(app, "UMAP of the codewords, all levels (joint)")
+    assert sum(len(values(trace["x"])) for trace in spec["data"]) == 3 * 32
+
+    app.toggle(key="codeword_map_items").set_value(True).run()
+    assert chart_titled(app, "UMAP of an item sample and the level-0 codewords")
+
+
+def test_taxonomy_page_drills_down_one_prefix(app_env, gallery_root):
+    app_env(gallery_root)
+    app = open_app("taxonomy", runs=["trained"])
+    codes = codes_of(gallery_root / "trained")
+    top = chart_titled(app, "ID prefix tree coloured by category purity")
+    first_level = {i for i in values(top["data"][0]["ids"]) if "-" not in i}
+    assert first_level == {str(code) for code in np.unique(codes[:, 0])}
+
+    child = app.selectbox(key="taxonomy_child")
+    largest = child.options[0].split()[0]  # options are labelled "12  (45 items, ...)"
+    child.set_value(largest).run()
+    code = int(largest)
+    assert app.session_state["taxonomy_prefix"] == str(code)
+    spec = chart_titled(app, f"ID prefix {code} and below")
+    under = {i for i in values(spec["data"][0]["ids"]) if i.count("-") == 1}
+    expected = {f"{code}-{c}" for c in np.unique(codes[codes[:, 0] == code, 1])}
+    assert under == expected
+    mix = app.dataframe[0].value
+    assert mix["count"].sum() == (codes[:, 0] == code).sum()
+
+    app.button(key="taxonomy_up").click().run()
+    assert app.session_state["taxonomy_prefix"] == ""
+    assert chart_titled(app, "NMI between the ID prefix")
+
+
+def test_mahalanobis_page_shows_both_assignments(app_env, gallery_root):
+    app_env(gallery_root)
+    app = open_app("mahalanobis", runs=["trained"])
+    codes = codes_of(gallery_root / "trained")
+    euclidean = chart_titled(app, "euclidean: level 0 items per code")
+    expected = sorted(np.bincount(codes[:, 0], minlength=32).tolist(), reverse=True)
+    assert values(euclidean["data"][0]["y"]) == expected  # the model's IDs are the run's IDs
+    assert chart_titled(app, "mahalanobis: level 0 items per code")
+    assert chart_titled(app, "Euclidean (model) against Mahalanobis assignment")
+
+    app = open_app("mahalanobis", runs=["letter"])
+    assert "no checkpoint" in texts(app.info)
+
+
+# --- across runs ----------------------------------------------------------------------------------
+
+
+def test_training_and_comparison_page(app_env, gallery_root):
+    app_env(gallery_root)
+    app = open_app("training_comparison", runs=["trained", "live", "letter"])
+    spec = chart_titled(app, "loss_total over epochs")
+    assert [trace["name"] for trace in spec["data"]] == ["trained", "live"]
+    metrics = [json.loads(line) for line in (gallery_root / "trained" / METRICS_FILE).open()]
+    assert values(spec["data"][0]["y"]) == pytest.approx([m["loss_total"] for m in metrics])
+
+    app.slider(key="training_window").set_value(3).run()
+    assert chart_titled(app, "loss_total over epochs (ema smoothing, window 3)")
+
+    difference = app.dataframe[0].value
+    assert "kind" in difference["key"].tolist()  # trained against imported
+    parallel = chart_titled(app, "Hyperparameters against final metrics")
+    labels = [dimension["label"] for dimension in parallel["data"][0]["dimensions"]]
+    assert "ids_unique_ratio" in labels
+
+
+def test_report_page_builds_the_report(app_env, gallery_root):
+    from dashboard import data
+
+    app_env(gallery_root)
+    app = open_app("report", runs=["trained", "letter"])
+    app.button(key="report_build").click().run()
+    assert not app.exception
+    labels = [button.label for button in app.download_button]
+    assert labels == ["Download HTML report", "Download JSON"]
+    report = data.report([gallery_root / "trained", gallery_root / "letter"])
+    assert report.html.startswith(b"<!DOCTYPE html>")
+    names = [run["run"]["name"] for run in json.loads(report.json)["runs"]]
+    assert names == ["trained", "letter"]

@@ -1,0 +1,55 @@
+"""Small synthetic embeddings and runs for the training, assignment and bad-input tests.
+
+A tiny model on 240 random unit vectors trains in well under a second, so tests that need a
+real run folder (checkpoints, config.json, metrics) do not pay for the real catalog.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from rqvae.config import ModelConfig, RunConfig, TrainConfig
+from rqvae.train import train
+
+TINY_ITEMS, TINY_DIM = 240, 16
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors run far faster on one thread, above all when other jobs share the CPU."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def write_embeddings(
+    path: Path, n_items: int = TINY_ITEMS, dim: int = TINY_DIM, seed: int = 0, ids: bool = False
+) -> Path:
+    """Random unit vectors as float32 ``.npy``; with ``ids`` also a sidecar naming them."""
+    vectors = np.random.default_rng(seed).normal(size=(n_items, dim)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    np.save(path, vectors)
+    if ids:
+        sidecar = {"model": "test", "n_items": n_items, "dim": dim}
+        sidecar["item_ids"] = [f"item-{row}" for row in range(n_items)]
+        path.with_suffix(".json").write_text(json.dumps(sidecar))
+    return path
+
+
+def tiny_config(epochs: int = 2, **model_changes) -> RunConfig:
+    model = dict(hidden_dims=(32,), latent_dim=8, num_levels=2, codebook_size=8, dead_code_window=2)
+    model.update(model_changes)
+    return RunConfig(
+        model=ModelConfig(**model),
+        train=TrainConfig(epochs=epochs, batch_size=64, warmup_steps=2, checkpoint_every=1),
+    )
+
+
+def train_tiny(out_dir: Path, embeddings: Path, epochs: int = 2) -> Path:
+    return train(tiny_config(epochs), out_dir, embeddings)
