@@ -6,7 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import session
+from dashboard import data, session
 from dashboard.paths import run_path
 from rqvae.errors import InputError
 
@@ -89,13 +89,22 @@ def focus_run_path() -> tuple[str, Path]:
 
 
 def selected_run_paths() -> dict[str, Path]:
-    """Run name -> folder for every picked run that still exists under the root."""
+    """Run name -> folder for every picked run that exists under the root and is readable.
+
+    A broken run gets an error card naming its file and is left out, so the others still work.
+    """
     paths = {}
     for name in session.selected_runs():
         try:
-            paths[name] = run_path(session.runs_root(), name)
+            path = run_path(session.runs_root(), name)
         except InputError as error:
             error_card(name, error)
+            continue
+        problem = data.run_overview(path).problem
+        if problem is None:
+            paths[name] = path
+        else:
+            error_card(name, problem)
     return paths
 
 

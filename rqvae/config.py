@@ -79,6 +79,9 @@ class TrainConfig:
     # best_tiebreak. Epochs that miss the usage bar only win while no epoch has met it.
     best_metric: str = "unique_id_ratio"
     best_min_usage: float = 1.0
+    # Epochs in the first best_after_fraction of training never qualify: right after k-means
+    # init the IDs are already very unique while the decoder is still untrained.
+    best_after_fraction: float = 0.2
     best_tiebreak: str = "val_loss_total"
 
 
@@ -236,6 +239,7 @@ def _check_ranges(config: RunConfig, source: str) -> None:
         ("train.checkpoint_every", train.checkpoint_every >= 1, "must be >= 1"),
         ("train.eval_sample", train.eval_sample >= 1, "must be >= 1"),
         ("train.best_min_usage", 0.0 <= train.best_min_usage <= 1.0, "must be in [0, 1]"),
+        ("train.best_after_fraction", 0.0 <= train.best_after_fraction < 1.0, "must be in [0, 1)"),
     ]
     for name, ok, requirement in checks:
         if not ok:

@@ -13,7 +13,6 @@ package's folder with the Hugging Face hub switched off, so nothing is downloade
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from rqvae.catalog import CatalogSpec
+from rqvae.embeddings import sha256_of, sidecar_path
 from rqvae.errors import InputError
 from rqvae.runs import atomic_write_json, atomic_write_with, now_iso
 
@@ -111,7 +111,7 @@ def embed_catalog(
 
     # A sidecar left from an earlier file would describe the wrong rows if we were killed
     # between the two writes; without one the .npy is still usable, like a precomputed file.
-    out.with_suffix(".json").unlink(missing_ok=True)
+    sidecar_path(out).unlink(missing_ok=True)
     atomic_write_with(out, write)
     sidecar = {
         "model": str(Path(model_path) if model_path is not None else default_model_path()),
@@ -120,21 +120,12 @@ def embed_catalog(
         "n_items": len(texts),
         "dim": int(dim),
         "catalog": str(catalog) if catalog is not None else None,
-        "catalog_sha256": file_sha256(Path(catalog)) if catalog is not None else None,
+        "catalog_sha256": sha256_of(Path(catalog)) if catalog is not None else None,
         "max_seq_length": int(model.max_seq_length),
         "batch_size": batch_size,
         "normalized": True,
         "created": now_iso(),
         "item_ids": items["item_id"].astype(str).tolist(),
     }
-    atomic_write_json(out.with_suffix(".json"), sidecar)
+    atomic_write_json(sidecar_path(out), sidecar)
     return out
-
-
-def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

@@ -41,8 +41,8 @@ def lookup_table(
 
     Returns
     -------
-    DataFrame with columns ``item_id, sid, title``: sorted by ``sid`` for an ID query, in
-    catalog order for a title query. Empty when nothing matches.
+    DataFrame with columns ``item_id, sid, title``: in code order (level 0 first, then
+    collision) for an ID query, in catalog order for a title query. Empty when nothing matches.
     """
     if limit < 1:
         raise InputError(f"--limit must be at least 1, got {limit}")
@@ -52,7 +52,9 @@ def lookup_table(
         raise InputError("empty query: give an ID string or a title substring")
     codes = _id_prefix(query)
     if codes is not None:
-        matched = table[_prefix_mask(semantic_ids, codes)].sort_values("sid", kind="stable")
+        positions = _positions(semantic_ids)
+        selected = semantic_ids.loc[_prefix_mask(semantic_ids, codes), positions]
+        matched = table.loc[selected.sort_values(positions, kind="stable").index]
     else:
         if items is None:
             raise InputError(
@@ -99,11 +101,17 @@ def _id_prefix(query: str) -> list[int] | None:
     return parse_sid_string(SID_START + body + SID_END)
 
 
-def _prefix_mask(semantic_ids: pd.DataFrame, codes: list[int]) -> pd.Series:
-    """True for rows whose leading positions (levels, then collision) equal ``codes``."""
+def _positions(semantic_ids: pd.DataFrame) -> list[str]:
+    """The code columns in ID order: ``code_0 .. code_{L-1}``, then ``collision`` if present."""
     positions = level_columns(semantic_ids)
     if "collision" in semantic_ids.columns:
         positions = [*positions, "collision"]
+    return positions
+
+
+def _prefix_mask(semantic_ids: pd.DataFrame, codes: list[int]) -> pd.Series:
+    """True for rows whose leading positions (levels, then collision) equal ``codes``."""
+    positions = _positions(semantic_ids)
     mask = pd.Series(True, index=semantic_ids.index)
     if len(codes) > len(positions):
         return ~mask  # longer than any ID of this run: nothing can match

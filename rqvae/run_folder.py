@@ -221,11 +221,13 @@ class Metrics:
         """Sort key of an epoch; the best checkpoint holds the epoch with the highest key.
 
         ``(qualified, best_metric, -best_tiebreak)``: an epoch qualifies when its codebook usage
-        is at least ``best_min_usage`` at every level; a missing tie-break value (no validation
-        rows) ranks last. Plain floats, so the key can be stored in JSON.
+        is at least ``best_min_usage`` at every level and it lies past the first
+        ``best_after_fraction`` of the epochs; a missing tie-break value (no validation rows)
+        ranks last. Plain floats, so the key can be stored in JSON.
         """
         usage = [value for key, value in record.items() if key.startswith("codebook_usage_l")]
-        qualified = int(min(usage) >= self.train.best_min_usage)
+        warmed_up = record["epoch"] > self.train.best_after_fraction * self.train.epochs
+        qualified = int(min(usage) >= self.train.best_min_usage and warmed_up)
         tiebreak = record.get(self.train.best_tiebreak)
         tiebreak = sys.float_info.max if tiebreak is None else float(tiebreak)
         return (qualified, float(record[self.train.best_metric]), -tiebreak)

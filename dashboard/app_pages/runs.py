@@ -29,6 +29,8 @@ for name, overview in overviews.items():
             diagnoses[name] = data.diagnosis(run_path(root, name))
         except data.RUN_ERRORS as error:
             problems[name] = str(error)
+        except Exception as error:  # keep the other runs usable whatever one of them does
+            problems[name] = f"cannot be diagnosed ({type(error).__name__}: {error})"
 
 # --- the table of all runs ------------------------------------------------------------------------
 rows = []
@@ -94,7 +96,11 @@ def run_card(name: str) -> None:
 @st.fragment(run_every=LIVE_REFRESH_SECONDS)
 def live_progress(name: str) -> None:
     """Re-reads a training run every few seconds; the rest of the page is not rerun."""
-    overview = data.run_overview(run_path(root, name))
+    try:
+        overview = data.run_overview(run_path(root, name))
+    except data.RUN_ERRORS as error:  # the folder went away while we watched it
+        widgets.error_card(name, error)
+        return
     last = overview.final_metrics
     st.progress(
         min(overview.epochs_done / overview.epochs_total, 1.0) if overview.epochs_total else 0.0,

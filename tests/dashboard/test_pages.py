@@ -162,6 +162,16 @@ def test_broken_run_shows_its_file_and_the_others_stay_usable(app_env, gallery_r
     assert chart_titled(app, "Level 0: items per code")
 
 
+def test_broken_run_is_left_out_of_the_comparison(app_env, gallery_root):
+    app_env(gallery_root)
+    app = open_app("training_comparison", runs=["broken-config", "trained", "broken-ids"])
+    errors = texts(app.error)
+    assert "broken-config/config.json" in errors
+    assert "broken-ids/semantic_ids.parquet" in errors
+    spec = chart_titled(app, "loss_total over epochs")
+    assert [trace["name"] for trace in spec["data"]] == ["trained"]
+
+
 def test_ids_page_ratios_collisions_and_lookup(app_env, gallery_root):
     app_env(gallery_root)
     app = open_app("ids_collisions", runs=["trained"])
@@ -223,6 +233,9 @@ def test_codeword_map_page(app_env, gallery_root):
 
     app.toggle(key="codeword_map_items").set_value(True).run()
     assert chart_titled(app, "UMAP of an item sample and the level-0 codewords")
+
+    app = open_app("codeword_map", runs=["letter"])
+    assert "no checkpoint" in texts(app.info)
 
 
 def test_taxonomy_page_drills_down_one_prefix(app_env, gallery_root):

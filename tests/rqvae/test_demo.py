@@ -77,7 +77,7 @@ def test_full_demo_trains_two_runs_and_reuses_them(
 
     run_dirs = demo.run_demo(runs_dir, cache_dir=movielens_cache)
 
-    assert [p.name for p in run_dirs] == ["movielens-rotation", "movielens-ste-cosine"]
+    assert [p.name for p in run_dirs] == ["movielens-rotation", "movielens-ste-k32"]
     sizes = []
     for run_dir in run_dirs:
         run = Run(run_dir)

@@ -11,7 +11,8 @@ from click.testing import CliRunner
 
 from rqvae.catalog import CatalogSpec, load_catalog
 from rqvae.cli import main
-from rqvae.embed import default_model_path, embed_catalog, file_sha256
+from rqvae.embed import default_model_path, embed_catalog
+from rqvae.embeddings import sha256_of
 from rqvae.errors import InputError
 
 N_ITEMS = 20
@@ -62,7 +63,7 @@ def test_embed_cli_reproduces_precomputed_rows(tmp_path: Path, scientific_dir: P
     assert sidecar["normalized"] is True
     assert sidecar["item_ids"] == list(subset)
     assert sidecar["catalog"] == str(catalog)
-    assert sidecar["catalog_sha256"] == file_sha256(catalog)
+    assert sidecar["catalog_sha256"] == sha256_of(catalog)
     assert (
         sidecar["template"] == "{title}. Brand: {brand}. Category: {c1 > c2 > ...}. {description}"
     )

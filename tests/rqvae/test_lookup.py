@@ -13,9 +13,24 @@ from rqvae.errors import InputError
 from rqvae.lookup import lookup_table
 from rqvae.runs import atomic_write_json, atomic_write_parquet, sid_string
 
-# Five items, two levels. Items "b" and "c" share the tuple (1, 2) and differ by collision.
-CODES = {"a": (0, 5, 0), "b": (1, 2, 0), "c": (1, 2, 1), "d": (1, 3, 0), "e": (2, 5, 0)}
-TITLES = {"a": "Red Kettle", "b": "Blue Mug", "c": "Blue Mug XL", "d": "Teapot", "e": "KETTLE lid"}
+# Six items, two levels. Items "b" and "c" share the tuple (1, 2) and differ by collision;
+# "f" (1, 10) sorts after "d" (1, 3) by code although "<|sid_1_10|>" < "<|sid_1_3|>" as text.
+CODES = {
+    "a": (0, 5, 0),
+    "f": (1, 10, 0),
+    "b": (1, 2, 0),
+    "c": (1, 2, 1),
+    "d": (1, 3, 0),
+    "e": (2, 5, 0),
+}
+TITLES = {
+    "a": "Red Kettle",
+    "f": "Spoon",
+    "b": "Blue Mug",
+    "c": "Blue Mug XL",
+    "d": "Teapot",
+    "e": "KETTLE lid",
+}
 
 
 @pytest.fixture()
@@ -58,6 +73,7 @@ def test_prefix_without_end_token_and_without_start_token(semantic_ids, items):
         "b",
         "c",
         "d",
+        "f",
     ]
     assert ids_of(lookup_table(semantic_ids, items, "<|sid_0_1|><|sid_1_3|>", 20)) == ["d"]
     assert ids_of(lookup_table(semantic_ids, items, "<|sid_start|><|sid_0_9|>", 20)) == []
