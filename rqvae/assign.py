@@ -26,28 +26,32 @@ from rqvae.model import RQVAE
 from rqvae.runs import SEMANTIC_IDS_FILE, Run, atomic_write_parquet, sid_string
 
 
-@torch.no_grad()
 def encode_latents(model: RQVAE, embeddings: np.ndarray, batch_size: int = 8192) -> np.ndarray:
     """Encoder outputs ``z``, float32, shape (n_items, latent_dim), computed in chunks."""
-    _check_dim(model, embeddings)
-    model.eval()
-    latents = np.empty((len(embeddings), model.config.latent_dim), dtype=np.float32)
-    for start in range(0, len(embeddings), batch_size):
-        x = torch.from_numpy(np.array(embeddings[start : start + batch_size], dtype=np.float32))
-        latents[start : start + len(x)] = model.encode(x).numpy()
-    return latents
+    return _map_chunks(
+        model, embeddings, model.encode, model.config.latent_dim, np.float32, batch_size
+    )
+
+
+def encode_codes(model: RQVAE, embeddings: np.ndarray, batch_size: int = 8192) -> np.ndarray:
+    """Codes, int64, shape (n_items, num_levels), computed in chunks."""
+
+    def codes_of(x: torch.Tensor) -> torch.Tensor:
+        return model.quantizer.quantize(model.encode(x)).codes
+
+    return _map_chunks(model, embeddings, codes_of, model.config.num_levels, np.int64, batch_size)
 
 
 @torch.no_grad()
-def encode_codes(model: RQVAE, embeddings: np.ndarray, batch_size: int = 8192) -> np.ndarray:
-    """Codes, int64, shape (n_items, num_levels), computed in chunks."""
+def _map_chunks(model, embeddings, function, width: int, dtype, batch_size: int) -> np.ndarray:
+    """``function`` over row chunks of ``embeddings`` (a memmap is read one chunk at a time)."""
     _check_dim(model, embeddings)
     model.eval()
-    codes = np.empty((len(embeddings), model.config.num_levels), dtype=np.int64)
+    result = np.empty((len(embeddings), width), dtype=dtype)
     for start in range(0, len(embeddings), batch_size):
         x = torch.from_numpy(np.array(embeddings[start : start + batch_size], dtype=np.float32))
-        codes[start : start + len(x)] = model.quantizer.quantize(model.encode(x)).codes.numpy()
-    return codes
+        result[start : start + len(x)] = function(x).numpy()
+    return result
 
 
 def collision_index(codes: np.ndarray) -> np.ndarray:

@@ -9,6 +9,7 @@ from analysis import figures
 from dashboard import data, widgets
 
 LOOKUP_LIMIT = 50
+SHOWN_PER_GROUP = 5  # a group can hold thousands of items; the lookup box lists more
 NO_MATCH_ICON = ":material/search_off:"
 
 name, path = widgets.focus_run_path()
@@ -53,8 +54,13 @@ else:
                 "rank": groups["rank"],
                 "ID prefix": groups["prefix"],
                 "items": groups["size"],
-                "titles": [" | ".join(data.item_titles(path, rows)) for rows in groups["rows"]],
-                "item ids": [", ".join(map(str, ids)) for ids in groups["item_ids"]],
+                "first titles": [
+                    " | ".join(data.item_titles(path, rows[:SHOWN_PER_GROUP]))
+                    for rows in groups["rows"]
+                ],
+                "first item ids": [
+                    ", ".join(map(str, ids[:SHOWN_PER_GROUP])) for ids in groups["item_ids"]
+                ],
             }
         ),
         hide_index=True,

@@ -1,0 +1,1 @@
+"""The Streamlit dashboard over the runs folder: `streamlit run dashboard/app.py`."""
