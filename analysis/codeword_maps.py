@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rqvae.errors import InputError
 from rqvae.runs import atomic_write_parquet
 
 UMAP_CACHE_PREFIX = "umap_"
@@ -171,7 +172,10 @@ def file_fingerprint(path: str | Path, content: bool = True) -> dict:
     Hash small files (checkpoints); for multi-gigabyte embeddings size and mtime suffice.
     """
     path = Path(path)
-    stat = path.stat()
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        raise InputError(f"{path}: file not found (moved or deleted since the run)") from None
     fingerprint = {"name": path.name, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
     if content:
         digest = hashlib.sha256()

@@ -330,8 +330,8 @@ def taxonomy_sunburst(
             values=frame["values"],
             labels=frame["labels"],
             branchvalues="total",
-            text=hover,
-            hovertemplate="%{text}<extra></extra>",
+            hovertext=hover,
+            hovertemplate="%{hovertext}<extra></extra>",
             marker=dict(
                 colors=frame["purity"].fillna(0),
                 colorscale="RdYlGn",

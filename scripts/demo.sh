@@ -6,4 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/rqvae demo --runs-dir runs
+echo "Dashboard: http://localhost:8501 (Ctrl-C to stop)"
 exec .venv/bin/streamlit run dashboard/app.py -- --runs-dir runs
