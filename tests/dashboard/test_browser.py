@@ -95,6 +95,8 @@ def test_every_page_in_chromium(chromium_available, gallery_root: Path):
             if link == "Report":
                 download_report(page)
             if link not in ("Report",):
+                # Charts render after the heading; wait for one rather than racing the page.
+                page.locator('[data-testid="stPlotlyChart"]').first.wait_for(state="visible")
                 assert page.locator('[data-testid="stPlotlyChart"]').count() > 0, link
             slug = link.lower().replace(" ", "-")
             screenshot(page, ARTIFACTS / f"{number:02d}-{slug}.png")
