@@ -1,0 +1,69 @@
+"""Same inputs, same IDs, metrics and diagnosis: the pinned run, bit for bit (see pinned_run.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.pinned.pinned_run import (
+    PINNED_FILE,
+    differences,
+    model_settings,
+    snapshot,
+    train_settings,
+    write_slice,
+)
+
+
+def build(scientific_dir: Path, folder: Path) -> dict:
+    """Train, assign and diagnose the pinned run in ``folder``; returns its snapshot."""
+    from analysis.diagnose import diagnose_run
+    from rqvae.assign import assign_run
+    from rqvae.catalog import CatalogSpec
+    from rqvae.config import ModelConfig, RunConfig, TrainConfig
+    from rqvae.train import train
+
+    catalog, embeddings = write_slice(scientific_dir, folder)
+    spec = CatalogSpec(
+        path=catalog,
+        format="generic",
+        id_field="item_id",
+        text_fields=("title",),
+        category_field="categories",
+    )
+    config = RunConfig(model=ModelConfig(**model_settings()), train=TrainConfig(**train_settings()))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        run_dir = train(config, folder / "pinned", embeddings, catalog=spec)
+        assign_run(run_dir)
+    finally:
+        torch.set_num_threads(threads)
+    diagnosis = diagnose_run(run_dir, umap=False)
+    return snapshot(run_dir, json.loads(json.dumps(diagnosis.to_json())))
+
+
+@pytest.fixture(scope="module")
+def current(tmp_path_factory, scientific_dir) -> dict:
+    return build(scientific_dir, tmp_path_factory.mktemp("pinned"))
+
+
+def test_ids_are_the_recorded_ones(current):
+    recorded = json.loads(PINNED_FILE.read_text())
+    assert current["item_ids_sha"] == recorded["item_ids_sha"]
+    assert current["codes"] == recorded["codes"]
+    assert current["collision"] == recorded["collision"]
+    assert current["sid_sha"] == recorded["sid_sha"]
+
+
+def test_metrics_are_the_recorded_ones(current):
+    recorded = json.loads(PINNED_FILE.read_text())
+    assert differences(recorded["metrics"], current["metrics"], "metrics") == []
+
+
+def test_diagnosis_is_the_recorded_one(current):
+    recorded = json.loads(PINNED_FILE.read_text())
+    assert differences(recorded["diagnosis"], current["diagnosis"], "diagnosis") == []
