@@ -120,8 +120,7 @@ def derive_run(trained: Path, folder: Path, embeddings: Path, catalog: Path) -> 
     """
     from rqvae.assign import assign_run
     from rqvae.catalog import load_catalog
-    from rqvae.embeddings import sha256_of
-    from rqvae.runs import atomic_write_json, atomic_write_parquet, read_json
+    from rqvae.files import atomic_write_json, atomic_write_parquet, read_json, sha256_of
 
     run = folder / "run"
     run.mkdir(parents=True)
@@ -185,7 +184,7 @@ def proc_status() -> dict[str, int]:
 
 def measure(run_dir: str, queue) -> None:
     """Child process: diagnose the run and report time and memory (kB) to the parent."""
-    from analysis.diagnose import diagnose_run
+    from analysis.diagnosis.diagnose import diagnose_run
 
     with MemorySampler() as sampler:
         start = time.perf_counter()

@@ -6,8 +6,11 @@ modification time and size of the files the result depends on. A run that trains
 the page shows the new epoch; an untouched run is read once per process.
 
 Small results use ``st.cache_data`` (a copy per caller). The big per-run objects (the ID table
-of a million items, :class:`analysis.source.RunData`) use ``st.cache_resource``: one shared
-object, which callers must treat as read-only.
+of a million items, :class:`analysis.reading.run_data.RunData`) use ``st.cache_resource``: one
+shared object, which callers must treat as read-only.
+
+Every error a run can cause is a :class:`rqvae.errors.WorkbenchError` (``RUN_ERRORS``): pages
+show it as a card and go on.
 """
 
 from __future__ import annotations
@@ -20,15 +23,16 @@ import pandas as pd
 import pyarrow.parquet
 import streamlit as st
 
-from analysis.checks import DiagnosticUnavailable
-from analysis.compare import compare_runs, config_diff, final_metrics
-from analysis.diagnose import Diagnosis, diagnose_run
-from analysis.report import write_report
-from analysis.source import RunData
-from analysis.taxonomy import prefix_taxonomy
-from rqvae.errors import InputError
+from analysis.diagnosis.diagnose import diagnose_run
+from analysis.diagnosis.results import Diagnosis
+from analysis.metrics.taxonomy import prefix_taxonomy
+from analysis.presentation.labels import sizes_label
+from analysis.presentation.report import write_report
+from analysis.reading.run_data import RunData
+from analysis.reading.run_tables import compare_runs, config_diff, final_metrics
+from rqvae.errors import InputError, WorkbenchError
 from rqvae.lookup import lookup_table
-from rqvae.runs import (
+from rqvae.run_folder import (
     CHECKPOINT_DIR,
     CONFIG_FILE,
     ITEMS_FILE,
@@ -36,8 +40,8 @@ from rqvae.runs import (
     SEMANTIC_IDS_FILE,
     STATUS_FILE,
     Run,
+    RunInfo,
     list_runs,
-    read_json,
 )
 
 Stamp = tuple[tuple[str, int, int], ...]
@@ -52,7 +56,7 @@ DIAGNOSIS_FILES = (
 )
 LIVE_STATES = ("training",)
 # Errors that mean "this run (or this diagnostic) cannot be shown", not "the dashboard is broken".
-RUN_ERRORS = (InputError, DiagnosticUnavailable)
+RUN_ERRORS = (WorkbenchError,)
 
 
 def stamp(run_dir: Path, names: tuple[str, ...]) -> Stamp:
@@ -84,7 +88,7 @@ class RunOverview:
 
     name: str
     state: str  # training | finished | failed | imported | unknown | broken
-    kind: str = "unknown"  # trained | imported
+    kind: str = "unknown"  # trained | imported-ids | imported-checkpoint | baseline
     created: str | None = None
     settings: dict = field(default_factory=dict)  # the few config values worth a column
     epochs_done: int = 0
@@ -106,15 +110,13 @@ def _run_overview(run_dir: str, file_stamp: Stamp) -> RunOverview:
     overview = RunOverview(name=path.name, state="unknown")
     try:
         run = Run(path)
-        config, status = read_json(path / CONFIG_FILE), run.status()
-        for name, value in ((CONFIG_FILE, config), (STATUS_FILE, status)):
-            if not isinstance(value, dict):
-                raise InputError(f"{path / name}: expected a JSON object")
-        overview.kind = config.get("kind", "trained")
+        info, status = run.info, run.status()
+        overview.kind = info.kind
         overview.state = str(status.get("state", "unknown"))
-        overview.created = config.get("created") or status.get("created")
-        overview.settings = _key_settings(config)
-        overview.epochs_total = _section(config, "train").get("epochs")
+        overview.created = info.document.get("created") or status.get("created")
+        overview.settings = _key_settings(info)
+        train = info.document.get("train")
+        overview.epochs_total = train.get("epochs") if isinstance(train, dict) else None
         metrics = run.metrics()
         overview.epochs_done = len(metrics)
         if len(metrics):
@@ -123,14 +125,9 @@ def _run_overview(run_dir: str, file_stamp: Stamp) -> RunOverview:
         overview.has_ids = (path / SEMANTIC_IDS_FILE).exists()
         if overview.has_ids:
             _check_parquet(path / SEMANTIC_IDS_FILE)
-    except InputError as error:
+    except WorkbenchError as error:
         overview.state, overview.problem = "broken", str(error)
     return overview
-
-
-def _section(config: dict, name: str) -> dict:
-    value = config.get(name)
-    return value if isinstance(value, dict) else {}
 
 
 def _check_parquet(path: Path) -> None:
@@ -141,22 +138,20 @@ def _check_parquet(path: Path) -> None:
         raise InputError(f"{path}: cannot read Parquet ({error})") from None
 
 
-def _key_settings(config: dict) -> dict:
-    """Levels x codes and the few training settings that tell runs apart."""
-    model, train = _section(config, "model"), _section(config, "train")
-    settings = {
-        "levels": model.get("num_levels", config.get("levels")),
-        "codebook_size": model.get("codebook_size", config.get("codebook_size")),
-    }
-    if config.get("kind") == "imported":
-        settings["source"] = Path(str(_section(config, "source").get("ids_file", "?"))).name
-    else:
+def _key_settings(info: RunInfo) -> dict:
+    """Levels x codes, and the few settings that tell runs of that kind apart."""
+    settings = {"levels": info.levels, "codebook_size": sizes_label(info.codebook_sizes)}
+    document = info.document
+    if info.kind == "trained":
+        model, train = document.get("model", {}), document.get("train", {})
         settings.update(
-            distance=model.get("distance"),
+            distance=info.distance,
             estimator=model.get("gradient_estimator"),
             beta=model.get("beta"),
             lr=train.get("lr"),
         )
+    elif isinstance(document.get("source"), dict):
+        settings["source"] = Path(str(document["source"].get("ids_file", "?"))).name
     return settings
 
 
@@ -203,15 +198,14 @@ def item_titles(run_dir: Path, rows: list[int]) -> list[str]:
 
 
 def category_mix(run_dir: Path) -> pd.DataFrame:
-    """Category distribution of every prefix node (:func:`analysis.taxonomy.prefix_taxonomy`)."""
+    """Category distribution of every prefix node
+    (:func:`analysis.metrics.taxonomy.prefix_taxonomy`)."""
     return _category_mix(str(run_dir), stamp(run_dir, ID_FILES))
 
 
 @st.cache_data(show_spinner="Counting categories per prefix ...", max_entries=8)
 def _category_mix(run_dir: str, file_stamp: Stamp) -> pd.DataFrame:
     ids = run_data(Path(run_dir))
-    if ids.categories is None:
-        raise DiagnosticUnavailable("no categories: the run has no catalog with categories")
     return prefix_taxonomy(ids.codes, ids.categories)
 
 
@@ -266,8 +260,8 @@ def _settings_diff(runs: RunsKey) -> pd.DataFrame:
 def runs_table(run_dirs: list[Path]) -> pd.DataFrame:
     """One row per run: the final metrics, then the config keys that differ between the runs.
 
-    Columns: those of :func:`analysis.compare.final_metrics` (``run, kind, state, epochs``,
-    last-epoch metrics, ``ids_*`` statistics), then each key of :func:`settings_diff`.
+    Columns: those of :func:`analysis.reading.run_tables.final_metrics` (``run, kind, state,
+    epochs``, last-epoch metrics, ``ids_*`` statistics), then each key of :func:`settings_diff`.
     """
     return _runs_table(_runs_key(run_dirs, RUN_FILES))
 
@@ -283,7 +277,7 @@ def _runs_table(runs: RunsKey) -> pd.DataFrame:
 
 @dataclass
 class Report:
-    """The report files of :func:`analysis.report.write_report`, in memory for download."""
+    """The report files of :func:`analysis.presentation.report.write_report`, in memory."""
 
     html: bytes
     json: bytes

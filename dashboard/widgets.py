@@ -1,4 +1,5 @@
-"""Small pieces of screen the pages share: error cards, badges, the run a page is about."""
+"""Small pieces of screen the pages share: error cards, badges, the run a page is about, and the
+opening of every single-run page (:func:`single_run_page`)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from analysis.diagnosis.results import Diagnosis
 from dashboard import data, session
 from dashboard.paths import run_path
 from rqvae.errors import InputError
@@ -86,6 +88,32 @@ def focus_run_path() -> tuple[str, Path]:
     except InputError as error:
         error_card(name, error)
         st.stop()
+
+
+def single_run_page(
+    title: str,
+    *,
+    needs: str | None = None,
+    what: str | None = None,
+    with_maps: bool = False,
+) -> tuple[str, Path, Diagnosis]:
+    """Open a single-run page: title, the focus run and its diagnosis, or a card and a stop.
+
+    needs : a diagnostic the page cannot do without (``"residuals"``); when the run cannot
+    have it, a grey card says why (``what`` names it) and the page stops. with_maps : also
+    compute the UMAP maps (the Codeword map page).
+    """
+    name, path = focus_run_path()
+    st.title(f"{title}: {name}")
+    try:
+        diagnosis = data.diagnosis_with_maps(path) if with_maps else data.diagnosis(path)
+    except data.RUN_ERRORS as error:
+        error_card(name, error)
+        st.stop()
+    if needs is not None and not diagnosis.available(needs):
+        unavailable_card(what or title, getattr(diagnosis, needs).reason)
+        st.stop()
+    return name, path, diagnosis
 
 
 def selected_run_paths() -> dict[str, Path]:

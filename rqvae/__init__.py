@@ -1,6 +1,6 @@
-"""RQ-VAE semantic IDs: catalogs, embeddings, the quantizer, training and run folders."""
+"""RQ-VAE semantic IDs: catalogs, embeddings, quantizers, training and run folders."""
 
-from rqvae.errors import InputError
+from rqvae.errors import DiagnosticUnavailable, InputError, WorkbenchError
 
-__all__ = ["InputError"]
+__all__ = ["DiagnosticUnavailable", "InputError", "WorkbenchError"]
 __version__ = "0.1.0"

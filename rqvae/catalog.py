@@ -33,6 +33,7 @@ Formats (``--format``; ``auto`` picks one from the file name) and the text each 
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import itertools
 import json
@@ -44,7 +45,7 @@ from typing import Any
 
 import pandas as pd
 
-from rqvae import catalog_files as files
+from rqvae import records
 from rqvae.errors import InputError
 
 FORMATS = ("generic", "amazon", "lcrec", "movielens")
@@ -71,6 +72,14 @@ class CatalogSpec:
     category_field: str | None = None  # generic: the category path field
     category_sep: str | None = None  # split a category string on this, e.g. " > "
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, as run folders keep it in ``config.json`` (``data.catalog``)."""
+        spec = dataclasses.asdict(self)
+        spec["path"] = str(Path(self.path).resolve())
+        if self.text_fields is not None:
+            spec["text_fields"] = list(self.text_fields)
+        return spec
+
 
 # One normalised item: (item_id, title, text, categories).
 Item = tuple[str, str, str, list[str]]
@@ -94,11 +103,11 @@ def load_catalog(spec: CatalogSpec) -> pd.DataFrame:
     duplicate item ids.
     """
     path = Path(spec.path)
-    files.check_readable(path)
+    records.check_readable(path)
     fmt = resolve_format(spec)
-    unit, records = _records(path, fmt, spec)
-    records = _peek(records, path)
-    make_item, template, required = _item_maker(fmt, spec, path, records.first)
+    unit, stream = _records(path, fmt, spec)
+    stream = _peek(stream, path)
+    make_item, template, required = _item_maker(fmt, spec, path, stream.first)
 
     ids: list[str] = []
     titles: list[str] = []
@@ -107,7 +116,7 @@ def load_catalog(spec: CatalogSpec) -> pd.DataFrame:
     raws: list[str] = []
     numbers: list[Any] = []
     seen_fields: set[str] = set()
-    for number, record in records:
+    for number, record in stream:
         try:
             item_id, title, text, path_ = make_item(number, record)
         except _MissingField as missing:
@@ -153,7 +162,7 @@ def resolve_format(spec: CatalogSpec) -> str:
         return "lcrec"
     if name.endswith((".item", ".item.gz")):
         return "movielens"
-    container = files.container_of(path)
+    container = records.container_of(path)
     if container == "jsonl" and name.startswith("meta_"):
         return "amazon"
     if container is not None:
@@ -227,10 +236,10 @@ def _sentences(parts: list[str]) -> str:
 def _records(path: Path, fmt: str, spec: CatalogSpec) -> tuple[str, Iterator[tuple[Any, dict]]]:
     """The record unit for messages ("line", "row", "item") and the record stream."""
     if fmt == "lcrec":
-        return "item", files.iter_lcrec(path)
+        return "item", records.iter_lcrec(path)
     if fmt == "movielens":
-        return "line", files.iter_atomic(path)
-    container = files.container_of(path)
+        return "line", records.iter_atomic(path)
+    container = records.container_of(path)
     if fmt == "amazon":
         container = "jsonl"  # Amazon metadata is always JSON Lines, whatever the name says
     if container is None:
@@ -239,7 +248,7 @@ def _records(path: Path, fmt: str, spec: CatalogSpec) -> tuple[str, Iterator[tup
             "or *.parquet"
         )
     unit = "line" if container == "jsonl" else "row"
-    return unit, files.iter_records(path, container)
+    return unit, records.iter_records(path, container)
 
 
 class _Peeked:
@@ -253,11 +262,11 @@ class _Peeked:
         return self._stream
 
 
-def _peek(records: Iterator[tuple[Any, dict]], path: Path) -> _Peeked:
-    first = next(records, None)
+def _peek(stream: Iterator[tuple[Any, dict]], path: Path) -> _Peeked:
+    first = next(stream, None)
     if first is None:
         raise InputError(f"{path}: empty catalog (no items)")
-    return _Peeked(first, records)
+    return _Peeked(first, stream)
 
 
 def _item_maker(

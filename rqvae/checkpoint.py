@@ -27,9 +27,10 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from rqvae.config import config_from_dict
-from rqvae.errors import InputError
+from rqvae.errors import DiagnosticUnavailable, InputError
+from rqvae.files import atomic_write_json, atomic_write_with
 from rqvae.model import RQVAE
-from rqvae.runs import CHECKPOINT_DIR, CONFIG_FILE, atomic_write_json, atomic_write_with, read_json
+from rqvae.run_folder import CHECKPOINT_DIR, CONFIG_FILE, Run
 
 
 @dataclass
@@ -43,7 +44,7 @@ class Checkpoint:
     state: dict[str, Any]
 
 
-def checkpoint_path(run_dir: Path, which: str) -> Path:
+def checkpoint_path(run_dir: str | Path, which: str) -> Path:
     """``run_dir/checkpoints/<which>.safetensors``."""
     return Path(run_dir) / CHECKPOINT_DIR / f"{which}.safetensors"
 
@@ -120,19 +121,35 @@ def load_weights(model: RQVAE, checkpoint: Checkpoint) -> None:
     model.load_state_dict(checkpoint.model_state)
 
 
-def load_model(run_dir: Path, which: str = "best") -> RQVAE:
-    """The trained network of a run folder, in eval mode.
+def resolve_checkpoint(run_dir: str | Path, which: str = "best") -> Path:
+    """The file of checkpoint ``which`` (``best``, ``last`` or ``epoch_NNNN``) of a run.
 
-    ``which`` is ``best``, ``last`` or ``epoch_NNNN``; ``best`` falls back to ``last`` for runs
-    that have no best checkpoint (yet).
+    ``best`` falls back to ``last`` for runs that have no best checkpoint (yet). Raises
+    :class:`DiagnosticUnavailable` when the checkpoint does not exist (a run before its first
+    checkpoint has none; that is not a broken run).
     """
-    run_dir = Path(run_dir)
     path = checkpoint_path(run_dir, which)
     if which == "best" and not path.exists():
         path = checkpoint_path(run_dir, "last")
     if not path.exists():
-        raise InputError(f"{run_dir}: no checkpoint {which!r} in {run_dir / CHECKPOINT_DIR}")
-    config = config_from_dict(read_json(run_dir / CONFIG_FILE), source=str(run_dir / CONFIG_FILE))
+        raise DiagnosticUnavailable(
+            f"no checkpoint {which!r}: {checkpoint_path(run_dir, which)} does not exist yet"
+        )
+    return path
+
+
+def load_model(run_dir: str | Path, checkpoint: str | Path = "best") -> RQVAE:
+    """The trained network of a run folder, in eval mode.
+
+    ``checkpoint`` is a checkpoint file, or a name for :func:`resolve_checkpoint`.
+    """
+    run = Run(run_dir)
+    path = (
+        Path(checkpoint)
+        if isinstance(checkpoint, Path)
+        else resolve_checkpoint(run_dir, checkpoint)
+    )
+    config = config_from_dict(run.config, source=str(run.path / CONFIG_FILE))
     model = RQVAE(config.model)
     load_weights(model, load_checkpoint(path))
     return model.eval()

@@ -23,10 +23,11 @@ import zipfile
 from pathlib import Path
 
 from rqvae.catalog import CatalogSpec, load_catalog
-from rqvae.embed import embed_catalog
-from rqvae.embeddings import sha256_of, sidecar_path
+from rqvae.embeddings import sidecar_path
 from rqvae.errors import InputError
-from rqvae.runs import SEMANTIC_IDS_FILE, atomic_write_bytes, read_json
+from rqvae.files import atomic_write_bytes, read_json, sha256_of
+from rqvae.run_folder import SEMANTIC_IDS_FILE
+from rqvae.sentence_encoder import embed_catalog
 
 RECBOLE_REQUIREMENT = "recbole==1.2.1"
 WHEEL_GLOB = "recbole-1.2.1-*.whl"

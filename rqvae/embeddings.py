@@ -1,19 +1,26 @@
-"""Reading and checking an embeddings file: float ``.npy`` of shape (n_items, dim).
+"""Embeddings files, the one place that reads them: float ``.npy`` of shape (n_items, dim).
 
 An optional JSON sidecar next to it (``EMB.json`` for ``EMB.npy``, written by ``rqvae embed``)
 carries the item ids and provenance: ``model, template, n_items, dim, catalog,
 catalog_sha256, item_ids, normalized, created``. Precomputed files without a sidecar are fine;
 their items are then known by row number.
+
+Two ways in: :func:`load_embeddings` checks the whole file (shape, dtype, sidecar, every row
+finite) and returns a memory map, for training and assignment; :class:`EmbeddingReader` reads
+rows on demand, in any order, without mapping the file, for the diagnostics' streaming passes.
+:func:`item_rows` says which file row holds which item of a run.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
+import os
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from rqvae.errors import InputError
 
@@ -90,15 +97,6 @@ def sidecar_path(path: Path) -> Path:
     return Path(path).with_suffix(".json")
 
 
-def sha256_of(path: Path, chunk_bytes: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk_bytes):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _read_sidecar(path: Path, shape: tuple[int, ...]) -> tuple[list[str] | None, dict]:
     sidecar = sidecar_path(path)
     if not sidecar.is_file():
@@ -139,3 +137,144 @@ def _check_finite(path: Path, array: np.ndarray, item_ids: list[str] | None) -> 
         listed = ", ".join(str(row) for row in bad_rows)
     more = f" and {total_bad - len(bad_rows)} more" if total_bad > len(bad_rows) else ""
     raise InputError(f"{path}: {total_bad} rows contain NaN or inf: rows {listed}{more}")
+
+
+def check_finite_chunk(chunk: np.ndarray, start: int, name: str = "embeddings") -> None:
+    """Raise InputError naming the first rows (global index) of ``chunk`` with NaN or inf."""
+    bad = ~np.isfinite(chunk).all(axis=1)
+    if bad.any():
+        rows = (np.flatnonzero(bad)[:MAX_LISTED] + start).tolist()
+        raise InputError(f"{name}: rows {', '.join(map(str, rows))} contain NaN or inf")
+
+
+# --- streaming reads --------------------------------------------------------------------------
+
+
+class EmbeddingReader:
+    """Rows of a ``.npy`` embeddings file, read on demand with ``pread``; nothing is mapped.
+
+    ``reader[a:b]`` reads rows a..b-1 into a fresh array; ``reader[index_array]`` reads the given
+    rows. With ``rows`` (the file row of each item, from :func:`item_rows`) item i is file row
+    ``rows[i]``, so a file in another order is never loaded whole. Unlike a memory map, pages
+    read here do not stay in the process's resident memory: a pass over a 1.5 GB file costs
+    one chunk of memory. Supports what the streaming diagnostics use: ``shape``, ``dtype``,
+    ``ndim``, ``len`` and indexing by a slice or an integer array.
+    """
+
+    def __init__(self, path: str | Path, rows: np.ndarray | None = None):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise InputError(f"{self.path}: embeddings file not found")
+        with open(self.path, "rb") as handle:
+            try:
+                version = np.lib.format.read_magic(handle)
+                read_header = (
+                    np.lib.format.read_array_header_1_0
+                    if version == (1, 0)
+                    else np.lib.format.read_array_header_2_0
+                )
+                shape, fortran_order, dtype = read_header(handle)
+            except ValueError as error:
+                raise InputError(f"{self.path}: not a .npy file ({error})") from None
+            self.offset = handle.tell()
+        if len(shape) != 2 or fortran_order or dtype.kind != "f":
+            raise InputError(
+                f"{self.path}: expected a C-ordered float matrix (n_items, dim), got shape "
+                f"{shape} and dtype {dtype}"
+            )
+        self.file_rows = shape[0]
+        self.dtype = dtype
+        self.row_bytes = shape[1] * dtype.itemsize
+        self.rows = None if rows is None else np.asarray(rows, dtype=np.int64)
+        n_rows = shape[0] if self.rows is None else len(self.rows)
+        self.shape = (n_rows, shape[1])
+        self.ndim = 2
+        expected = self.offset + shape[0] * self.row_bytes
+        if self.path.stat().st_size < expected:
+            raise InputError(f"{self.path}: file is truncated ({shape[0]} rows announced)")
+        self._fd = os.open(self.path, os.O_RDONLY)
+        weakref.finalize(self, os.close, self._fd)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def aligned(self, rows: np.ndarray | None) -> EmbeddingReader:
+        """The same file seen through ``rows`` (file row of each item; None = file order)."""
+        return EmbeddingReader(self.path, rows)
+
+    def __getitem__(self, index) -> np.ndarray:
+        if isinstance(index, slice):
+            start, stop, step = index.indices(self.shape[0])
+            if step != 1:
+                raise IndexError("EmbeddingReader supports slices with step 1 only")
+            if self.rows is None:
+                return self._read_block(start, max(stop - start, 0))
+            index = np.arange(start, stop)
+        file_rows = np.asarray(index, dtype=np.int64)
+        if self.rows is not None:
+            file_rows = self.rows[file_rows]
+        result = np.empty((len(file_rows), self.shape[1]), dtype=self.dtype)
+        for position, row in enumerate(file_rows.tolist()):
+            result[position] = self._read_block(row, 1)[0]
+        return result
+
+    def _read_block(self, first_row: int, n_rows: int) -> np.ndarray:
+        buffer = bytearray(n_rows * self.row_bytes)
+        read = os.preadv(self._fd, [buffer], self.offset + first_row * self.row_bytes)
+        if read != len(buffer):
+            raise InputError(f"{self.path}: file ended early at row {first_row}")
+        return np.frombuffer(buffer, dtype=self.dtype).reshape(n_rows, self.shape[1])
+
+
+def item_rows(
+    path: Path, n_rows: int, item_ids: np.ndarray, catalog_ids: np.ndarray | None
+) -> np.ndarray | None:
+    """File row holding each of ``item_ids`` in the embeddings ``path`` of ``n_rows`` rows, or
+    None when row i is item i.
+
+    The file's row ids come from its JSON sidecar (``item_ids``), else from the catalog
+    (``catalog_ids``: row i = catalog item i, how ``rqvae embed`` writes them), else the rows
+    are taken to be in ``item_ids`` order (the counts must then match). InputError when an
+    item has no row or no rule says which row is which item.
+    """
+    row_ids = _sidecar_ids(path, n_rows)
+    if row_ids is None and catalog_ids is not None and len(catalog_ids) == n_rows:
+        row_ids = np.asarray(catalog_ids, dtype=object)
+    if row_ids is None:
+        if n_rows == len(item_ids):
+            return None
+        raise InputError(
+            f"{path}: {n_rows} embedding rows, but the run has {len(item_ids)} items and no "
+            "sidecar or catalog says which row is which item"
+        )
+    positions = positions_of(row_ids, item_ids, path)
+    if (positions < 0).any():
+        missing = np.asarray(item_ids, dtype=object)[positions < 0][:MAX_LISTED]
+        raise InputError(f"{path}: no embedding for items {', '.join(missing)}")
+    in_order = len(row_ids) == len(positions) and np.array_equal(
+        positions, np.arange(len(positions))
+    )
+    return None if in_order else positions
+
+
+def positions_of(haystack: np.ndarray, needles: np.ndarray, source: Path) -> np.ndarray:
+    """Index of each needle in ``haystack`` (unique strings), -1 where absent; vectorised."""
+    index = pd.Index(haystack)
+    if not index.is_unique:
+        duplicated = ", ".join(map(repr, index[index.duplicated()][:MAX_LISTED]))
+        raise InputError(f"{source}: item ids listed more than once: {duplicated}")
+    return index.get_indexer(needles)
+
+
+def _sidecar_ids(path: Path, n_rows: int) -> np.ndarray | None:
+    """Item ids of the sidecar when it lists one per row; None otherwise."""
+    sidecar = sidecar_path(path)
+    if not sidecar.exists():
+        return None
+    try:
+        ids = json.loads(sidecar.read_text()).get("item_ids")
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+        return None
+    if ids is None or len(ids) != n_rows:
+        return None
+    return np.asarray([str(i) for i in ids], dtype=object)

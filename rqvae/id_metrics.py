@@ -1,40 +1,195 @@
-"""The ID metrics the trainer logs every epoch, defined on a code table.
+"""The math of a table of semantic IDs, defined once for the trainer and the diagnostics.
 
-``codes`` is int64, shape (n_items, n_levels), one code in ``[0, K)`` per level. The analysis
-package has the full diagnostics; these are the few the training loop needs, and their
-definitions match it.
+``codes`` is int64, shape (n_items, n_levels): row i is item i's ID, one code per level, with
+level l's codes in ``[0, K_l)``. ``codebook_sizes`` lists ``K_l`` per level (levels may differ
+in size); a single int means every level has that size. The trainer logs these numbers every
+epoch; :mod:`analysis.metrics` builds its tables from the same functions, so a number in
+``metrics.jsonl`` and the same number in a diagnosis can never disagree.
+
+Everything groups items with one lexicographic sort of the rows (a sort by the full tuple is
+also a sort by every prefix of it), so a million items take about a second.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import numpy as np
 
+from rqvae.errors import InputError
 
-def unique_id_ratio(codes: np.ndarray) -> float:
-    """Distinct L-tuples divided by the number of items, in (0, 1]; 1 = no two items share an ID."""
-    return len(np.unique(codes, axis=0)) / len(codes)
-
-
-def codebook_usage(codes: np.ndarray, codebook_size: int) -> np.ndarray:
-    """Per level, the fraction of the K codes used by at least one item; float, (n_levels,)."""
-    counts = code_counts(codes, codebook_size)
-    return (counts > 0).mean(axis=1)
+# --- checks at the boundary -------------------------------------------------------------------
 
 
-def perplexity(codes: np.ndarray, codebook_size: int) -> np.ndarray:
-    """Per level, ``exp(H(p))`` with ``p`` the share of items on each code and H in nats.
+def check_codes(codes, name: str = "codes") -> np.ndarray:
+    """Return ``codes`` as an int64 array of shape (n_items, n_levels), or raise InputError.
 
-    Ranges from 1 (every item on one code) to K (all codes equally used); float, (n_levels,).
+    Accepts any array-like of non-negative integers (integer dtype, or floats that are whole
+    numbers). At least one item and one level are required.
     """
-    counts = code_counts(codes, codebook_size).astype(np.float64)
-    shares = counts / counts.sum(axis=1, keepdims=True)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        entropy = -np.where(shares > 0, shares * np.log(shares), 0.0).sum(axis=1)
-    return np.exp(entropy)
+    array = np.asarray(codes)
+    if array.ndim != 2:
+        raise InputError(f"{name} has shape {array.shape}, expected (n_items, n_levels)")
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise InputError(f"{name} has shape {array.shape}, expected at least one item and level")
+    if array.dtype.kind == "f":
+        if not np.all(np.isfinite(array)) or np.any(array != np.round(array)):
+            raise InputError(f"{name} holds non-integer values, expected integer codes")
+    elif array.dtype.kind not in "iu":
+        raise InputError(f"{name} has dtype {array.dtype}, expected integer codes")
+    array = array.astype(np.int64, copy=False)
+    if array.min() < 0:
+        row, level = np.argwhere(array < 0)[0]
+        raise InputError(
+            f"{name} holds negative code {array[row, level]} (item {row}, level {level}); "
+            "codes must be >= 0"
+        )
+    return array
 
 
-def code_counts(codes: np.ndarray, codebook_size: int) -> np.ndarray:
-    """Items per code at each level, int64, shape (n_levels, K)."""
-    return np.stack(
-        [np.bincount(codes[:, level], minlength=codebook_size) for level in range(codes.shape[1])]
+def check_codebook_sizes(
+    codebook_sizes: int | Sequence[int], codes: np.ndarray, name: str = "codes"
+) -> list[int]:
+    """``K_l`` per level as a list of positive ints, every code of ``codes`` checked below it.
+
+    ``codebook_sizes`` is one int for every level, or one per level.
+    """
+    n_levels = codes.shape[1]
+    if isinstance(codebook_sizes, int | np.integer) and not isinstance(codebook_sizes, bool):
+        sizes = [int(codebook_sizes)] * n_levels
+    elif isinstance(codebook_sizes, Sequence | np.ndarray) and not isinstance(codebook_sizes, str):
+        sizes = list(codebook_sizes)
+    else:
+        raise InputError(f"codebook_size is {codebook_sizes!r}, expected a positive integer")
+    if len(sizes) != n_levels:
+        raise InputError(
+            f"codebook_sizes has {len(sizes)} entries, expected one per level ({n_levels})"
+        )
+    for size in sizes:
+        if isinstance(size, bool) or not isinstance(size, int | np.integer) or size < 1:
+            raise InputError(f"codebook_size is {size!r}, expected a positive integer")
+    sizes = [int(size) for size in sizes]
+    too_big = codes >= np.asarray(sizes)[None, :]
+    if too_big.any():
+        row, level = np.argwhere(too_big)[0]
+        raise InputError(
+            f"{name} holds code {codes[row, level]} at level {level} (item {row}), "
+            f"expected codes below codebook_size {sizes[level]}"
+        )
+    return sizes
+
+
+# --- usage ------------------------------------------------------------------------------------
+
+
+def code_counts(codes: np.ndarray, codebook_sizes: Sequence[int]) -> list[np.ndarray]:
+    """Items per code at each level: one int64 array of shape (K_l,) per level.
+
+    ``codes`` and ``codebook_sizes`` must already be checked (see :func:`check_codes`).
+    """
+    return [
+        np.bincount(codes[:, level], minlength=size).astype(np.int64)
+        for level, size in enumerate(codebook_sizes)
+    ]
+
+
+def used_fractions(counts: Sequence[np.ndarray]) -> np.ndarray:
+    """Per level, codes with at least one item / K_l; float64 (n_levels,)."""
+    return np.array([(level_counts > 0).sum() / len(level_counts) for level_counts in counts])
+
+
+def entropy_nats(counts) -> float:
+    """Shannon entropy ``H = -sum_k p_k ln p_k`` of the frequencies ``counts / counts.sum()``.
+
+    In nats, with ``0 ln 0 = 0``; 0.0 for an all-zero vector.
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    total = counts.sum()
+    if total == 0:
+        return 0.0
+    p = counts[counts > 0] / total
+    return float(-(p * np.log(p)).sum())
+
+
+def perplexities(counts: Sequence[np.ndarray]) -> np.ndarray:
+    """Per level ``exp(H(p))``: from 1 (one code takes every item) to K_l (even use)."""
+    return np.exp([entropy_nats(level_counts) for level_counts in counts])
+
+
+# --- grouping by prefix -----------------------------------------------------------------------
+
+
+@dataclass
+class PrefixGroups:
+    """Items grouped by their first ``length`` codes.
+
+    group : int64, shape (n_items,)
+        Group number of each item; groups are numbered in lexicographic order of the prefix.
+    sizes : int64, shape (n_groups,)
+        Items per group.
+    first_rows : int64, shape (n_groups,)
+        The lowest row index in each group (gives the prefix: ``codes[first_rows, :length]``).
+    """
+
+    length: int
+    group: np.ndarray
+    sizes: np.ndarray
+    first_rows: np.ndarray
+
+
+def lexicographic_order(codes: np.ndarray) -> np.ndarray:
+    """Row order sorting ``codes`` (n_items, n_levels) by level 0, then 1, ...; stable in rows."""
+    # np.lexsort takes its primary key last.
+    return np.lexsort(codes[:, ::-1].T)
+
+
+def prefix_groups(codes: np.ndarray, length: int, order: np.ndarray | None = None) -> PrefixGroups:
+    """Group items by their first ``length`` codes (1 <= length <= n_levels).
+
+    ``codes`` must be checked (:func:`check_codes`). ``order`` may pass a precomputed
+    :func:`lexicographic_order` of the full codes, so that the groups of every prefix length
+    come from a single sort.
+    """
+    if not 1 <= length <= codes.shape[1]:
+        raise InputError(f"prefix length is {length}, expected 1..{codes.shape[1]}")
+    if order is None:
+        order = lexicographic_order(codes)
+    sorted_prefixes = codes[order, :length]  # (n_items, length)
+    starts = np.ones(len(order), dtype=bool)
+    starts[1:] = (sorted_prefixes[1:] != sorted_prefixes[:-1]).any(axis=1)
+    sorted_group = np.cumsum(starts) - 1
+    group = np.empty(len(order), dtype=np.int64)
+    group[order] = sorted_group
+    return PrefixGroups(
+        length=length,
+        group=group,
+        sizes=np.bincount(sorted_group).astype(np.int64),
+        first_rows=order[starts].astype(np.int64),
     )
+
+
+def prefix_strings(codes: np.ndarray, rows: np.ndarray, length: int) -> list[str]:
+    """Prefixes ``codes[rows, :length]`` written as ``"12-7-3"`` (level codes joined by ``-``)."""
+    return ["-".join(map(str, prefix)) for prefix in codes[rows, :length].tolist()]
+
+
+def unique_id_ratio(codes) -> float:
+    """Distinct L-tuples / items, in (0, 1]. 1.0 means no two items share an ID."""
+    codes = check_codes(codes)
+    return len(prefix_groups(codes, codes.shape[1]).sizes) / codes.shape[0]
+
+
+def collision_index(codes) -> np.ndarray:
+    """Position of each item inside its group of identical L-tuples, int64, shape (n_items,).
+
+    The first row with a given tuple gets 0, the next 1, and so on, in row order; items with a
+    unique tuple get 0. Appended as one more level it makes every ID unique.
+    """
+    codes = check_codes(codes)
+    order = lexicographic_order(codes)  # stable: equal tuples keep their row order
+    groups = prefix_groups(codes, codes.shape[1], order)
+    group_start = np.repeat(np.cumsum(groups.sizes) - groups.sizes, groups.sizes)  # sorted rows
+    collisions = np.empty(len(codes), dtype=np.int64)
+    collisions[order] = np.arange(len(codes)) - group_start
+    return collisions

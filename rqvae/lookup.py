@@ -16,7 +16,8 @@ from pathlib import Path
 import pandas as pd
 
 from rqvae.errors import InputError
-from rqvae.runs import SID_END, SID_START, Run, level_columns, parse_sid_string
+from rqvae.run_folder import Run
+from rqvae.semantic_ids import SID_END, SID_START, level_columns, parse_sid_string
 
 RESULT_COLUMNS = ["item_id", "sid", "title"]
 

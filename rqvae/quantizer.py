@@ -1,12 +1,15 @@
-"""Residual quantizer: L stacked codebooks, each quantizing what the previous levels left over.
+"""Residual quantizer (training): L stacked codebooks, each quantizing what earlier levels left.
 
 Level ``l`` receives the residual ``r_l`` (``r_0 = z``), picks the nearest codeword ``c_l`` and
 passes on ``r_{l+1} = r_l - c_l``. The quantized latent is ``c_0 + c_1 + ... + c_{L-1}`` and the
 semantic ID is the tuple of chosen code indices.
 
-Training-time codebook maintenance (EMA updates, dead-code resets) lives in
-:meth:`ResidualQuantizer.update_codebooks`, which the trainer calls after the optimizer step so
-that no parameter changes between a forward pass and its backward pass.
+This is the differentiable path training takes; every other use of a trained model (assignment,
+diagnostics) walks the same chain through :mod:`rqvae.quantizers`, which picks codes with
+:meth:`ResidualQuantizer.nearest_codes` below. Training-time codebook maintenance (EMA
+updates, dead-code resets) lives in :meth:`ResidualQuantizer.update_codebooks`, which the
+trainer calls after the optimizer step so that no parameter changes between a forward pass and
+its backward pass.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ class QuantizerOutput:
     codes: torch.Tensor  # int64, (B, L): chosen code per level
     quantized: torch.Tensor  # (B, latent_dim): sum of chosen codewords, gradients reach z
     residuals: torch.Tensor  # (B, L, latent_dim): residual entering each level; [:, 0] = z
+    left: torch.Tensor  # (B, latent_dim): residual after the last level, z - sum of codewords
     codebook_loss: torch.Tensor  # (L,): mean over B of ||sg(r_l) - c_l||^2, trains codewords
     commit_loss: torch.Tensor  # (L,): mean over B of ||r_l - sg(c_l)||^2, trains the encoder
 
@@ -88,6 +92,7 @@ class ResidualQuantizer(nn.Module):
             codes=torch.stack(codes, dim=1),
             quantized=torch.stack(outputs, dim=0).sum(0),
             residuals=torch.stack(residuals, dim=1),
+            left=residual,
             codebook_loss=torch.stack(codebook_losses),
             commit_loss=torch.stack(commit_losses),
         )

@@ -1,240 +1,326 @@
-"""The bookkeeping of a training run's folder: checks, config.json, status.json, metrics.jsonl.
+"""Run folders: the on-disk layout and the one ``config.json`` schema every kind of run shares.
 
-The trainer calls these so that its own module stays the loop. Every check that can fail on
-user input runs before :func:`prepare_run_folder` writes the first file.
+A run folder is self-describing; the folder alone is enough to rebuild and diagnose the run::
+
+    runs/NAME/
+        config.json            # kind, levels, codebook_sizes, distance, data (+ the kind's own)
+        status.json            # {"state": "training"|"finished"|"failed"|"imported", ...}
+        metrics.jsonl          # one JSON object per finished epoch (trained runs)
+        items.parquet          # normalised catalog: item_id, title, text, categories, raw
+        semantic_ids.parquet   # item_id, code_0..code_{L-1}, collision, sid
+        checkpoints/           # <name>.safetensors + <name>.json (best, last, epoch_NNNN)
+        tb/                    # TensorBoard event files
+        cache/                 # analysis caches (UMAP coordinates, ...), safe to delete
+
+``config.json`` (schema 2), the same for every kind::
+
+    {"schema": 2, "kind": "trained" | "imported-ids" | "imported-checkpoint" | "baseline",
+     "created": ISO time,
+     "levels": L, "codebook_sizes": [K_0, ..., K_{L-1}], "distance": "euclidean" | "cosine",
+     "data": {"embeddings": path | null, "embeddings_sha256": hex | null, "n_items": n,
+              "dim": d | null, "catalog": {"path", "format", ...} | null,
+              "item_ids": "catalog" | "sidecar" | "row_number" | "id_file"},
+     ...}                         # trained: "model" and "train" settings; imported: "source"
+
+Runs written before schema 2 are migrated when read (:func:`migrate_config`), never rewritten:
+a missing ``kind`` is ``trained`` and its ``levels`` / ``codebook_sizes`` / ``distance`` come
+from ``model.num_levels`` / ``model.codebook_size`` / ``model.distance``; kind ``imported`` is
+``imported-ids``, its top-level ``codebook_size`` becomes the list, its ``n_items`` moves
+into ``data``, and its ``data.catalog`` path string becomes ``{"path", "format"}``.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import copy
 import json
-import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
-from rqvae.checkpoint import Checkpoint, checkpoint_path, load_checkpoint
-from rqvae.config import RunConfig, TrainConfig, config_to_dict
-from rqvae.embeddings import EmbeddingsFile, sha256_of
 from rqvae.errors import InputError
-from rqvae.runs import (
-    CONFIG_FILE,
-    ITEMS_FILE,
-    METRICS_FILE,
-    STATUS_FILE,
-    append_jsonl,
-    atomic_write_bytes,
-    atomic_write_json,
-    atomic_write_parquet,
-    now_iso,
-    read_json,
-)
+from rqvae.files import atomic_write_json, now_iso, read_json, read_parquet
 
-if TYPE_CHECKING:
-    from rqvae.catalog import CatalogSpec
+CONFIG_FILE = "config.json"
+STATUS_FILE = "status.json"
+METRICS_FILE = "metrics.jsonl"
+ITEMS_FILE = "items.parquet"
+SEMANTIC_IDS_FILE = "semantic_ids.parquet"
+CHECKPOINT_DIR = "checkpoints"
+TENSORBOARD_DIR = "tb"
+CACHE_DIR = "cache"
 
-
-def metric_keys(num_levels: int) -> list[str]:
-    """Every key of a ``metrics.jsonl`` line, in the order they are written."""
-
-    def per_level(*names: str) -> list[str]:
-        return [f"{name}_l{level}" for name in names for level in range(num_levels)]
-
-    return [
-        "epoch", "step", "lr", "loss_total", "loss_recon",
-        *per_level("loss_codebook", "loss_commit", "dead_codes_reset"),
-        "grad_norm", "val_loss_total", "val_loss_recon", "unique_id_ratio",
-        *per_level("residual_norm", "codebook_usage", "perplexity"),
-        "samples_per_s", "wall_time_s",
-    ]  # fmt: skip
+SCHEMA_VERSION = 2
+KINDS = ("trained", "imported-ids", "imported-checkpoint", "baseline")
+DISTANCES = ("euclidean", "cosine")
 
 
-# --- checks -----------------------------------------------------------------------------------
+# --- the schema -------------------------------------------------------------------------------
 
 
-def check_best_rule(config: RunConfig) -> None:
-    """The best-checkpoint rule must name metrics that exist."""
-    keys = metric_keys(config.model.num_levels)
-    for name in ("best_metric", "best_tiebreak"):
-        value = getattr(config.train, name)
-        if value not in keys:
-            raise InputError(f"train.{name} = {value!r} is not a metric; choose from {keys}")
+@dataclass(frozen=True)
+class RunInfo:
+    """What ``config.json`` says about any run, checked (see the module docstring).
 
-
-def load_items(catalog: CatalogSpec | None, embeddings: EmbeddingsFile) -> pd.DataFrame | None:
-    """The normalised catalog, checked to describe the same rows as the embeddings."""
-    if catalog is None:
-        return None
-    from rqvae.catalog import load_catalog
-
-    items = load_catalog(catalog)
-    if len(items) != embeddings.n_items:
-        raise InputError(
-            f"{catalog.path}: catalog has {len(items)} items but {embeddings.path} has "
-            f"{embeddings.n_items} rows; the embeddings must be made from this catalog"
-        )
-    if embeddings.item_ids is not None:
-        pairs = zip(items["item_id"].astype(str), embeddings.item_ids, strict=True)
-        mismatch = [row for row, (ours, theirs) in enumerate(pairs) if ours != theirs]
-        if mismatch:
-            raise InputError(
-                f"{catalog.path}: item ids differ from those in the sidecar of {embeddings.path} "
-                f"(first at row {mismatch[0]}: {items['item_id'].iloc[mismatch[0]]!r} vs "
-                f"{embeddings.item_ids[mismatch[0]]!r})"
-            )
-    return items
-
-
-def read_previous_run(
-    out_dir: Path, config: RunConfig, embeddings: EmbeddingsFile
-) -> Checkpoint | None:
-    """For ``--resume``: check the run matches these settings and data; load its last checkpoint.
-
-    Returns None when the run was stopped before its first checkpoint (it restarts from scratch).
+    codebook_sizes : ``K_l`` per level. embeddings : the embeddings file of the run's items,
+    or None. catalog : the catalog spec as a dict (``path``, ``format``, field flags), or None.
+    document : the whole (migrated) config.json.
     """
-    if not (out_dir / CONFIG_FILE).exists():
-        raise InputError(f"{out_dir}: nothing to resume (no {CONFIG_FILE}); drop --resume")
-    saved = read_json(out_dir / CONFIG_FILE)
-    saved_dim = saved.get("model", {}).get("input_dim")
-    if saved_dim != embeddings.dim:
-        raise InputError(
-            f"{embeddings.path}: embeddings have dimension {embeddings.dim}, but the checkpoint "
-            f"in {out_dir} expects {saved_dim}"
-        )
-    changes = _differences(saved, config_to_dict(config))
-    data = saved.get("data", {})
-    if data.get("embeddings_sha256") != sha256_of(embeddings.path):
-        changes.append(f"embeddings file content ({embeddings.path})")
-    if changes:
-        raise InputError(
-            f"{out_dir / CONFIG_FILE}: --resume with a changed config: {'; '.join(changes)}. "
-            f"Resume with the original settings, or train into a new --out folder"
-        )
-    path = checkpoint_path(out_dir, "last")
-    if not path.exists():
-        return None
-    previous = load_checkpoint(path)
-    if previous.optimizer_state is None or "shuffle" not in previous.rng_states:
-        raise InputError(f"{path}: not a resumable checkpoint (no optimizer or RNG state)")
-    return previous
+
+    kind: str
+    levels: int
+    codebook_sizes: tuple[int, ...]
+    distance: str
+    embeddings: Path | None
+    n_items: int | None
+    catalog: dict | None
+    document: dict
+
+    @property
+    def codebook_size(self) -> int:
+        """The largest ``K_l``: the codebook size when every level has the same one."""
+        return max(self.codebook_sizes)
 
 
-def _differences(saved: dict, current: dict) -> list[str]:
-    changes = []
-    for section in ("model", "train"):
-        before, after = saved.get(section, {}), current[section]
-        for key in sorted(set(before) | set(after)):
-            if before.get(key) != after.get(key):
-                changes.append(f"{section}.{key} {before.get(key)!r} -> {after.get(key)!r}")
-    return changes
-
-
-# --- writing ----------------------------------------------------------------------------------
-
-
-def prepare_run_folder(
-    out_dir: Path,
-    config: RunConfig,
-    embeddings: EmbeddingsFile,
-    catalog: CatalogSpec | None,
-    items: pd.DataFrame | None,
-    fresh: bool,
-) -> None:
-    """Write ``config.json`` (and ``items.parquet``); ``fresh`` requires an unused folder."""
-    if fresh and out_dir.exists():
-        if (out_dir / CONFIG_FILE).exists():
-            raise InputError(
-                f"{out_dir}: already holds a run; pass --resume to continue it, or choose "
-                f"another --out"
-            )
-        if any(out_dir.iterdir()):
-            raise InputError(f"{out_dir}: folder exists and is not empty; choose another --out")
-    if embeddings.item_ids is not None and items is None:
-        ids_source = "sidecar"
-    else:
-        ids_source = "catalog" if items is not None else "row_number"
-    document = {
-        "kind": "trained",
+def config_document(
+    kind: str,
+    levels: int,
+    codebook_sizes: list[int],
+    distance: str,
+    data: dict[str, Any],
+    **rest: Any,
+) -> dict[str, Any]:
+    """A schema-2 ``config.json`` document; ``rest`` holds the kind's own sections."""
+    return {
+        "schema": SCHEMA_VERSION,
+        "kind": kind,
         "created": now_iso(),
-        **config_to_dict(config),
-        "data": {
-            "embeddings": str(embeddings.path.resolve()),
-            "embeddings_sha256": sha256_of(embeddings.path),
-            "n_items": embeddings.n_items,
-            "dim": embeddings.dim,
-            "catalog": _spec_dict(catalog),
-            "item_ids": ids_source,
-        },
+        "levels": int(levels),
+        "codebook_sizes": [int(size) for size in codebook_sizes],
+        "distance": distance,
+        "data": data,
+        **rest,
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out_dir / CONFIG_FILE, document)
-    if items is not None:
-        atomic_write_parquet(out_dir / ITEMS_FILE, items)
 
 
-def _spec_dict(catalog: CatalogSpec | None) -> dict | None:
-    if catalog is None:
-        return None
-    spec = dataclasses.asdict(catalog)
-    for key, value in spec.items():
-        if isinstance(value, Path):
-            spec[key] = str(value.resolve())
-        elif isinstance(value, tuple):
-            spec[key] = list(value)
-    return spec
+def migrate_config(document: Any, source: Path) -> dict[str, Any]:
+    """A config.json document in schema 2 (a copy; older layouts are converted, see above).
+
+    Raises InputError naming ``source`` when the document is not a run config.
+    """
+    if not isinstance(document, dict):
+        raise InputError(f"{source}: expected a JSON object, found {type(document).__name__}")
+    document = copy.deepcopy(document)
+    kind = document.setdefault("kind", "trained")
+    if kind == "imported":  # schema 1: imported IDs kept their sizes at the top level
+        document["kind"] = "imported-ids"
+        document.setdefault(
+            "codebook_sizes", [document.get("codebook_size")] * _int_or_zero(document.get("levels"))
+        )
+        data = document.setdefault("data", {})
+        if isinstance(data, dict):
+            data.setdefault("n_items", document.get("n_items"))
+            catalog = data.get("catalog")
+            if isinstance(catalog, str):
+                data["catalog"] = {"path": catalog, "format": data.pop("catalog_format", None)}
+            data.setdefault("item_ids", "id_file")
+    elif kind == "trained" and "levels" not in document:  # schema 1: sizes in "model"
+        model = document.get("model")
+        if not isinstance(model, dict):
+            raise InputError(f'{source}: "model" must be an object of model settings')
+        document["levels"] = model.get("num_levels")
+        document["codebook_sizes"] = [model.get("codebook_size")] * _int_or_zero(
+            model.get("num_levels")
+        )
+        document["distance"] = model.get("distance", "euclidean")
+    document.setdefault("distance", "euclidean")
+    document.setdefault("schema", SCHEMA_VERSION)
+    return document
 
 
-def set_status(out_dir: Path, state: str, epoch: int | None, train: TrainConfig, **extra) -> None:
-    """``status.json``: ``{"state", "epoch", "epochs", "updated", ...}``."""
-    status = read_json(out_dir / STATUS_FILE) if (out_dir / STATUS_FILE).exists() else {}
-    status.update(state=state, epochs=train.epochs, updated=now_iso(), **extra)
-    if epoch is not None:
-        status["epoch"] = epoch
+def run_info(document: Any, source: Path) -> RunInfo:
+    """Migrate and check a config.json document; InputError names ``source`` and the key."""
+    document = migrate_config(document, source)
+    kind, levels = document.get("kind"), document.get("levels")
+    sizes, distance, data = document.get("codebook_sizes"), document.get("distance"), None
+    if kind not in KINDS:
+        raise InputError(f"{source}: kind {kind!r} is not one of {', '.join(KINDS)}")
+    if not _positive_int(levels):
+        raise InputError(f"{source}: levels = {levels!r}, expected a positive integer")
+    if (
+        not isinstance(sizes, list)
+        or len(sizes) != levels
+        or not all(_positive_int(size) and size >= 2 for size in sizes)
+    ):
+        raise InputError(
+            f"{source}: codebook_sizes = {sizes!r}, expected {levels} integers >= 2 (one per level)"
+        )
+    if distance not in DISTANCES:
+        raise InputError(f"{source}: distance {distance!r} is not one of {', '.join(DISTANCES)}")
+    data = document.get("data", {})
+    if not isinstance(data, dict):
+        raise InputError(f'{source}: "data" must be an object')
+    catalog = data.get("catalog")
+    if catalog is not None and not (
+        isinstance(catalog, dict) and isinstance(catalog.get("path"), str)
+    ):
+        raise InputError(f'{source}: data.catalog must be null or an object with a "path"')
+    embeddings = data.get("embeddings")
+    if embeddings is not None and not isinstance(embeddings, str):
+        raise InputError(f"{source}: data.embeddings must be null or a path")
+    n_items = data.get("n_items")
+    return RunInfo(
+        kind=kind,
+        levels=levels,
+        codebook_sizes=tuple(sizes),
+        distance=distance,
+        embeddings=Path(embeddings) if embeddings else None,
+        n_items=n_items if _positive_int(n_items) else None,
+        catalog=catalog,
+        document=document,
+    )
+
+
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _int_or_zero(value: Any) -> int:
+    return value if _positive_int(value) else 0
+
+
+# --- status -----------------------------------------------------------------------------------
+
+
+def set_status(run_dir: Path, state: str, **fields: Any) -> None:
+    """Update ``status.json``: ``state``, ``updated`` and the given fields (None drops a field).
+
+    ``error`` is kept only while the state is "failed".
+    """
+    path = Path(run_dir) / STATUS_FILE
+    status = read_json(path) if path.exists() else {}
+    if not isinstance(status, dict):
+        status = {}
+    status.update(state=state, updated=now_iso())
+    for key, value in fields.items():
+        if value is None:
+            status.pop(key, None)
+        else:
+            status[key] = value
     if state != "failed":
         status.pop("error", None)
-    atomic_write_json(out_dir / STATUS_FILE, status)
+    atomic_write_json(path, status)
 
 
-class Metrics:
-    """``metrics.jsonl`` writer, and the rule that ranks epochs for the ``best`` checkpoint."""
+# --- reading a run ----------------------------------------------------------------------------
 
-    def __init__(self, out_dir: Path, train: TrainConfig):
-        self.path = out_dir / METRICS_FILE
-        self.train = train
 
-    def append(self, record: dict[str, Any]) -> None:
-        append_jsonl(self.path, record)
+class Run:
+    """Read-only view of a run folder. Cheap to create; every accessor reads from disk.
 
-    def truncate_after(self, epoch: int) -> None:
-        """Drop the lines of epochs after ``epoch``: a resume redoes them."""
-        if not self.path.exists():
-            return
-        kept = [
-            line
-            for line in self.path.read_text().splitlines()
-            if line.strip() and _epoch_of(line) is not None and _epoch_of(line) <= epoch
-        ]
-        atomic_write_bytes(self.path, "".join(line + "\n" for line in kept).encode())
+    Reading while the run trains is safe: all files are replaced atomically.
+    """
 
-    def rank(self, record: dict[str, Any]) -> tuple[int, float, float]:
-        """Sort key of an epoch; the best checkpoint holds the epoch with the highest key.
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if not self.path.is_dir():
+            raise InputError(f"{self.path}: not a run folder (folder does not exist)")
+        if not (self.path / CONFIG_FILE).exists():
+            raise InputError(f"{self.path}: not a run folder ({CONFIG_FILE} is missing)")
 
-        ``(qualified, best_metric, -best_tiebreak)``: an epoch qualifies when its codebook usage
-        is at least ``best_min_usage`` at every level and it lies past the first
-        ``best_after_fraction`` of the epochs; a missing tie-break value (no validation rows)
-        ranks last. Plain floats, so the key can be stored in JSON.
+    def __repr__(self) -> str:
+        return f"Run({str(self.path)!r})"
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def info(self) -> RunInfo:
+        """``config.json``, migrated to schema 2 and checked."""
+        path = self.path / CONFIG_FILE
+        return run_info(read_json(path), path)
+
+    @property
+    def config(self) -> dict:
+        """The whole ``config.json`` document, migrated to schema 2."""
+        return self.info.document
+
+    @property
+    def kind(self) -> str:
+        return self.info.kind
+
+    @property
+    def embeddings_path(self) -> Path | None:
+        """The embeddings file this run was trained on or imported with, if any."""
+        return self.info.embeddings
+
+    def status(self) -> dict:
+        """Contents of ``status.json``; ``{"state": "unknown"}`` if it is absent."""
+        path = self.path / STATUS_FILE
+        if not path.exists():
+            return {"state": "unknown"}
+        status = read_json(path)
+        if not isinstance(status, dict):
+            raise InputError(f"{path}: expected a JSON object")
+        return status
+
+    def metrics(self) -> pd.DataFrame:
+        """``metrics.jsonl`` as a DataFrame, one row per epoch (empty if none yet).
+
+        A last line cut short by a concurrent writer is ignored rather than raised.
         """
-        usage = [value for key, value in record.items() if key.startswith("codebook_usage_l")]
-        warmed_up = record["epoch"] > self.train.best_after_fraction * self.train.epochs
-        qualified = int(min(usage) >= self.train.best_min_usage and warmed_up)
-        tiebreak = record.get(self.train.best_tiebreak)
-        tiebreak = sys.float_info.max if tiebreak is None else float(tiebreak)
-        return (qualified, float(record[self.train.best_metric]), -tiebreak)
+        path = self.path / METRICS_FILE
+        if not path.exists():
+            return pd.DataFrame()
+        rows = []
+        lines = path.read_text().splitlines()
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                if number == len(lines):
+                    break
+                raise InputError(f"{path}: line {number} is not valid JSON") from None
+        return pd.DataFrame(rows)
+
+    def checkpoint_path(self, which: str = "best") -> Path:
+        """Path of ``checkpoints/<which>.safetensors`` (``best``, ``last`` or ``epoch_0010``)."""
+        return self.path / CHECKPOINT_DIR / f"{which}.safetensors"
+
+    @property
+    def has_checkpoint(self) -> bool:
+        return any(self.checkpoint_path(w).exists() for w in ("best", "last"))
+
+    def items(self) -> pd.DataFrame | None:
+        """Normalised catalog (``item_id, title, text, categories, raw``), or None if absent."""
+        path = self.path / ITEMS_FILE
+        return read_parquet(path) if path.exists() else None
+
+    def semantic_ids(self) -> pd.DataFrame:
+        """``semantic_ids.parquet``: ``item_id, code_0..code_{L-1}, collision, sid``."""
+        path = self.path / SEMANTIC_IDS_FILE
+        if not path.exists():
+            raise InputError(f"{path}: no semantic IDs yet (run `rqvae assign --run {self.path}`)")
+        return read_parquet(path)
+
+    def cache_dir(self) -> Path:
+        path = self.path / CACHE_DIR
+        path.mkdir(exist_ok=True)
+        return path
 
 
-def _epoch_of(line: str) -> int | None:
-    try:
-        return int(json.loads(line)["epoch"])
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-        return None  # a line cut short by a kill: dropped
+def list_runs(root: str | Path) -> list[Path]:
+    """Run folders directly under ``root`` (those holding a ``config.json``), sorted by name."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    # Dot-folders are staging areas of unfinished imports or writes, never runs.
+    return sorted(
+        p
+        for p in root.iterdir()
+        if p.is_dir() and not p.name.startswith(".") and (p / CONFIG_FILE).exists()
+    )

@@ -1,4 +1,4 @@
-"""Training loop: embeddings file in, run folder out (see :mod:`rqvae.runs` for the layout).
+"""Training loop: embeddings file in, run folder out (see :mod:`rqvae.run_folder` for the layout).
 
 Reads top to bottom: check inputs, seed, data, model, optimizer, loop, save. Every input is
 checked before the run folder is created, so bad input leaves nothing behind.
@@ -25,17 +25,11 @@ from tqdm import tqdm
 from rqvae.checkpoint import Checkpoint, checkpoint_path, load_weights, save_checkpoint
 from rqvae.config import RunConfig, TrainConfig
 from rqvae.embeddings import EmbeddingsFile, load_embeddings
-from rqvae.id_metrics import codebook_usage, perplexity, unique_id_ratio
+from rqvae.id_metrics import code_counts, perplexities, unique_id_ratio, used_fractions
 from rqvae.model import RQVAE, RQVAEOutput
-from rqvae.run_folder import (
-    Metrics,
-    check_best_rule,
-    load_items,
-    prepare_run_folder,
-    read_previous_run,
-    set_status,
-)
-from rqvae.runs import TENSORBOARD_DIR
+from rqvae.run_folder import TENSORBOARD_DIR, set_status
+from rqvae.train_metrics import Metrics
+from rqvae.train_setup import check_best_rule, load_items, prepare_run_folder, read_previous_run
 
 if TYPE_CHECKING:
     from rqvae.catalog import CatalogSpec
@@ -72,11 +66,12 @@ def train(
     deterministic_before = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(True)
     try:
-        set_status(out_dir, "training", previous.state["epoch"] if previous else 0, train_config)
+        epoch = previous.state["epoch"] if previous else 0
+        set_status(out_dir, "training", epoch=epoch, epochs=train_config.epochs)
         _fit(config, out_dir, embeddings, previous)
     except BaseException as error:
         message = "interrupted" if isinstance(error, KeyboardInterrupt) else str(error)
-        set_status(out_dir, "failed", None, train_config, error=message)
+        set_status(out_dir, "failed", epochs=train_config.epochs, error=message)
         raise
     finally:
         torch.use_deterministic_algorithms(deterministic_before)
@@ -178,12 +173,14 @@ def _fit(
         if epoch % train_config.checkpoint_every == 0 or epoch == train_config.epochs:
             rng = {"torch": torch.get_rng_state(), "shuffle": shuffle.get_state()}
             save_checkpoint(checkpoint_path(out_dir, "last"), model, optimizer, dict(state), rng)
-        set_status(out_dir, "training", epoch, train_config)
+        set_status(out_dir, "training", epoch=epoch, epochs=train_config.epochs)
         progress.update(1)
         progress.set_postfix(loss=f"{record['loss_total']:.4f}", unique=record["unique_id_ratio"])
     progress.close()
     board.close()
-    set_status(out_dir, "finished", state["epoch"], train_config, best=state["best"])
+    set_status(
+        out_dir, "finished", epoch=state["epoch"], epochs=train_config.epochs, best=state["best"]
+    )
 
 
 def lr_at(step: int, total_steps: int, config: TrainConfig) -> float:
@@ -222,20 +219,20 @@ def evaluate_ids(model: RQVAE, array: np.ndarray, rows: np.ndarray) -> dict:
     ``||z - c_0 - ... - c_i||``, in latent units.
     """
     model.eval()
-    quantizer = model.quantizer
-    levels, size = quantizer.config.num_levels, quantizer.config.codebook_size
+    levels = model.config.num_levels
     codes = np.empty((len(rows), levels), dtype=np.int64)
     norm_sums = np.zeros(levels)
-    codebooks = quantizer.codebooks
     for start in range(0, len(rows), EVAL_CHUNK_ROWS):
         x = _rows(array, rows[start : start + EVAL_CHUNK_ROWS])
-        output = quantizer.quantize(model.encode(x))
+        output = model.quantizer.quantize(model.encode(x))
         codes[start : start + len(x)] = output.codes.numpy()
+        # r_1 .. r_L: the residual entering each later level, then the one left at the end
+        after = [*output.residuals[:, 1:].unbind(dim=1), output.left]
         for level in range(levels):
-            left = output.residuals[:, level] - codebooks[level][output.codes[:, level]]
-            norm_sums[level] += float(left.norm(dim=-1).sum())
+            norm_sums[level] += float(after[level].norm(dim=-1).sum())
+    counts = code_counts(codes, [model.config.codebook_size] * levels)
     record = {"unique_id_ratio": unique_id_ratio(codes)}
-    usage, spread = codebook_usage(codes, size), perplexity(codes, size)
+    usage, spread = used_fractions(counts), perplexities(counts)
     for level in range(levels):
         record[f"residual_norm_l{level}"] = norm_sums[level] / len(rows)
         record[f"codebook_usage_l{level}"] = float(usage[level])

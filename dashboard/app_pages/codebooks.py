@@ -4,21 +4,17 @@ from __future__ import annotations
 
 import streamlit as st
 
-from analysis import figures
-from dashboard import data, widgets
+from analysis.presentation import figures
+from analysis.presentation.labels import sizes_label
+from dashboard import widgets
 
-name, path = widgets.focus_run_path()
-st.title(f"Codebooks: {name}")
-try:
-    diagnosis = data.diagnosis(path)
-except data.RUN_ERRORS as error:
-    widgets.error_card(name, error)
-    st.stop()
+name, path, diagnosis = widgets.single_run_page("Codebooks")
 
 usage = diagnosis.usage.table
 entropy = diagnosis.entropy.table
 st.caption(
-    f"{diagnosis.n_items:,} items, {diagnosis.n_levels} levels of {diagnosis.codebook_size} codes."
+    f"{diagnosis.n_items:,} items, {diagnosis.n_levels} levels of "
+    f"{sizes_label(diagnosis.codebook_sizes)} codes."
     " Perplexity = exp(entropy), the number of equally used codes with the same entropy;"
     " KL to uniform = log K - H(p); Gini 0 = even use."
 )

@@ -4,22 +4,15 @@ from __future__ import annotations
 
 import streamlit as st
 
-from analysis import figures
-from dashboard import data, widgets
+from analysis.presentation import figures
+from dashboard import widgets
 
 JOINT = "all levels (joint map)"
 COLOURS = {"usage": "count", "majority category": "majority_category"}
 
-name, path = widgets.focus_run_path()
-st.title(f"Codeword map: {name}")
-try:
-    diagnosis = data.diagnosis_with_maps(path)
-except data.RUN_ERRORS as error:
-    widgets.error_card(name, error)
-    st.stop()
-if not diagnosis.available("geometry"):
-    widgets.unavailable_card("The codeword map", diagnosis.geometry.reason)
-    st.stop()
+name, path, diagnosis = widgets.single_run_page(
+    "Codeword map", needs="geometry", what="The codeword map", with_maps=True
+)
 geometry = diagnosis.geometry
 codewords = geometry.codewords
 

@@ -5,20 +5,14 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from analysis import figures
+from analysis.presentation import figures
 from dashboard import data, widgets
 
 LOOKUP_LIMIT = 50
 SHOWN_PER_GROUP = 5  # a group can hold thousands of items; the lookup box lists more
 NO_MATCH_ICON = ":material/search_off:"
 
-name, path = widgets.focus_run_path()
-st.title(f"IDs and collisions: {name}")
-try:
-    diagnosis = data.diagnosis(path)
-except data.RUN_ERRORS as error:
-    widgets.error_card(name, error)
-    st.stop()
+name, path, diagnosis = widgets.single_run_page("IDs and collisions")
 collisions = diagnosis.collisions
 
 # --- headline numbers -----------------------------------------------------------------------------

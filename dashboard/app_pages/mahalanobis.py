@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from analysis import figures, figures_compare
-from dashboard import data, widgets
+from analysis.presentation import figures, figures_compare
+from dashboard import widgets
 
 TITLES = {
     "euclidean": "Euclidean (the model's)",
@@ -20,16 +20,9 @@ LEVEL_COLUMNS = [
     "purity",
 ]
 
-name, path = widgets.focus_run_path()
-st.title(f"Euclidean vs Mahalanobis: {name}")
-try:
-    diagnosis = data.diagnosis(path)
-except data.RUN_ERRORS as error:
-    widgets.error_card(name, error)
-    st.stop()
-if not diagnosis.available("mahalanobis"):
-    widgets.unavailable_card("The Mahalanobis comparison", diagnosis.mahalanobis.reason)
-    st.stop()
+name, path, diagnosis = widgets.single_run_page(
+    "Euclidean vs Mahalanobis", needs="mahalanobis", what="The Mahalanobis comparison"
+)
 comparison = diagnosis.mahalanobis
 st.caption(
     "Both assignments use the same latents and codebooks; Mahalanobis picks, at each level, "

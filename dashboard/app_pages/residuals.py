@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from analysis import figures
-from dashboard import data, widgets
+from analysis.presentation import figures
+from dashboard import widgets
 
-name, path = widgets.focus_run_path()
-st.title(f"Residuals: {name}")
-try:
-    diagnosis = data.diagnosis(path)
-except data.RUN_ERRORS as error:
-    widgets.error_card(name, error)
-    st.stop()
-if not diagnosis.available("residuals"):
-    widgets.unavailable_card("Residual norms", diagnosis.residuals.reason)
-    st.stop()
+name, path, diagnosis = widgets.single_run_page(
+    "Residuals", needs="residuals", what="Residual norms"
+)
 residuals = diagnosis.residuals
 
 st.caption(

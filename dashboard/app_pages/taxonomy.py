@@ -4,20 +4,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from analysis import figures
+from analysis.presentation.taxonomy_figures import taxonomy_drilldown, taxonomy_scores_figure
 from dashboard import data, session, widgets
-from dashboard.figures import taxonomy_drilldown
 
-name, path = widgets.focus_run_path()
-st.title(f"Taxonomy: {name}")
-try:
-    diagnosis = data.diagnosis(path)
-except data.RUN_ERRORS as error:
-    widgets.error_card(name, error)
-    st.stop()
-if not diagnosis.available("taxonomy"):
-    widgets.unavailable_card("The taxonomy view", diagnosis.taxonomy.reason)
-    st.stop()
+name, path, diagnosis = widgets.single_run_page(
+    "Taxonomy", needs="taxonomy", what="The taxonomy view"
+)
 purity, scores = diagnosis.taxonomy.purity, diagnosis.taxonomy.scores
 
 # A prefix chosen for another run means nothing here: start again from the top.
@@ -103,5 +95,5 @@ grouping = (
     )
     or "prefix"
 )
-widgets.plot(figures.taxonomy_scores_figure(scores, grouping=grouping))
+widgets.plot(taxonomy_scores_figure(scores, grouping=grouping))
 st.dataframe(scores[scores["grouping"] == grouping], hide_index=True, width="stretch")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from analysis import figures_compare
+from analysis.presentation import figures_compare
 from dashboard import data, widgets
 
 LIVE_REFRESH_SECONDS = 5

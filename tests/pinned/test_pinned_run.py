@@ -20,7 +20,8 @@ from tests.pinned.pinned_run import (
 
 def build(scientific_dir: Path, folder: Path) -> dict:
     """Train, assign and diagnose the pinned run in ``folder``; returns its snapshot."""
-    from analysis.diagnose import diagnose_run
+    from analysis.diagnosis.diagnose import diagnose_run
+    from analysis.diagnosis.to_json import diagnosis_to_json
     from rqvae.assign import assign_run
     from rqvae.catalog import CatalogSpec
     from rqvae.config import ModelConfig, RunConfig, TrainConfig
@@ -43,7 +44,7 @@ def build(scientific_dir: Path, folder: Path) -> dict:
     finally:
         torch.set_num_threads(threads)
     diagnosis = diagnose_run(run_dir, umap=False)
-    return snapshot(run_dir, json.loads(json.dumps(diagnosis.to_json())))
+    return snapshot(run_dir, json.loads(json.dumps(diagnosis_to_json(diagnosis))))
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +61,17 @@ def test_ids_are_the_recorded_ones(current):
 
 
 def test_metrics_are_the_recorded_ones(current):
+    """Every metric bit for bit, except ``perplexity_l*`` to 1e-12 relative: the trainer now
+    takes it from :func:`rqvae.id_metrics.entropy_nats`, the diagnostics' definition, which sums
+    ``-p ln p`` over the used codes where the trainer's own copy summed over all K codes (zeros
+    included). Same number, added in another order; the last bit may differ."""
     recorded = json.loads(PINNED_FILE.read_text())
-    assert differences(recorded["metrics"], current["metrics"], "metrics") == []
+    found = differences(recorded["metrics"], current["metrics"], "metrics")
+    for line in found:
+        assert ".perplexity_l" in line, line
+    for old, new in zip(recorded["metrics"], current["metrics"], strict=True):
+        for key in (k for k in old if k.startswith("perplexity_l")):
+            assert new[key] == pytest.approx(old[key], rel=1e-12, abs=0)
 
 
 def test_diagnosis_is_the_recorded_one(current):

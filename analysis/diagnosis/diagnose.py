@@ -1,0 +1,233 @@
+"""Every diagnostic of one run, in one object: what ``rqvae diagnose`` prints and reports draw.
+
+:func:`diagnose_run` reads the run's semantic IDs, computes diagnostics 1-3 and 6-7 from the
+codes (and embeddings), streams the catalog once through the run's quantizer for 4, 5 and 8
+when it has one, and ends with the verdict (9). The diagnostics never ask where the IDs came
+from: a run either has a :class:`~rqvae.quantizers.base.Quantizer` or it does not. A
+diagnostic that cannot run for this run (no quantizer, no categories, no embeddings, a
+checkpoint that does not load, too few items) is kept as an :class:`Unavailable` with the
+reason; the others still run. Peak memory: the latents (n x latent_dim float32), the codes and
+one chunk of embeddings; never n x input_dim.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+
+from analysis.diagnosis.geometry import build_geometry
+from analysis.diagnosis.model_pass import MODEL_CHUNK, ModelPass, model_pass
+from analysis.diagnosis.results import (
+    Diagnosis,
+    EntropyResult,
+    TaxonomyResult,
+    Unavailable,
+    UsageResult,
+)
+from analysis.metrics.assignments import mahalanobis_comparison
+from analysis.metrics.coherence import semantic_coherence
+from analysis.metrics.collisions import collision_report
+from analysis.metrics.entropy import (
+    branching_factor,
+    branching_summary,
+    joint_entropy,
+    usage_entropy,
+)
+from analysis.metrics.geometry import Geometry
+from analysis.metrics.health import HealthThresholds, health_verdict, worst_severity
+from analysis.metrics.taxonomy import node_purity, taxonomy_scores
+from analysis.metrics.umap_maps import UmapSettings
+from analysis.metrics.usage import codebook_usage, lorenz_curve
+from analysis.reading.run_data import RunData
+from rqvae.errors import DiagnosticUnavailable, WorkbenchError
+from rqvae.files import file_fingerprint
+from rqvae.id_metrics import code_counts
+from rqvae.quantizers import Quantizer
+from rqvae.quantizers.from_run import load_run_quantizer
+
+Result = TypeVar("Result")
+
+
+def diagnose_run(
+    run_dir: str | Path,
+    thresholds: HealthThresholds | None = None,
+    *,
+    which: str = "best",
+    umap: bool = True,
+    umap_settings: UmapSettings | None = None,
+    coherence_queries: int = 1000,
+    coherence_k: int = 10,
+    chunk_size: int = MODEL_CHUNK,
+    sample_size: int = 2000,
+    seed: int = 0,
+) -> Diagnosis:
+    """Run every diagnostic on the run folder ``run_dir``.
+
+    thresholds : verdict thresholds (default :class:`HealthThresholds`).
+    which : checkpoint for the codeword diagnostics ("best", falling back to "last").
+    umap : compute the UMAP maps (cached in ``run_dir/cache``); False skips them.
+    coherence_queries, coherence_k : sample size and neighbours of diagnostic 7.
+    chunk_size : items per chunk of the model pass. sample_size : items kept for plots.
+
+    Raises InputError only when the run itself is unusable (no or corrupt semantic IDs, a
+    config.json that is not a run's).
+    """
+    timings: dict[str, float] = {}
+    data = RunData.load(run_dir)
+    run = data.run
+    codes, sizes = data.codes, data.codebook_sizes
+
+    with _timed(timings, "usage"):
+        counts = code_counts(codes, sizes)
+        usage = UsageResult(codebook_usage(codes, sizes), counts, lorenz_curve(counts))
+    with _timed(timings, "entropy"):
+        entropy = EntropyResult(
+            table=usage_entropy(codes, sizes),
+            joint_entropy_nats=joint_entropy(codes),
+            branching=branching_summary(branching_factor(codes)),
+        )
+    with _timed(timings, "collisions"):
+        collisions = collision_report(codes, data.item_ids, data.collision)
+        if data.titles is not None:  # show what the colliding items are, not just their ids
+            titles = np.asarray(data.titles, dtype=object)
+            collisions.largest_groups["titles"] = [
+                titles[rows].tolist() for rows in collisions.largest_groups["rows"]
+            ]
+    with _timed(timings, "taxonomy"):
+        taxonomy = _optional(lambda: _taxonomy(data))
+    with _timed(timings, "coherence"):
+        coherence = _optional(
+            lambda: semantic_coherence(
+                data.embeddings(), codes, n_queries=coherence_queries, k=coherence_k, seed=seed
+            )
+        )
+
+    with _timed(timings, "model_pass"):
+        passed = _optional(lambda: _model_pass(data, which, chunk_size, sample_size, seed))
+    residuals = geometry = mahalanobis = passed
+    checkpoint = agreement = None
+    if not isinstance(passed, Unavailable):
+        result, quantizer = passed
+        residuals = result.residuals
+        checkpoint = Path(quantizer.source) if quantizer.source else None
+        agreement = float((result.codes == codes).all(axis=1).mean())
+        with _timed(timings, "geometry"):
+            geometry = _optional(
+                lambda: _geometry(data, quantizer, result, umap, umap_settings, seed)
+            )
+        with _timed(timings, "mahalanobis"):
+            mahalanobis = _optional(
+                lambda: mahalanobis_comparison(
+                    quantizer,
+                    result.latents,
+                    result.codes,
+                    embeddings=data.embeddings(),
+                    item_ids=data.item_ids,
+                    titles=data.titles,
+                    categories=data.categories,
+                )
+            )
+        del quantizer
+
+    metrics = run.metrics()
+    with _timed(timings, "verdict"):
+        findings = health_verdict(
+            usage.table,
+            entropy.table,
+            collisions,
+            residual_norms=None if isinstance(residuals, Unavailable) else residuals.levels,
+            metrics=metrics if len(metrics) else None,
+            thresholds=thresholds,
+        )
+    return Diagnosis(
+        run_dir=run.path,
+        name=run.name,
+        kind=run.kind,
+        state=run.status().get("state", "unknown"),
+        n_items=data.n_items,
+        n_levels=data.n_levels,
+        codebook_sizes=sizes,
+        findings=findings,
+        verdict=worst_severity(findings),
+        usage=usage,
+        entropy=entropy,
+        collisions=collisions,
+        residuals=residuals,
+        geometry=geometry,
+        taxonomy=taxonomy,
+        coherence=coherence,
+        mahalanobis=mahalanobis,
+        metrics=metrics,
+        checkpoint=checkpoint,
+        checkpoint_agreement=agreement,
+        timings=timings,
+    )
+
+
+@contextmanager
+def _timed(timings: dict[str, float], name: str):
+    start = time.perf_counter()
+    yield
+    timings[name] = round(time.perf_counter() - start, 3)
+
+
+def _optional(compute: Callable[[], Result]) -> Result | Unavailable:
+    """``compute()``, or :class:`Unavailable` when it cannot run or its input is bad.
+
+    Bad input here (a checkpoint that does not match the embeddings, NaN rows) concerns one
+    diagnostic; the message is kept as the reason and the rest of the diagnosis goes on.
+    """
+    try:
+        return compute()
+    except DiagnosticUnavailable as error:
+        return Unavailable(error.reason)
+    except WorkbenchError as error:
+        return Unavailable(str(error))
+
+
+def _taxonomy(data: RunData) -> TaxonomyResult:
+    if data.categories is None:
+        raise DiagnosticUnavailable("no categories: the run has no catalog with categories")
+    return TaxonomyResult(
+        purity=node_purity(data.codes, data.categories),
+        scores=taxonomy_scores(data.codes, data.categories),
+    )
+
+
+def _model_pass(
+    data: RunData, which: str, chunk_size: int, sample_size: int, seed: int
+) -> tuple[ModelPass, Quantizer]:
+    quantizer = load_run_quantizer(data.run, which)
+    if quantizer.levels != data.n_levels:
+        raise DiagnosticUnavailable(
+            f"the checkpoint has {quantizer.levels} levels, the semantic IDs {data.n_levels}"
+        )
+    result = model_pass(quantizer, data.embeddings(), chunk_size, sample_size, seed)
+    return result, quantizer
+
+
+def _geometry(
+    data: RunData, quantizer: Quantizer, result: ModelPass, umap: bool, settings, seed: int
+) -> Geometry:
+    settings = settings or UmapSettings(seed=seed)
+    cache_key = {
+        "checkpoint": file_fingerprint(quantizer.source),
+        "embeddings": file_fingerprint(data.run.embeddings_path, content=False),
+        "n_items": data.n_items,
+    }
+    return build_geometry(
+        quantizer.codebooks,
+        data.codes,
+        latents=result.latents,
+        titles=data.titles,
+        categories=data.categories,
+        umap=umap,
+        settings=settings,
+        cache_dir=data.run.cache_dir() if umap else None,
+        cache_key=cache_key,
+    )

@@ -1,0 +1,147 @@
+"""Diagnostic 5 assembled: codeword geometry, code annotations and UMAP maps in one table.
+
+UMAP takes seconds to minutes, so its coordinates are cached in ``run_dir/cache/`` keyed by a
+hash of the checkpoint, the embeddings file and the settings (see :func:`cached_umap_maps`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis.metrics.geometry import (
+    Geometry,
+    category_at,
+    code_annotations,
+    codeword_distances,
+    codeword_geometry,
+)
+from analysis.metrics.taxonomy import NO_CATEGORY
+from analysis.metrics.umap_maps import UmapSettings, umap_maps
+from rqvae.files import atomic_write_parquet
+from rqvae.id_metrics import check_codes
+
+UMAP_CACHE_PREFIX = "umap_"
+
+
+def build_geometry(
+    codebooks: list[np.ndarray],
+    codes,
+    *,
+    latents: np.ndarray | None = None,
+    titles=None,
+    categories=None,
+    umap: bool = True,
+    settings: UmapSettings | None = None,
+    cache_dir: str | Path | None = None,
+    cache_key: dict | None = None,
+) -> Geometry:
+    """Everything of diagnostic 5 for one set of codebooks and the items' codes.
+
+    codebooks : one (K_l, D) array per level; codes : (n_items, L), the run's IDs.
+    latents : (n_items, D), optional; with it the top items of a code are those nearest its
+    codeword, and the item map can be drawn. With ``cache_dir`` and ``cache_key`` (see
+    :func:`cached_umap_maps`) UMAP runs once.
+    """
+    settings = settings or UmapSettings()
+    codebooks = [np.asarray(codebook, dtype=np.float32) for codebook in codebooks]
+    codes = check_codes(codes)
+    geometry = codeword_geometry(codebooks)
+    distances = codeword_distances(latents, codebooks, codes) if latents is not None else None
+    annotations = code_annotations(
+        codes,
+        [len(codebook) for codebook in codebooks],
+        titles=titles,
+        categories=categories,
+        distances=distances,
+    )
+    codewords = geometry.codewords.merge(annotations, on=["level", "code"], how="left")
+    if not umap:
+        return Geometry(levels=geometry.levels, codewords=codewords)
+
+    sample = np.zeros(0, dtype=np.int64)
+    if latents is not None:
+        rng = np.random.default_rng(settings.seed)
+        size = min(settings.item_sample, len(latents))
+        sample = np.sort(rng.choice(len(latents), size=size, replace=False))
+    item_latents = np.asarray(latents[sample]) if latents is not None else None
+    if cache_dir is not None and cache_key is not None:
+        maps = cached_umap_maps(cache_dir, cache_key, codebooks, item_latents, settings)
+    else:
+        maps = umap_maps(codebooks, item_latents, settings)
+    for kind, x_name, y_name in (("level", "umap_x", "umap_y"), ("joint", "joint_x", "joint_y")):
+        coordinates = maps[maps["map"] == kind][["level", "code", "x", "y"]]
+        coordinates = coordinates.rename(columns={"x": x_name, "y": y_name})
+        codewords = codewords.merge(coordinates, on=["level", "code"], how="left")
+    return Geometry(
+        levels=geometry.levels,
+        codewords=codewords,
+        items=_item_map(maps, sample, codes, titles, categories),
+    )
+
+
+def _item_map(maps, sample, codes, titles, categories) -> pd.DataFrame | None:
+    """The "items" map with each sampled item's codes, title and category attached."""
+    items = maps[maps["map"] == "items"].reset_index(drop=True)
+    if items.empty:
+        return None
+    is_item = (items["sample_row"] >= 0).to_numpy()
+    item_index = np.full(len(items), -1, dtype=np.int64)
+    item_index[is_item] = sample[items.loc[is_item, "sample_row"].to_numpy()]
+    frame = pd.DataFrame(
+        {
+            "kind": np.where(is_item, "item", "codeword"),
+            "item_index": item_index,
+            "code": items["code"].to_numpy(),
+            "x": items["x"].to_numpy(),
+            "y": items["y"].to_numpy(),
+        }
+    )
+    rows = item_index[is_item]
+    for level in range(codes.shape[1]):
+        column = np.full(len(frame), -1, dtype=np.int64)
+        column[is_item] = codes[rows, level]
+        frame[f"code_{level}"] = column
+    frame.loc[~is_item, "code_0"] = frame.loc[~is_item, "code"]
+    if titles is not None:
+        frame["title"] = ""
+        frame.loc[is_item, "title"] = np.asarray(titles, dtype=object)[rows]
+    labels = category_at(categories, None) if categories is not None else None
+    if labels is not None:
+        frame["category"] = NO_CATEGORY
+        frame.loc[is_item, "category"] = labels[rows]
+    return frame
+
+
+def cached_umap_maps(
+    cache_dir: str | Path,
+    key_parts: dict,
+    codebooks: list[np.ndarray],
+    item_latents: np.ndarray | None,
+    settings: UmapSettings,
+) -> pd.DataFrame:
+    """:func:`umap_maps`, read from ``cache_dir`` when an entry with the same key exists.
+
+    key_parts : JSON-able description of what the maps depend on (checkpoint and embeddings
+    fingerprints); the settings are added to it. The entry is written atomically and entries
+    with other keys are removed, so the cache holds one set of maps per run.
+    """
+    key_source = json.dumps({**key_parts, "settings": vars(settings)}, sort_keys=True)
+    key = hashlib.sha256(key_source.encode()).hexdigest()[:20]
+    cache_dir = Path(cache_dir)
+    path = cache_dir / f"{UMAP_CACHE_PREFIX}{key}.parquet"
+    if path.exists():
+        try:
+            return pd.read_parquet(path)
+        except Exception:  # a damaged cache entry is recomputed, never trusted
+            path.unlink(missing_ok=True)
+    maps = umap_maps(codebooks, item_latents, settings)
+    atomic_write_parquet(path, maps)
+    for stale in cache_dir.glob(f"{UMAP_CACHE_PREFIX}*.parquet"):
+        if stale != path:
+            stale.unlink(missing_ok=True)
+    return maps

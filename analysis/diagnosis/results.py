@@ -1,0 +1,102 @@
+"""What a diagnosis holds: one result type per diagnostic, and the whole :class:`Diagnosis`."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis.metrics.assignments import AssignmentComparison
+from analysis.metrics.collisions import CollisionReport
+from analysis.metrics.geometry import Geometry
+from analysis.metrics.health import Finding
+from analysis.metrics.residuals import ResidualNorms
+
+
+@dataclass
+class Unavailable:
+    """A diagnostic that could not run for this run, and why (one line)."""
+
+    reason: str
+
+
+@dataclass
+class UsageResult:
+    """Diagnostic 1. ``table``: :func:`analysis.metrics.usage.codebook_usage`; ``counts``: items
+    per code, one int64 (K_l,) array per level; ``lorenz``:
+    :func:`analysis.metrics.usage.lorenz_curve` of the counts."""
+
+    table: pd.DataFrame
+    counts: list[np.ndarray]
+    lorenz: pd.DataFrame
+
+
+@dataclass
+class EntropyResult:
+    """Diagnostic 2. ``table``: :func:`analysis.metrics.entropy.usage_entropy`;
+    ``joint_entropy_nats``: entropy of the full tuple; ``branching``:
+    :func:`analysis.metrics.entropy.branching_summary`."""
+
+    table: pd.DataFrame
+    joint_entropy_nats: float
+    branching: pd.DataFrame
+
+    @property
+    def joint_perplexity(self) -> float:
+        return math.exp(self.joint_entropy_nats)
+
+
+@dataclass
+class TaxonomyResult:
+    """Diagnostic 6. ``purity``: :func:`analysis.metrics.taxonomy.node_purity` (prefix nodes x
+    depth); ``scores``: :func:`analysis.metrics.taxonomy.taxonomy_scores` (NMI, homogeneity per
+    level)."""
+
+    purity: pd.DataFrame
+    scores: pd.DataFrame
+
+
+@dataclass
+class Diagnosis:
+    """Diagnostics 1-9 of one run. Each optional field holds a result or an :class:`Unavailable`.
+
+    findings / verdict : diagnostic 9, most severe first; verdict is the worst severity
+        ("ok", "info", "warning", "error").
+    codebook_sizes : ``K_l`` per level; ``codebook_size`` is the largest.
+    checkpoint : the checkpoint file used for 4, 5 and 8, or None.
+    checkpoint_agreement : share of items whose semantic_ids.parquet codes equal the codes the
+        checkpoint assigns now (1.0 when the IDs were assigned from it); None without checkpoint.
+    timings : seconds spent per diagnostic.
+    """
+
+    run_dir: Path
+    name: str
+    kind: str
+    state: str
+    n_items: int
+    n_levels: int
+    codebook_sizes: list[int]
+    findings: list[Finding]
+    verdict: str
+    usage: UsageResult
+    entropy: EntropyResult
+    collisions: CollisionReport
+    residuals: ResidualNorms | Unavailable
+    geometry: Geometry | Unavailable
+    taxonomy: TaxonomyResult | Unavailable
+    coherence: pd.DataFrame | Unavailable
+    mahalanobis: AssignmentComparison | Unavailable
+    metrics: pd.DataFrame
+    checkpoint: Path | None = None
+    checkpoint_agreement: float | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def codebook_size(self) -> int:
+        return max(self.codebook_sizes)
+
+    def available(self, name: str) -> bool:
+        return not isinstance(getattr(self, name), Unavailable)

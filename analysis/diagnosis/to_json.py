@@ -1,0 +1,142 @@
+"""The JSON form of a :class:`~analysis.diagnosis.results.Diagnosis` (``rqvae diagnose --json``).
+
+Layout (keys are stable; tables are lists of records; NaN and inf become null)::
+
+    {"schema": "rqvae-diagnosis/1",
+     "run": {"name", "path", "kind", "state", "n_items", "n_levels", "codebook_size",
+             "codebook_sizes", "checkpoint", "checkpoint_agreement"},
+     "verdict": {"severity", "findings": [{"code", "severity", "level", "message", "value",
+                                           "threshold"}, ...]},
+     "diagnostics": {"usage", "entropy", "collisions", "residuals", "geometry", "taxonomy",
+                     "coherence", "mahalanobis"},
+     "timings_s": {...}}
+
+Every entry of "diagnostics" has ``"available": true`` plus its numbers, or
+``"available": false`` and a ``"reason"``. Large tables are cut: the taxonomy keeps first-level
+nodes, and the UMAP item sample and residual sample are left out (the HTML report and the
+dashboard show them). ``codebook_size`` is the largest of ``codebook_sizes``.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analysis.diagnosis.results import Diagnosis, Unavailable
+from analysis.metrics.taxonomy import purity_by_prefix_length
+
+SCHEMA = "rqvae-diagnosis/1"
+
+
+def diagnosis_to_json(diagnosis: Diagnosis) -> dict[str, Any]:
+    """JSON-safe dict of ``diagnosis`` (see the module docstring)."""
+
+    def section(name: str, build) -> dict[str, Any]:
+        value = getattr(diagnosis, name)
+        if isinstance(value, Unavailable):
+            return {"available": False, "reason": value.reason}
+        return {"available": True, **build(value)}
+
+    result = {
+        "schema": SCHEMA,
+        "run": {
+            "name": diagnosis.name,
+            "path": str(diagnosis.run_dir),
+            "kind": diagnosis.kind,
+            "state": diagnosis.state,
+            "n_items": diagnosis.n_items,
+            "n_levels": diagnosis.n_levels,
+            "codebook_size": diagnosis.codebook_size,
+            "codebook_sizes": list(diagnosis.codebook_sizes),
+            "checkpoint": str(diagnosis.checkpoint) if diagnosis.checkpoint else None,
+            "checkpoint_agreement": diagnosis.checkpoint_agreement,
+        },
+        "verdict": {
+            "severity": diagnosis.verdict,
+            "findings": [finding.to_dict() for finding in diagnosis.findings],
+        },
+        "diagnostics": {
+            "usage": section("usage", lambda u: {"levels": records(u.table)}),
+            "entropy": section(
+                "entropy",
+                lambda e: {
+                    "levels": records(e.table),
+                    "joint_entropy_nats": e.joint_entropy_nats,
+                    "joint_entropy_bits": e.joint_entropy_nats / math.log(2),
+                    "joint_perplexity": e.joint_perplexity,
+                    "branching": records(e.branching),
+                },
+            ),
+            "collisions": section("collisions", lambda c: c.to_dict()),
+            "residuals": section(
+                "residuals",
+                lambda r: {
+                    "n_items": r.n_items,
+                    "input_norm": r.input_norm,
+                    "levels": records(r.levels),
+                    "reconstruction": records(r.reconstruction),
+                },
+            ),
+            "geometry": section(
+                "geometry",
+                lambda g: {
+                    "levels": records(g.levels),
+                    "codewords": records(g.codewords),
+                    "item_map_points": 0 if g.items is None else len(g.items),
+                },
+            ),
+            "taxonomy": section(
+                "taxonomy",
+                lambda t: {
+                    "scores": records(t.scores),
+                    "purity_by_prefix_length": records(purity_by_prefix_length(t.purity)),
+                    "first_level_nodes": records(t.purity[t.purity["prefix_length"] == 1]),
+                },
+            ),
+            "coherence": section("coherence", lambda c: {"levels": records(c)}),
+            "mahalanobis": section(
+                "mahalanobis",
+                lambda m: {
+                    "n_items": m.n_items,
+                    "n_changed": m.n_changed,
+                    "changed_share": m.n_changed / m.n_items,
+                    "category_depth": m.category_depth,
+                    "summary": records(m.summary),
+                    "agreement": records(m.agreement),
+                    "levels": records(m.levels),
+                    "covariance": records(m.covariance),
+                    "changed_items": records(m.changed),
+                },
+            ),
+        },
+        "timings_s": dict(diagnosis.timings),
+    }
+    return json_safe(result)
+
+
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows of ``frame`` as JSON-safe dicts."""
+    return json_safe(frame.to_dict(orient="records"))
+
+
+def json_safe(value: Any) -> Any:
+    """Recursively turn numpy scalars and arrays, Paths and non-finite floats into JSON values."""
+    if isinstance(value, dict):
+        return {str(key): json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    if isinstance(value, np.ndarray):
+        return [json_safe(item) for item in value.tolist()]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Path):
+        return str(value)
+    if value is pd.NA or value is pd.NaT:
+        return None
+    return value

@@ -1,0 +1,131 @@
+"""2-D UMAP maps of codewords and items for diagnostic 5.
+
+UMAP (McInnes et al. 2018, https://arxiv.org/abs/1802.03426) places points in 2-D keeping their
+nearest-neighbour structure. Maps: each level's K codewords on their own (``level``), all L x K
+codewords together (``joint``; later levels live in residual space, so they crowd the middle),
+and a sample of item latents fitted together with the level-0 codewords (``items``; level-0
+codewords live in the same latent space as the items).
+
+UMAP takes seconds to minutes, so :mod:`analysis.diagnosis.geometry` caches the coordinates in
+the run folder. ``umap`` is imported lazily, with a writable ``NUMBA_CACHE_DIR`` (numba's
+default, next to the installed package, may be read-only).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+DEFAULT_ITEM_SAMPLE = 2_000
+
+
+@dataclass
+class UmapSettings:
+    """UMAP settings; all of them enter the cache key."""
+
+    n_neighbors: int = 15  # capped at n_points - 1 for small maps
+    min_dist: float = 0.1
+    n_epochs: int = 200  # optimisation epochs (UMAP itself uses 500 below 10,000 points)
+    item_sample: int = DEFAULT_ITEM_SAMPLE  # items placed on the item map
+    seed: int = 0
+
+
+# --- UMAP -------------------------------------------------------------------------------------
+
+
+def umap_2d(points: np.ndarray, settings: UmapSettings) -> tuple[np.ndarray, str]:
+    """2-D coordinates of ``points`` (n, D) and the method used.
+
+    UMAP needs a few neighbours per point; with fewer than 4 points it is undefined and the
+    first two principal components are returned instead (method "pca").
+    """
+    points = np.asarray(points, dtype=np.float32)
+    if len(points) < 4:
+        centred = points - points.mean(axis=0)
+        _, _, components = np.linalg.svd(centred, full_matrices=False)
+        coordinates = np.zeros((len(points), 2), dtype=np.float32)
+        projected = centred @ components[:2].T
+        coordinates[:, : projected.shape[1]] = projected
+        return coordinates, "pca"
+    umap = _import_umap()
+    reducer = umap.UMAP(
+        n_components=2,
+        n_neighbors=max(2, min(settings.n_neighbors, len(points) - 1)),
+        min_dist=settings.min_dist,
+        n_epochs=settings.n_epochs,
+        random_state=settings.seed,
+        # Spectral initialisation fails on tiny or degenerate graphs; random is robust there.
+        init="spectral" if len(points) > 50 else "random",
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # n_jobs overridden by random_state, graph warnings
+        return reducer.fit_transform(points).astype(np.float32), "umap"
+
+
+def _import_umap():
+    """Import umap-learn with a writable numba cache (site-packages may be read-only)."""
+    if "NUMBA_CACHE_DIR" not in os.environ:
+        path = Path(tempfile.gettempdir()) / f"rqvae-numba-cache-{os.getuid()}"
+        path.mkdir(parents=True, exist_ok=True)
+        os.environ["NUMBA_CACHE_DIR"] = str(path)
+    import umap
+
+    return umap
+
+
+def umap_maps(
+    codebooks: list[np.ndarray],
+    item_latents: np.ndarray | None = None,
+    settings: UmapSettings | None = None,
+) -> pd.DataFrame:
+    """All UMAP coordinates as one long table.
+
+    codebooks : one (K_l, D) array per level; item_latents : (m, D) latents of the item
+    sample, optional.
+    Columns: ``map`` ("level", "joint" or "items"), ``level`` (codeword level, -1 for items),
+    ``code`` (-1 for items), ``sample_row`` (row in ``item_latents``, -1 for codewords),
+    ``x``, ``y``, ``method`` ("umap" or "pca").
+    """
+    settings = settings or UmapSettings()
+    codebooks = [np.asarray(codebook, dtype=np.float32) for codebook in codebooks]
+    sizes = [len(codebook) for codebook in codebooks]
+    frames = []
+    for level, codebook in enumerate(codebooks):
+        coordinates, method = umap_2d(codebook, settings)
+        frames.append(
+            _coordinate_frame("level", level, np.arange(len(codebook)), -1, coordinates, method)
+        )
+    if len(codebooks) > 1:
+        coordinates, method = umap_2d(np.concatenate(codebooks), settings)
+        levels = np.repeat(np.arange(len(codebooks)), sizes)
+        codes = np.concatenate([np.arange(size) for size in sizes])
+        frames.append(_coordinate_frame("joint", levels, codes, -1, coordinates, method))
+    if item_latents is not None and len(item_latents):
+        points = np.concatenate([np.asarray(item_latents, dtype=np.float32), codebooks[0]])
+        coordinates, method = umap_2d(points, settings)
+        m = len(item_latents)
+        frames.append(_coordinate_frame("items", -1, -1, np.arange(m), coordinates[:m], method))
+        frames.append(
+            _coordinate_frame("items", 0, np.arange(sizes[0]), -1, coordinates[m:], method)
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def _coordinate_frame(kind, level, code, sample_row, coordinates, method) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "map": kind,
+            "level": level,
+            "code": code,
+            "sample_row": sample_row,
+            "x": coordinates[:, 0].astype(np.float64),
+            "y": coordinates[:, 1].astype(np.float64),
+            "method": method,
+        }
+    )

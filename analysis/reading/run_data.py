@@ -1,0 +1,150 @@
+"""Load what the diagnostics need from a run folder, aligned to the semantic-ID rows.
+
+Every full-run diagnostic starts from :class:`RunData`: the codes of ``semantic_ids.parquet``
+(row i = item ``item_ids[i]``) and, aligned to the same rows, the catalog's categories and
+titles and the embeddings. Nothing is cached on disk here; categories and titles are read once
+per object, embeddings are read on demand (:class:`rqvae.embeddings.EmbeddingReader`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rqvae.embeddings import EmbeddingReader, item_rows, positions_of
+from rqvae.errors import DiagnosticUnavailable, InputError
+from rqvae.files import parquet_columns, read_parquet
+from rqvae.id_metrics import check_codebook_sizes
+from rqvae.run_folder import ITEMS_FILE, SEMANTIC_IDS_FILE, Run
+from rqvae.semantic_ids import read_code_table
+
+
+@dataclass
+class RunData:
+    """One run's semantic IDs and the item data aligned to them.
+
+    codes : int64, shape (n_items, n_levels), the ``code_0..`` columns of semantic_ids.parquet.
+    collision : int64, shape (n_items,), or None when the table has no ``collision`` column.
+    item_ids : object array of str, shape (n_items,).
+    codebook_sizes : ``K_l`` per level, from config.json.
+    """
+
+    run: Run
+    codes: np.ndarray
+    collision: np.ndarray | None
+    item_ids: np.ndarray
+    codebook_sizes: list[int]
+
+    @classmethod
+    def load(cls, run_dir: str | Path | Run) -> RunData:
+        """Read ``semantic_ids.parquet`` and ``config.json`` of a run folder."""
+        run = run_dir if isinstance(run_dir, Run) else Run(run_dir)
+        path = run.path / SEMANTIC_IDS_FILE
+        if not path.exists():
+            run.semantic_ids()  # raises the "run `rqvae assign`" message
+        table = read_code_table(path)
+        info = run.info
+        if table.codes.shape[1] != info.levels:
+            raise InputError(
+                f"{path}: {table.codes.shape[1]} levels of codes, but config.json says "
+                f"{info.levels}"
+            )
+        try:
+            sizes = check_codebook_sizes(list(info.codebook_sizes), table.codes, name=str(path))
+        except InputError as error:
+            raise InputError(f"{run.path}: {error}") from None
+        return cls(run, table.codes, table.collision, table.item_ids, sizes)
+
+    @property
+    def name(self) -> str:
+        return self.run.name
+
+    @property
+    def n_items(self) -> int:
+        return self.codes.shape[0]
+
+    @property
+    def n_levels(self) -> int:
+        return self.codes.shape[1]
+
+    @property
+    def codebook_size(self) -> int:
+        """The largest ``K_l`` (the codebook size, when every level has the same one)."""
+        return max(self.codebook_sizes)
+
+    @cached_property
+    def items(self) -> pd.DataFrame | None:
+        """``item_id, title, categories`` of the run's items.parquet (catalog order), or None.
+
+        The ``text`` and ``raw`` columns are not read: at a million items they cost gigabytes
+        and no diagnostic needs them.
+        """
+        path = self.run.path / ITEMS_FILE
+        if not path.exists():
+            return None
+        names = parquet_columns(path)
+        wanted = [name for name in ("item_id", "title", "categories") if name in names]
+        items = read_parquet(path, columns=wanted)
+        if "item_id" not in items:
+            raise InputError(f"{path}: no item_id column")
+        return items
+
+    @cached_property
+    def _catalog_ids(self) -> np.ndarray | None:
+        if self.items is None:
+            return None
+        return self.items["item_id"].astype(str).to_numpy(dtype=object)
+
+    @cached_property
+    def _catalog_rows(self) -> np.ndarray | None:
+        """Row of items.parquet for each semantic-ID row, or None without items.parquet."""
+        if self._catalog_ids is None:
+            return None
+        positions = positions_of(self._catalog_ids, self.item_ids, self.run.path / ITEMS_FILE)
+        missing = np.flatnonzero(positions < 0)
+        if len(missing):
+            names = ", ".join(self.item_ids[missing[:5]])
+            raise InputError(
+                f"{self.run.path / ITEMS_FILE}: {len(missing)} items of the semantic IDs "
+                f"are not in the catalog (e.g. {names})"
+            )
+        return positions
+
+    @cached_property
+    def categories(self) -> list[list[str]] | None:
+        """Category path (root first) of each item, aligned to ``codes``; None without catalog."""
+        if self._catalog_rows is None or "categories" not in self.items:
+            return None
+        column = self.items["categories"].to_numpy(dtype=object)[self._catalog_rows]
+        return [[] if path is None else [str(part) for part in path] for path in column]
+
+    @cached_property
+    def titles(self) -> list[str] | None:
+        """Title of each item, aligned to ``codes``; None without catalog."""
+        if self._catalog_rows is None or "title" not in self.items:
+            return None
+        return self.items["title"].astype(str).to_numpy(dtype=object)[self._catalog_rows].tolist()
+
+    def embeddings(self) -> EmbeddingReader:
+        """The embeddings, row i = item i of ``codes``, read on demand.
+
+        Which file row is which item follows :func:`rqvae.embeddings.item_rows`. Raises
+        :class:`DiagnosticUnavailable` when the run names no embeddings file, InputError when
+        the file does not fit the run.
+        """
+        path = self.run.embeddings_path
+        if path is None:
+            raise DiagnosticUnavailable("no embeddings: the run names no embeddings file")
+        if not path.exists():
+            raise InputError(f"{path}: embeddings file of run {self.name} not found")
+        reader = EmbeddingReader(path)
+        return reader.aligned(item_rows(path, reader.file_rows, self.item_ids, self._catalog_ids))
+
+
+def load_run_data(run_dir: str | Path | Run) -> RunData:
+    """Shortcut for :meth:`RunData.load`."""
+    return RunData.load(run_dir)

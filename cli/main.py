@@ -1,0 +1,40 @@
+"""``rqvae``: one click group over the quantizer and analysis commands.
+
+Exit codes: 0 success; 1 a ``--fail-on`` verdict was met; 2 bad input or a run that cannot be
+used (one line ``error: <file>: <problem>`` on stderr, no traceback).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from cli import analysis_commands, quantizer_commands
+from rqvae.errors import WorkbenchError
+
+
+class WorkbenchGroup(click.Group):
+    """Click group that turns the workbench's own errors into one line and exit status 2."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except WorkbenchError as error:
+            click.echo(f"error: {error}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=WorkbenchGroup)
+@click.version_option(package_name="rqvae-workbench")
+def main() -> None:
+    """Train RQ-VAE semantic IDs from item catalogs and diagnose them."""
+
+
+for module in (quantizer_commands, analysis_commands):
+    for command in module.COMMANDS:
+        main.add_command(command)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,159 @@
+"""The quantizer commands: ``embed``, ``demo``, ``train``, ``assign``, ``lookup``, ``import-ids``.
+
+Each turns its flags into settings and calls :mod:`rqvae`; heavy imports (torch, the
+sentence-transformers model) happen inside the command, so ``rqvae --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from cli.catalog_flags import catalog_spec_from, pass_catalog
+
+# --- data -------------------------------------------------------------------------------------
+
+
+@click.command()
+@click.option("--catalog", required=True, type=click.Path(dir_okay=False), help="Catalog file.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Output .npy file.")
+@click.option("--model", "model_path", default=None, help="sentence-transformers model folder.")
+@click.option("--batch-size", default=64, show_default=True, type=int)
+@pass_catalog
+def embed(catalog, out, model_path, batch_size, catalog_flags):
+    """Embed a catalog's item texts with sentence-transformers (offline)."""
+    from rqvae.catalog import load_catalog
+    from rqvae.sentence_encoder import embed_catalog
+
+    spec = catalog_spec_from(catalog, **catalog_flags)
+    items = load_catalog(spec)
+    out = embed_catalog(items, Path(out), spec=spec, model_path=model_path, batch_size=batch_size)
+    click.echo(f"wrote {out} ({len(items)} items) and {out.with_suffix('.json')}")
+
+
+@click.command()
+@click.option("--runs-dir", default="runs", show_default=True, type=click.Path(file_okay=False))
+@click.option(
+    "--cache-dir",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Where the MovieLens download is kept (default: ~/.cache/rqvae-workbench).",
+)
+@click.option("--force", is_flag=True, help="Retrain the demo runs even if they exist.")
+def demo(runs_dir, cache_dir, force):
+    """Download MovieLens-100k, embed it and train two demo runs to compare."""
+    from rqvae.demo import run_demo
+
+    run_demo(Path(runs_dir), cache_dir=Path(cache_dir) if cache_dir else None, force=force)
+
+
+# --- training ---------------------------------------------------------------------------------
+
+
+@click.command()
+@click.option("--embeddings", required=True, type=click.Path(dir_okay=False))
+@click.option("--catalog", default=None, type=click.Path(dir_okay=False))
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder.")
+@click.option("--config", "config_path", default=None, type=click.Path(dir_okay=False))
+@click.option("--epochs", type=int, default=None)
+@click.option("--levels", "num_levels", type=int, default=None)
+@click.option("--codebook-size", type=int, default=None)
+@click.option("--beta", type=float, default=None)
+@click.option("--lr", type=float, default=None)
+@click.option("--batch-size", type=int, default=None)
+@click.option("--seed", type=int, default=None)
+@click.option("--distance", type=click.Choice(["euclidean", "cosine"]), default=None)
+@click.option(
+    "--estimator", "gradient_estimator", type=click.Choice(["ste", "rotation"]), default=None
+)
+@click.option("--ema/--no-ema", "ema", default=None, help="EMA codebook updates.")
+@click.option("--resume", is_flag=True, help="Continue a killed run from its last checkpoint.")
+@pass_catalog
+def train(embeddings, catalog, out, config_path, resume, catalog_flags, **overrides):
+    """Train an RQ-VAE on an embeddings file and write a run folder."""
+    from rqvae.config import load_config
+    from rqvae.files import read_json
+    from rqvae.train import train as train_run
+
+    overrides = {key: value for key, value in overrides.items() if value is not None}
+    config = load_config(Path(config_path) if config_path else None, overrides)
+    run_dir = train_run(
+        config,
+        out_dir=Path(out),
+        embeddings_path=Path(embeddings),
+        catalog=catalog_spec_from(catalog, **catalog_flags),
+        resume=resume,
+    )
+    best = (read_json(run_dir / "status.json").get("best") or {}).get("epoch")
+    click.echo(f"{run_dir}: trained, best checkpoint from epoch {best}")
+    click.echo(f"next: rqvae assign --run {run_dir}")
+
+
+@click.command()
+@click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False))
+@click.option("--embeddings", default=None, type=click.Path(dir_okay=False))
+@click.option(
+    "--checkpoint",
+    default="best",
+    show_default=True,
+    help="Which checkpoint: best, last, or epoch_NNNN.",
+)
+def assign(run_dir, embeddings, checkpoint):
+    """Assign semantic IDs to every item; writes RUN/semantic_ids.parquet."""
+    from rqvae.assign import assign_run
+
+    table = assign_run(
+        Path(run_dir),
+        embeddings_path=Path(embeddings) if embeddings else None,
+        checkpoint=checkpoint,
+    )
+    unique = (table["collision"] == 0).mean()
+    click.echo(
+        f"{Path(run_dir) / 'semantic_ids.parquet'}: {len(table)} items, "
+        f"unique-ID ratio {unique:.4f} before the collision level"
+    )
+
+
+@click.command("import-ids")
+@click.option("--ids", "ids_path", required=True, type=click.Path(dir_okay=False), help="ID file.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="New run folder.")
+@click.option("--catalog", default=None, type=click.Path(dir_okay=False), help="Catalog file.")
+@click.option("--embeddings", default=None, type=click.Path(dir_okay=False), help="EMB.npy.")
+@click.option("--codebook-size", type=int, default=None, help="K (default: inferred).")
+@pass_catalog
+def import_ids(ids_path, out, catalog, embeddings, codebook_size, catalog_flags):
+    """Import semantic IDs made by another tool (LC-Rec .index.json, Parquet or CSV)."""
+    from rqvae.import_ids import import_ids as run_import
+
+    spec = catalog_spec_from(catalog, **catalog_flags)
+    path = run_import(
+        ids_path, out, catalog=spec, embeddings_path=embeddings, codebook_size=codebook_size
+    )
+    click.echo(f"imported {ids_path} -> {path}")
+
+
+@click.command()
+@click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False))
+@click.option("--limit", default=20, show_default=True, type=int)
+@click.argument("query")
+def lookup(run_dir, query, limit):
+    """Map an ID string (or prefix) to its items, or a title substring to IDs."""
+    from rqvae.lookup import lookup as lookup_items
+
+    table = lookup_items(Path(run_dir), query, limit=limit)
+    if table.empty:
+        click.echo(f"no item matches {query!r}")
+        sys.exit(1)
+    with_pandas_width(lambda: click.echo(table.to_string(index=False)))
+
+
+def with_pandas_width(callback) -> None:
+    import pandas as pd
+
+    with pd.option_context("display.max_colwidth", 80, "display.width", 200):
+        callback()
+
+
+COMMANDS = [embed, demo, train, assign, lookup, import_ids]

@@ -1,0 +1,345 @@
+"""Import semantic IDs made by another tool into a run folder of kind ``"imported"``.
+
+Accepted ID files:
+
+- **LC-Rec index** (``*.json``): ``{"<item id>": ["<a_70>", "<b_138>", ...], ...}``. Each token is
+  ``<letter_number>``; the letter names the level (a = 0, b = 1, ...) and must run a, b, c, ...
+  in order within an item.
+- **Tables** (``*.parquet``, ``*.csv``, ``*.tsv``): one integer column per level, named
+  ``code_0, code_1, ...`` or ``level_0, ...`` or ``l0, l1, ...`` (case-insensitive, the
+  underscore optional; numbered 0..L-1 with no gap), plus an item id column: the first of
+  item_id, id, item, itemid, parent_asin, asin, or else the only other column.
+
+The run folder is the same as a trained run's, minus checkpoints and metrics::
+
+    config.json   the schema of :mod:`rqvae.run_folder` with kind "imported-ids", plus
+                  "source": {"ids_file", "format", "sha256"} and "codebook_size_rule"
+    status.json   {"state": "imported", ...}
+    semantic_ids.parquet   item_id, code_0.., collision, sid  (as written by ``rqvae assign``)
+    items.parquet          the normalised catalog, when one is given
+
+``codebook_size`` (K, the same for every level) is the value given, else the smallest power of
+two above the largest code (the reference LC-Rec files, with codes 0..255, get 256):
+codebooks are powers of two in practice, and a rounded-up K only adds dead codes to the usage
+counts, while a K that is too small would be wrong. Pass ``codebook_size`` when the tool used
+another size.
+
+Rows of semantic_ids.parquet follow the catalog order when a catalog is given, else the ID
+file's order. The collision column is :func:`rqvae.id_metrics.collision_index` in that order.
+
+Everything is checked and built in memory, then written to a temporary folder beside
+``out_dir`` and renamed into place, so a failed import leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rqvae.embeddings import EmbeddingReader, item_rows
+from rqvae.errors import InputError
+from rqvae.files import (
+    atomic_write_json,
+    atomic_write_parquet,
+    current_umask,
+    sha256_of,
+)
+from rqvae.run_folder import (
+    CONFIG_FILE,
+    ITEMS_FILE,
+    SEMANTIC_IDS_FILE,
+    STATUS_FILE,
+    config_document,
+)
+from rqvae.semantic_ids import write_semantic_ids
+
+ID_COLUMNS = ("item_id", "id", "item", "itemid", "parent_asin", "asin")
+LEVEL_COLUMN = re.compile(r"^(code|level|l)_?(\d+)$", re.IGNORECASE)
+LCREC_TOKEN = re.compile(r"^<([a-z])_(\d+)>$")
+TABLE_SEPARATORS = {".csv": ",", ".tsv": "\t"}
+
+
+def import_ids(
+    ids_path: str | Path,
+    out_dir: str | Path,
+    catalog=None,
+    embeddings_path: str | Path | None = None,
+    codebook_size: int | None = None,
+) -> Path:
+    """Write a run folder of kind "imported-ids" from an external ID file; returns ``out_dir``.
+
+    ids_path : LC-Rec ``*.index.json``, or a Parquet/CSV/TSV table (see the module docstring).
+    catalog : optional :class:`rqvae.catalog.CatalogSpec`; every ID must name a catalog item.
+    embeddings_path : optional ``.npy`` recorded in the run for the diagnostics that need
+        embeddings; its rows must be the catalog's items (or, without a catalog, the ID file's
+        rows), unless its JSON sidecar lists ``item_ids``.
+    codebook_size : K; default the smallest power of two above the largest code.
+
+    Raises InputError (nothing written) for an empty or malformed file, ragged levels, IDs for
+    items unknown to the catalog, a codebook_size below a code, or an existing run folder.
+    """
+    ids_path, out_dir = Path(ids_path), Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"{out_dir}: is a file; --out must name a new run folder")
+    if out_dir.is_dir() and any(out_dir.iterdir()):
+        raise InputError(f"{out_dir}: already exists and is not empty; choose another --out")
+    if embeddings_path is not None and not Path(embeddings_path).is_file():
+        raise InputError(f"{embeddings_path}: embeddings file not found")
+    item_ids, codes, file_format = read_id_file(ids_path)
+    size, size_rule = _codebook_size(codes, codebook_size, ids_path)
+
+    items = None
+    if catalog is not None:
+        from rqvae.catalog import load_catalog
+
+        items = load_catalog(catalog)
+        item_ids, codes = _align_to_catalog(item_ids, codes, items, ids_path, catalog.path)
+
+    dim = None
+    if embeddings_path is not None:
+        dim = _check_embeddings(Path(embeddings_path), item_ids, items)
+    levels = int(codes.shape[1])
+    config = config_document(
+        "imported-ids",
+        levels=levels,
+        codebook_sizes=[size] * levels,
+        distance="euclidean",
+        data={
+            "embeddings": str(Path(embeddings_path).resolve()) if embeddings_path else None,
+            "embeddings_sha256": sha256_of(embeddings_path) if embeddings_path else None,
+            "n_items": int(codes.shape[0]),
+            "dim": dim,
+            "catalog": catalog.to_dict() if catalog is not None else None,
+            "item_ids": "catalog" if catalog is not None else "id_file",
+        },
+        source={
+            "ids_file": str(ids_path.resolve()),
+            "format": file_format,
+            "sha256": sha256_of(ids_path),
+        },
+        codebook_size_rule=size_rule,
+    )
+    status = {"state": "imported", "created": config["created"], "n_items": int(codes.shape[0])}
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        staging.chmod(0o777 & ~current_umask())  # mkdtemp makes it private; a run is not
+        write_semantic_ids(staging / SEMANTIC_IDS_FILE, item_ids, codes)
+        if items is not None:
+            atomic_write_parquet(staging / ITEMS_FILE, items)
+        atomic_write_json(staging / STATUS_FILE, status)
+        atomic_write_json(staging / CONFIG_FILE, config)
+        if out_dir.is_dir():
+            out_dir.rmdir()  # empty, checked above
+        os.replace(staging, out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out_dir
+
+
+def read_id_file(path: str | Path) -> tuple[np.ndarray, np.ndarray, str]:
+    """Read an ID file: (item ids as object array of str, codes int64 (n, L), format name)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: file is empty")
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        return (*_read_lcrec(path), "lcrec_index")
+    if suffix == ".parquet":
+        try:
+            frame = pd.read_parquet(path)
+        except Exception as error:  # pyarrow raises several types for damaged files
+            raise InputError(f"{path}: cannot read Parquet ({error})") from None
+        return (*_read_table(frame, path), "parquet")
+    if suffix in TABLE_SEPARATORS:
+        try:
+            frame = pd.read_csv(
+                path, sep=TABLE_SEPARATORS[suffix], dtype=str, keep_default_na=False
+            )
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+            raise InputError(f"{path}: cannot read {suffix[1:].upper()} ({error})") from None
+        return (*_read_table(frame, path), suffix[1:])
+    raise InputError(
+        f"{path}: unknown ID file type {suffix or '(none)'}; expected an LC-Rec .json index, "
+        ".parquet, .csv or .tsv"
+    )
+
+
+def _read_lcrec(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        index = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise InputError(f"{path}: not valid JSON ({error})") from None
+    if not isinstance(index, dict):
+        raise InputError(f"{path}: expected a JSON object item id -> list of tokens")
+    if not index:
+        raise InputError(f"{path}: no items")
+    item_ids = np.array(list(index), dtype=object)
+    rows: list[list[int]] = []
+    malformed: list[str] = []
+    for item_id, tokens in index.items():
+        if not isinstance(tokens, list) or not tokens:
+            malformed.append(f"item {item_id!r}: {tokens!r} is not a list of tokens")
+            rows.append([])
+            continue
+        row = []
+        for position, token in enumerate(tokens):
+            match = LCREC_TOKEN.match(token) if isinstance(token, str) else None
+            if match is None:
+                malformed.append(f"item {item_id!r}: token {token!r} is not <letter_number>")
+                break
+            if ord(match.group(1)) - ord("a") != position:
+                expected = chr(ord("a") + position)
+                malformed.append(
+                    f"item {item_id!r}: token {token!r} at position {position}, expected "
+                    f"level letter {expected!r}"
+                )
+                break
+            row.append(int(match.group(2)))
+        rows.append(row)
+        if len(malformed) >= 5:
+            break
+    if malformed:
+        raise InputError(f"{path}: malformed tokens: " + "; ".join(malformed))
+    return item_ids, _rectangular(rows, item_ids, path)
+
+
+def _rectangular(rows: list[list[int]], item_ids: np.ndarray, path: Path) -> np.ndarray:
+    """Stack per-item code lists, refusing ragged levels (naming the odd items)."""
+    lengths = np.array([len(row) for row in rows])
+    levels = int(np.bincount(lengths).argmax())  # the most common length
+    odd = np.flatnonzero(lengths != levels)
+    if len(odd):
+        examples = ", ".join(f"{item_ids[i]!r} ({lengths[i]} codes)" for i in odd[:5])
+        raise InputError(
+            f"{path}: ragged levels: {len(odd)} items do not have {levels} codes like the "
+            f"others, e.g. {examples}"
+        )
+    return np.array(rows, dtype=np.int64).reshape(len(rows), levels)
+
+
+def _read_table(frame: pd.DataFrame, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    if frame.empty:
+        raise InputError(f"{path}: no rows")
+    columns = _level_columns(frame, path)
+    id_column = _id_column(frame, columns, path)
+    ids = frame[id_column]
+    missing_id = ids.isna() | (ids.astype(str).str.strip() == "")
+    if missing_id.any():
+        raise InputError(f"{path}: rows {_rows(missing_id)} have no {id_column!r}")
+    item_ids = np.array([_id_text(value) for value in ids], dtype=object)
+    duplicated = pd.Index(item_ids).duplicated()
+    if duplicated.any():
+        names = ", ".join(repr(i) for i in item_ids[duplicated][:5])
+        raise InputError(f"{path}: item ids appear more than once: {names}")
+
+    levels = frame[columns]
+    as_text = levels.astype(str).apply(lambda column: column.str.strip())
+    empty = levels.isna() | as_text.isin(["", "nan", "None", "<NA>"])
+    if empty.any().any():
+        ragged = np.flatnonzero(empty.any(axis=1).to_numpy())
+        examples = ", ".join(repr(item_ids[i]) for i in ragged[:5])
+        raise InputError(
+            f"{path}: ragged levels: {len(ragged)} items lack a code in some of "
+            f"{', '.join(columns)}, e.g. {examples}"
+        )
+    valid = as_text.apply(lambda column: column.str.fullmatch(r"\d+(\.0+)?"))
+    if not valid.all().all():
+        row, col = np.argwhere(~valid.to_numpy())[0]
+        raise InputError(
+            f"{path}: column {columns[col]!r} holds {as_text.iat[row, col]!r} for item "
+            f"{item_ids[row]!r}, expected a non-negative integer code"
+        )
+    codes = as_text.apply(lambda column: column.str.replace(r"\.0+$", "", regex=True))
+    return item_ids, codes.astype(np.int64).to_numpy()
+
+
+def _level_columns(frame: pd.DataFrame, path: Path) -> list[str]:
+    found = {}
+    for column in frame.columns:
+        match = LEVEL_COLUMN.match(str(column))
+        if match:
+            found.setdefault(match.group(1).lower(), {})[int(match.group(2))] = column
+    if not found:
+        raise InputError(
+            f"{path}: no level columns; expected code_0, code_1, ... (or level_0.., l0..); "
+            f"columns are {', '.join(map(str, frame.columns))}"
+        )
+    if len(found) > 1:
+        raise InputError(f"{path}: level columns of several kinds ({', '.join(found)}); use one")
+    numbered = next(iter(found.values()))
+    if sorted(numbered) != list(range(len(numbered))):
+        raise InputError(
+            f"{path}: level columns {', '.join(map(str, numbered.values()))} must be "
+            "numbered 0, 1, 2, ... with no gap"
+        )
+    return [numbered[level] for level in range(len(numbered))]
+
+
+def _id_column(frame: pd.DataFrame, level_columns: list[str], path: Path) -> str:
+    by_lower = {str(column).lower(): column for column in frame.columns}
+    for name in ID_COLUMNS:
+        if name in by_lower:
+            return by_lower[name]
+    others = [c for c in frame.columns if c not in level_columns]
+    if len(others) == 1:
+        return others[0]
+    raise InputError(
+        f"{path}: cannot tell the item id column; name it one of {', '.join(ID_COLUMNS)} "
+        f"(columns are {', '.join(map(str, frame.columns))})"
+    )
+
+
+def _id_text(value) -> str:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # ids read as numbers must not become "12.0"
+    return str(value).strip()
+
+
+def _rows(mask: pd.Series) -> str:
+    rows = np.flatnonzero(mask.to_numpy())
+    return ", ".join(str(row) for row in rows[:5]) + (" ..." if len(rows) > 5 else "")
+
+
+def _codebook_size(codes: np.ndarray, given: int | None, path: Path) -> tuple[int, str]:
+    largest = int(codes.max())
+    if given is not None:
+        if given <= largest:
+            raise InputError(f"{path}: holds code {largest}, but codebook size is {given}")
+        return int(given), "given"
+    inferred = max(2, 1 << largest.bit_length())  # smallest power of two > largest
+    return inferred, "inferred: smallest power of two above the largest code"
+
+
+def _align_to_catalog(item_ids, codes, items: pd.DataFrame, ids_path: Path, catalog_path):
+    """Check every ID names a catalog item and reorder rows to the catalog's order."""
+    positions = pd.Index(items["item_id"].astype(str)).get_indexer(item_ids)
+    unknown = np.flatnonzero(positions < 0)
+    if len(unknown):
+        names = ", ".join(repr(i) for i in item_ids[unknown[:5]])
+        raise InputError(
+            f"{ids_path}: {len(unknown)} IDs are for items not in the catalog "
+            f"{catalog_path} (e.g. {names})"
+        )
+    order = np.argsort(positions, kind="stable")
+    return item_ids[order], codes[order]
+
+
+def _check_embeddings(path: Path, item_ids: np.ndarray, items: pd.DataFrame | None) -> int:
+    """Check every item has a row in the embeddings file (the rule of
+    :func:`rqvae.embeddings.item_rows`); returns the embeddings' dimension."""
+    reader = EmbeddingReader(path)
+    catalog_ids = None if items is None else items["item_id"].astype(str).to_numpy(dtype=object)
+    item_rows(path, reader.file_rows, np.asarray(item_ids, dtype=object).astype(str), catalog_ids)
+    return reader.shape[1]

@@ -1,0 +1,107 @@
+"""``semantic_ids.parquet``: the one table every source of IDs writes and every reader reads.
+
+One row per item::
+
+    item_id     str    catalog id, sidecar id, or row number
+    code_0..    int    the code chosen at each level
+    collision   int    0 for the first item with that L-tuple, 1 for the second, ... (row order)
+    sid         str    <|sid_start|><|sid_0_c0|>...<|sid_{L-1}_c{L-1}|><|sid_L_k|><|sid_end|>
+                       (k = the collision index, as an extra level)
+
+The collision index makes every ``sid`` unique; it follows row order, so it is deterministic.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rqvae.errors import InputError
+from rqvae.files import atomic_write_parquet, parquet_columns, read_parquet
+from rqvae.id_metrics import check_codes, collision_index
+
+SID_START = "<|sid_start|>"
+SID_END = "<|sid_end|>"
+
+
+def sid_string(codes: np.ndarray | list[int]) -> str:
+    """Token string of one ID: ``<|sid_start|><|sid_0_201|><|sid_1_17|>...<|sid_end|>``.
+
+    ``codes`` holds the level codes followed by the collision index (when there is one); the
+    level number sits inside each token so tokens of different levels never clash.
+    """
+    body = "".join(f"<|sid_{level}_{int(code)}|>" for level, code in enumerate(codes))
+    return f"{SID_START}{body}{SID_END}"
+
+
+def parse_sid_string(text: str) -> list[int]:
+    """Inverse of :func:`sid_string`; raises :class:`InputError` on a malformed string."""
+    text = text.strip()
+    if not (text.startswith(SID_START) and text.endswith(SID_END)):
+        raise InputError(f"{text!r}: expected an ID of the form {SID_START}<|sid_0_N|>...{SID_END}")
+    tokens = re.findall(r"<\|sid_(\d+)_(\d+)\|>", text[len(SID_START) : -len(SID_END)])
+    if not tokens or [int(level) for level, _ in tokens] != list(range(len(tokens))):
+        raise InputError(f"{text!r}: levels must run 0, 1, 2, ... in order")
+    return [int(code) for _, code in tokens]
+
+
+def level_columns(columns) -> list[str]:
+    """The ``code_0, code_1, ...`` names among ``columns`` (a list or a DataFrame), in order."""
+    found = [c for c in columns if c.startswith("code_") and c[5:].isdigit()]
+    return sorted(found, key=lambda c: int(c[5:]))
+
+
+def semantic_id_table(item_ids, codes: np.ndarray) -> pd.DataFrame:
+    """The table above for ``codes`` (n_items, n_levels) and one id per row."""
+    collision = collision_index(codes)
+    table = pd.DataFrame({"item_id": np.asarray(item_ids, dtype=object).astype(str)})
+    for level in range(codes.shape[1]):
+        table[f"code_{level}"] = codes[:, level].astype(np.int64)
+    table["collision"] = collision
+    table["sid"] = [sid_string(row) for row in np.column_stack([codes, collision]).tolist()]
+    return table
+
+
+def write_semantic_ids(path: Path, item_ids, codes: np.ndarray) -> pd.DataFrame:
+    """Build :func:`semantic_id_table` and write it to ``path`` atomically; returns it."""
+    table = semantic_id_table(item_ids, codes)
+    atomic_write_parquet(path, table)
+    return table
+
+
+@dataclass
+class CodeTable:
+    """The ID columns of a ``semantic_ids.parquet``, checked.
+
+    item_ids : object array of str, shape (n_items,).
+    codes : int64, shape (n_items, n_levels).
+    collision : int64, shape (n_items,), or None when the table has no ``collision`` column.
+    """
+
+    item_ids: np.ndarray
+    codes: np.ndarray
+    collision: np.ndarray | None
+
+
+def read_code_table(path: Path) -> CodeTable:
+    """Read the ids, codes and collision column (not the ``sid`` strings: at a million items
+    they cost time and nothing needs them); InputError for a missing or malformed table."""
+    names = parquet_columns(path)
+    table = read_parquet(path, columns=[name for name in names if name != "sid"])
+    columns = level_columns(table.columns)
+    if not columns or "item_id" not in table:
+        raise InputError(f"{path}: expected columns item_id, code_0, code_1, ...")
+    if table[columns].isna().any().any():
+        raise InputError(f"{path}: some items have missing codes")
+    codes = check_codes(table[columns].to_numpy(), name=str(path))
+    collision = None
+    if "collision" in table:
+        if table["collision"].isna().any():
+            raise InputError(f"{path}: some items have no collision index")
+        collision = table["collision"].to_numpy(np.int64)
+    item_ids = table["item_id"].astype(str).to_numpy(dtype=object)
+    return CodeTable(item_ids=item_ids, codes=codes, collision=collision)

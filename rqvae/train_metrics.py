@@ -1,0 +1,76 @@
+"""``metrics.jsonl``: its keys, its writer, and the rule that ranks epochs for ``best``.
+
+One JSON object per finished epoch; the keys and their definitions are listed in the README
+("Metrics"). Lines are appended atomically, and a resumed run drops the lines of the epochs
+it redoes.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from rqvae.config import TrainConfig
+from rqvae.files import append_jsonl, atomic_write_bytes
+from rqvae.run_folder import METRICS_FILE
+
+
+def metric_keys(num_levels: int) -> list[str]:
+    """Every key of a ``metrics.jsonl`` line, in the order they are written."""
+
+    def per_level(*names: str) -> list[str]:
+        return [f"{name}_l{level}" for name in names for level in range(num_levels)]
+
+    return [
+        "epoch", "step", "lr", "loss_total", "loss_recon",
+        *per_level("loss_codebook", "loss_commit", "dead_codes_reset"),
+        "grad_norm", "val_loss_total", "val_loss_recon", "unique_id_ratio",
+        *per_level("residual_norm", "codebook_usage", "perplexity"),
+        "samples_per_s", "wall_time_s",
+    ]  # fmt: skip
+
+
+class Metrics:
+    """``metrics.jsonl`` writer, and the rule that ranks epochs for the ``best`` checkpoint."""
+
+    def __init__(self, out_dir: Path, train: TrainConfig):
+        self.path = out_dir / METRICS_FILE
+        self.train = train
+
+    def append(self, record: dict[str, Any]) -> None:
+        append_jsonl(self.path, record)
+
+    def truncate_after(self, epoch: int) -> None:
+        """Drop the lines of epochs after ``epoch``: a resume redoes them."""
+        if not self.path.exists():
+            return
+        kept = [
+            line
+            for line in self.path.read_text().splitlines()
+            if line.strip() and _epoch_of(line) is not None and _epoch_of(line) <= epoch
+        ]
+        atomic_write_bytes(self.path, "".join(line + "\n" for line in kept).encode())
+
+    def rank(self, record: dict[str, Any]) -> tuple[int, float, float]:
+        """Sort key of an epoch; the best checkpoint holds the epoch with the highest key.
+
+        ``(qualified, best_metric, -best_tiebreak)``: an epoch qualifies when its codebook usage
+        is at least ``best_min_usage`` at every level and it lies past the first
+        ``best_after_fraction`` of the epochs; a missing tie-break value (no validation rows)
+        ranks last. Plain floats, so the key can be stored in JSON.
+        """
+        usage = [value for key, value in record.items() if key.startswith("codebook_usage_l")]
+        warmed_up = record["epoch"] > self.train.best_after_fraction * self.train.epochs
+        qualified = int(min(usage) >= self.train.best_min_usage and warmed_up)
+        tiebreak = record.get(self.train.best_tiebreak)
+        tiebreak = sys.float_info.max if tiebreak is None else float(tiebreak)
+        return (qualified, float(record[self.train.best_metric]), -tiebreak)
+
+
+def _epoch_of(line: str) -> int | None:
+    try:
+        return int(json.loads(line)["epoch"])
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None  # a line cut short by a kill: dropped
