@@ -5,7 +5,7 @@ import pytest
 
 from analysis.coherence import nearest_neighbors, semantic_coherence
 from rqvae.errors import InputError
-from tests.analysis.reference_ids import load_tokens, tokens_to_codes
+from tests.reference_ids import load_tokens, tokens_to_codes
 
 CODES = np.array([[0, 0], [0, 1], [0, 1], [1, 0]])
 # Item 3 lies next to item 0, item 2 next to item 1.

@@ -10,7 +10,7 @@ from analysis.collisions import (
     unique_id_ratio,
 )
 from rqvae.errors import InputError
-from tests.analysis.reference_ids import METHODS, load_tokens, tokens_to_codes
+from tests.reference_ids import METHODS, load_tokens, tokens_to_codes
 
 CODES = np.array([[0, 0], [0, 1], [0, 1], [1, 0]])
 

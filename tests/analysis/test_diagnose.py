@@ -11,7 +11,7 @@ from analysis.diagnose import Unavailable, diagnose_run
 from analysis.diagnosis_json import purity_summary
 from analysis.run_model import NO_CHECKPOINT_IMPORTED
 from analysis.source import RunData
-from tests.analysis.reference_ids import load_tokens, tokens_to_codes
+from tests.reference_ids import load_tokens, tokens_to_codes
 
 CHECKPOINT_DIAGNOSTICS = ("residuals", "geometry", "mahalanobis")
 DIAGNOSTIC_KEYS = {

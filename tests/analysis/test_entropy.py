@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from analysis.entropy import branching_factor, branching_summary, joint_entropy, usage_entropy
-from tests.analysis.reference_ids import load_tokens, tokens_to_codes
+from tests.reference_ids import load_tokens, tokens_to_codes
 
 CODES = np.array([[0, 0], [0, 1], [0, 1], [1, 0]])
 # Level 0 frequencies (3/4, 1/4): H = 0.75 ln(4/3) + 0.25 ln 4.

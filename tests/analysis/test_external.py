@@ -17,7 +17,7 @@ from analysis.usage import codebook_usage
 from rqvae.catalog import CatalogSpec
 from rqvae.errors import InputError
 from rqvae.runs import Run, parse_sid_string
-from tests.analysis.reference_ids import index_path, load_tokens, tokens_to_codes
+from tests.reference_ids import index_path, load_tokens, tokens_to_codes
 
 
 def write_catalog(path, categories=True):

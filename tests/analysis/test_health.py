@@ -9,7 +9,7 @@ from analysis.entropy import usage_entropy
 from analysis.health import Finding, HealthThresholds, health_verdict, worst_severity
 from analysis.usage import codebook_usage
 from rqvae.errors import InputError
-from tests.analysis.reference_ids import METHODS, load_tokens, tokens_to_codes
+from tests.reference_ids import METHODS, load_tokens, tokens_to_codes
 
 
 def verdict(codes, codebook_size, **kwargs):

@@ -16,7 +16,7 @@ from analysis.taxonomy import (
     sunburst_frame,
     taxonomy_scores,
 )
-from tests.analysis.reference_ids import load_tokens, tokens_to_codes
+from tests.reference_ids import load_tokens, tokens_to_codes
 
 CODES = np.array([[0, 0], [0, 1], [0, 1], [1, 0]])
 CATEGORIES = [["A", "X"], ["A", "Y"], ["A", "X"], ["B"]]

@@ -5,7 +5,7 @@ import pytest
 
 from analysis.usage import code_counts, codebook_usage, gini, lorenz_curve
 from rqvae.errors import InputError
-from tests.analysis.reference_ids import METHODS, load_tokens, tokens_to_codes
+from tests.reference_ids import METHODS, load_tokens, tokens_to_codes
 
 # 4 items, 2 levels, K = 2. Level 0 counts (3, 1); level 1 counts (2, 2).
 CODES = np.array([[0, 0], [0, 1], [0, 1], [1, 0]])
