@@ -3,7 +3,9 @@ opening of every single-run page (:func:`single_run_page`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import streamlit as st
 
@@ -11,6 +13,8 @@ from analysis.diagnosis.results import Diagnosis
 from dashboard import data, session
 from dashboard.paths import run_path
 from rqvae.errors import InputError
+
+Loaded = TypeVar("Loaded")
 
 STATE_COLORS = {
     "training": "blue",
@@ -90,6 +94,15 @@ def focus_run_path() -> tuple[str, Path]:
         st.stop()
 
 
+def load_or_stop(what: str, load: Callable[[], Loaded]) -> Loaded:
+    """``load()``; when a run makes that impossible, an error card naming ``what`` and a stop."""
+    try:
+        return load()
+    except data.RUN_ERRORS as error:
+        error_card(what, error)
+        st.stop()
+
+
 def single_run_page(
     title: str,
     *,
@@ -105,11 +118,8 @@ def single_run_page(
     """
     name, path = focus_run_path()
     st.title(f"{title}: {name}")
-    try:
-        diagnosis = data.diagnosis_with_maps(path) if with_maps else data.diagnosis(path)
-    except data.RUN_ERRORS as error:
-        error_card(name, error)
-        st.stop()
+    diagnose = data.diagnosis_with_maps if with_maps else data.diagnosis
+    diagnosis = load_or_stop(name, lambda: diagnose(path))
     if needs is not None and not diagnosis.available(needs):
         unavailable_card(what or title, getattr(diagnosis, needs).reason)
         st.stop()

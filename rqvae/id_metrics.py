@@ -83,11 +83,10 @@ def check_codebook_sizes(
 # --- usage ------------------------------------------------------------------------------------
 
 
-def code_counts(codes: np.ndarray, codebook_sizes: Sequence[int]) -> list[np.ndarray]:
-    """Items per code at each level: one int64 array of shape (K_l,) per level.
-
-    ``codes`` and ``codebook_sizes`` must already be checked (see :func:`check_codes`).
-    """
+def code_counts(codes, codebook_sizes: int | Sequence[int]) -> list[np.ndarray]:
+    """Items per code at each level: one int64 array of shape (K_l,) per level."""
+    codes = check_codes(codes)
+    codebook_sizes = check_codebook_sizes(codebook_sizes, codes)
     return [
         np.bincount(codes[:, level], minlength=size).astype(np.int64)
         for level, size in enumerate(codebook_sizes)

@@ -83,33 +83,42 @@ def iter_records(path: Path, container: str) -> Iterator[tuple[int, dict]]:
     raise AssertionError(f"unknown container {container!r}")
 
 
-def iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
-    """``(line number, record)`` for every non-blank line; each line must be a JSON object."""
+def text_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """``(line number, line)`` of a text file, plain or gzip, lines numbered from 1.
+
+    A cut-off gzip stream or bytes that are not UTF-8 become an InputError naming the line.
+    """
     number = 0
     try:
         with open_text(path) as handle:
             for number, line in enumerate(handle, start=1):  # noqa: B007 (used after the loop)
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as error:
-                    hint = _json_hint(line, number)
-                    raise InputError(
-                        f"{path}: line {number} is not valid JSON ({error.msg}){hint}"
-                    ) from None
-                if not isinstance(record, dict):
-                    raise InputError(
-                        f"{path}: line {number} is a JSON {type(record).__name__}, "
-                        "expected one object per line"
-                    )
-                yield number, record
+                yield number, line
     except GZIP_ERRORS as error:
         raise InputError(
             f"{path}: truncated or corrupt gzip data after line {number} ({error})"
         ) from None
     except UnicodeDecodeError:
         raise InputError(f"{path}: line {number + 1} is not UTF-8 text") from None
+
+
+def iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
+    """``(line number, record)`` for every non-blank line; each line must be a JSON object."""
+    for number, line in text_lines(path):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            hint = _json_hint(line, number)
+            raise InputError(
+                f"{path}: line {number} is not valid JSON ({error.msg}){hint}"
+            ) from None
+        if not isinstance(record, dict):
+            raise InputError(
+                f"{path}: line {number} is a JSON {type(record).__name__}, "
+                "expected one object per line"
+            )
+        yield number, record
 
 
 def _json_hint(line: str, number: int) -> str:
@@ -212,31 +221,23 @@ def iter_atomic(path: Path) -> Iterator[tuple[int, dict]]:
     ``item_id:token<TAB>movie_title:token_seq``; the ``:type`` suffixes are dropped from the
     field names. Values stay strings (``token_seq`` values are space-separated tokens).
     """
-    number = 0
-    try:
-        with open_text(path) as handle:
-            header = handle.readline().rstrip("\r\n").split("\t")
-            number = 1
-            fields = [name.split(":", 1)[0] for name in header]
-            if not any(":" in name for name in header):
-                raise InputError(
-                    f"{path}: line 1 is not a RecBole atomic header "
-                    "(expected tab-separated 'name:type' fields such as 'item_id:token')"
-                )
-            for number, line in enumerate(handle, start=2):  # noqa: B007
-                line = line.rstrip("\r\n")
-                if not line:
-                    continue
-                values = line.split("\t")
-                if len(values) != len(fields):
-                    raise InputError(
-                        f"{path}: line {number} has {len(values)} tab-separated fields, "
-                        f"the header has {len(fields)}"
-                    )
-                yield number, dict(zip(fields, values, strict=True))
-    except GZIP_ERRORS as error:
+    lines = text_lines(path)
+    _, first = next(lines, (1, ""))
+    header = first.rstrip("\r\n").split("\t")
+    fields = [name.split(":", 1)[0] for name in header]
+    if not any(":" in name for name in header):
         raise InputError(
-            f"{path}: truncated or corrupt gzip data after line {number} ({error})"
-        ) from None
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: line {number + 1} is not UTF-8 text") from None
+            f"{path}: line 1 is not a RecBole atomic header "
+            "(expected tab-separated 'name:type' fields such as 'item_id:token')"
+        )
+    for number, line in lines:
+        line = line.rstrip("\r\n")
+        if not line:
+            continue
+        values = line.split("\t")
+        if len(values) != len(fields):
+            raise InputError(
+                f"{path}: line {number} has {len(values)} tab-separated fields, "
+                f"the header has {len(fields)}"
+            )
+        yield number, dict(zip(fields, values, strict=True))

@@ -82,27 +82,28 @@ def scientific_catalog(scientific_dir: Path):
     )
 
 
-@pytest.fixture(scope="session")
-def letter_run(tmp_path_factory, scientific_dir: Path) -> Path:
+def import_reference(scientific_dir: Path, method: str, out: Path, embeddings: bool) -> Path:
+    """A published reference ID set imported with the catalog (and the embeddings)."""
     from rqvae.import_ids import import_ids
 
     return import_ids(
-        scientific_dir / "reference_ids" / "letter_native" / "Scientific.index.json",
-        tmp_path_factory.mktemp("runs") / "letter",
+        scientific_dir / "reference_ids" / method / "Scientific.index.json",
+        out,
         catalog=scientific_catalog(scientific_dir),
-        embeddings_path=scientific_dir / "embeddings.minilm.npy",
+        embeddings_path=scientific_dir / "embeddings.minilm.npy" if embeddings else None,
     )
+
+
+@pytest.fixture(scope="session")
+def letter_run(tmp_path_factory, scientific_dir: Path) -> Path:
+    out = tmp_path_factory.mktemp("runs") / "letter"
+    return import_reference(scientific_dir, "letter_native", out, embeddings=True)
 
 
 @pytest.fixture(scope="session")
 def mql_run(tmp_path_factory, scientific_dir: Path) -> Path:
-    from rqvae.import_ids import import_ids
-
-    return import_ids(
-        scientific_dir / "reference_ids" / "mql4grec" / "Scientific.index.json",
-        tmp_path_factory.mktemp("runs") / "mql4grec",
-        catalog=scientific_catalog(scientific_dir),
-    )
+    out = tmp_path_factory.mktemp("runs") / "mql4grec"
+    return import_reference(scientific_dir, "mql4grec", out, embeddings=False)
 
 
 @pytest.fixture(scope="session")

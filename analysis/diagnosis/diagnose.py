@@ -40,7 +40,7 @@ from analysis.metrics.entropy import (
 )
 from analysis.metrics.geometry import Geometry
 from analysis.metrics.health import HealthThresholds, health_verdict, worst_severity
-from analysis.metrics.taxonomy import node_purity, taxonomy_scores
+from analysis.metrics.taxonomy import informative_depth, node_purity, taxonomy_scores
 from analysis.metrics.umap_maps import UmapSettings
 from analysis.metrics.usage import codebook_usage, lorenz_curve
 from analysis.reading.run_data import RunData
@@ -193,9 +193,11 @@ def _optional(compute: Callable[[], Result]) -> Result | Unavailable:
 def _taxonomy(data: RunData) -> TaxonomyResult:
     if data.categories is None:
         raise DiagnosticUnavailable("no categories: the run has no catalog with categories")
+    purity = node_purity(data.codes, data.categories)
     return TaxonomyResult(
-        purity=node_purity(data.codes, data.categories),
+        purity=purity,
         scores=taxonomy_scores(data.codes, data.categories),
+        category_depth=min(informative_depth(data.categories), int(purity["depth"].max())),
     )
 
 

@@ -53,10 +53,13 @@ class EntropyResult:
 class TaxonomyResult:
     """Diagnostic 6. ``purity``: :func:`analysis.metrics.taxonomy.node_purity` (prefix nodes x
     depth); ``scores``: :func:`analysis.metrics.taxonomy.taxonomy_scores` (NMI, homogeneity per
-    level)."""
+    level); ``category_depth``: the depth views open on,
+    :func:`analysis.metrics.taxonomy.informative_depth` (at most the deepest depth in
+    ``purity``)."""
 
     purity: pd.DataFrame
     scores: pd.DataFrame
+    category_depth: int
 
 
 @dataclass

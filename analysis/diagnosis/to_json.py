@@ -92,6 +92,7 @@ def diagnosis_to_json(diagnosis: Diagnosis) -> dict[str, Any]:
             "taxonomy": section(
                 "taxonomy",
                 lambda t: {
+                    "category_depth": t.category_depth,
                     "scores": records(t.scores),
                     "purity_by_prefix_length": records(purity_by_prefix_length(t.purity)),
                     "first_level_nodes": records(t.purity[t.purity["prefix_length"] == 1]),

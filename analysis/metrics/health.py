@@ -259,7 +259,8 @@ def _training_findings(metrics: pd.DataFrame, t: HealthThresholds) -> list[Findi
     metrics = metrics.sort_values("epoch") if "epoch" in metrics else metrics
     last = metrics.iloc[-1]
     loss_columns = [c for c in metrics.columns if c.startswith(("loss_", "val_loss_"))]
-    bad = [c for c in loss_columns if not np.isfinite(float(last[c]))]
+    # null = not measured (no validation split on a tiny catalog), not a diverged loss
+    bad = [c for c in loss_columns if last[c] is not None and not np.isfinite(float(last[c]))]
     if bad:
         findings.append(
             Finding(
@@ -291,7 +292,8 @@ def _training_findings(metrics: pd.DataFrame, t: HealthThresholds) -> list[Findi
                 )
             )
 
-    if "val_loss_total" in metrics:
+    measured = metrics["val_loss_total"].notna() if "val_loss_total" in metrics else None
+    if measured is not None and measured.all():
         values = metrics["val_loss_total"].to_numpy(dtype=float)
         window = t.convergence_window
         if len(values) <= window:

@@ -284,22 +284,11 @@ def _taxonomy(d: Diagnosis) -> list[Block]:
     if isinstance(t, Unavailable):
         return [unavailable(t)]
     summary = purity_by_prefix_length(t.purity)
-    depth = _sunburst_depth(summary)
     return [
         table(summary, caption="Items-weighted purity per prefix length and category depth"),
         Block(figure=taxonomy_figures.taxonomy_scores_figure(t.scores)),
-        Block(figure=taxonomy_figures.taxonomy_sunburst(t.purity, depth)),
+        Block(figure=taxonomy_figures.taxonomy_sunburst(t.purity, t.category_depth)),
     ]
-
-
-def _sunburst_depth(summary: pd.DataFrame) -> int:
-    """The shallowest category depth where first-level purity is below 1 (depth 1 is often a
-    single root category that says nothing), else the deepest."""
-    first = summary[summary["prefix_length"] == 1].sort_values("depth")
-    informative = first[first["purity"] < 1.0]
-    return int(
-        (informative if len(informative) else first).iloc[0 if len(informative) else -1]["depth"]
-    )
 
 
 def _coherence(d: Diagnosis) -> list[Block]:

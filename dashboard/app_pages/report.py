@@ -22,11 +22,7 @@ if st.button("Build the report", key="report_build", type="primary", icon=":mate
     st.session_state[session.REPORT_RUNS] = list(runs)
 
 if st.session_state[session.REPORT_RUNS] == list(runs):
-    try:
-        report = data.report(list(runs.values()))
-    except data.RUN_ERRORS as error:
-        widgets.error_card(", ".join(runs), error)
-        st.stop()
+    report = widgets.load_or_stop(", ".join(runs), lambda: data.report(list(runs.values())))
     widgets.verdict_badge(report.verdict)
     st.caption(f"{report.figures} figures, {len(report.html) / 1e6:.1f} MB of HTML.")
     columns = st.columns([1, 1, 3])

@@ -33,9 +33,10 @@ depths = sorted(purity["depth"].unique().tolist())
 depth = controls[0].selectbox(
     "Category depth",
     depths,
-    index=min(1, len(depths) - 1),
+    index=depths.index(diagnosis.taxonomy.category_depth),
     key="taxonomy_depth",
-    help="Depth 1 is the root category; deeper depths split it further.",
+    help="Depth 1 is the root category; deeper depths split it further. The page opens on the "
+    "shallowest depth at which the items do not all share one category.",
 )
 kind = (
     controls[1].segmented_control(

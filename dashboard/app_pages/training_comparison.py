@@ -21,11 +21,7 @@ live = [name for name, path in runs.items() if data.run_overview(path).state in 
 
 # --- curves ---------------------------------------------------------------------------------------
 st.subheader("Metrics over epochs")
-try:
-    all_curves = data.curves(paths)
-except data.RUN_ERRORS as error:
-    widgets.error_card(", ".join(runs), error)
-    st.stop()
+all_curves = widgets.load_or_stop(", ".join(runs), lambda: data.curves(paths))
 if all_curves.empty:
     st.info(
         "None of the picked runs has training metrics (imported runs have none).",
@@ -80,11 +76,7 @@ else:
 
 # --- hyperparameters against final metrics --------------------------------------------------------
 st.subheader("Final metrics")
-try:
-    table = data.runs_table(paths)
-except data.RUN_ERRORS as error:
-    widgets.error_card(", ".join(runs), error)
-    st.stop()
+table = widgets.load_or_stop(", ".join(runs), lambda: data.runs_table(paths))
 st.dataframe(table, hide_index=True, width="stretch")
 if len(runs) >= 2:
     settings = data.settings_diff(paths)["key"].tolist()

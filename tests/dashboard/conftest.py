@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rqvae.runs import CONFIG_FILE, SEMANTIC_IDS_FILE, STATUS_FILE, atomic_write_json
+from rqvae.files import atomic_write_json
+from rqvae.run_folder import CONFIG_FILE, SEMANTIC_IDS_FILE, STATUS_FILE
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 APP_PATH = REPO_ROOT / "dashboard" / "app.py"
@@ -43,8 +44,8 @@ def scientific_slice(tmp_path_factory, scientific_dir: Path) -> dict[str, Path]:
 
 
 def _import(scientific_dir: Path, method: str, out: Path) -> Path:
-    from analysis.external import import_ids
     from rqvae.catalog import CatalogSpec
+    from rqvae.import_ids import import_ids
 
     return import_ids(
         scientific_dir / "reference_ids" / method / "Scientific.index.json",

@@ -17,8 +17,11 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from rqvae.runs import METRICS_FILE, append_jsonl, level_columns
+from rqvae.files import append_jsonl
+from rqvae.run_folder import METRICS_FILE
+from rqvae.semantic_ids import level_columns
 from tests.dashboard.conftest import APP_PATH
+from tests.run_configs import schema_2
 
 TIMEOUT = 300  # seconds per script run: the first UMAP of a session compiles numba code
 
@@ -100,6 +103,16 @@ def test_runs_page_lists_every_run_with_state_and_verdict(app_env, gallery_root)
     expected_ratio = len(np.unique(codes, axis=0)) / len(codes)
     assert table.loc["trained", "unique_id_ratio"] == pytest.approx(expected_ratio)
     assert table.loc["trained", "epochs"] == "2/2"
+    # kinds and sizes as the run folders' config.json files give them
+    assert table.loc["trained", "kind"] == "trained"
+    assert table.loc["live", "kind"] == "trained"
+    assert table.loc["letter", "kind"] == "imported-ids"
+    assert table.loc["mql4grec", "kind"] == "imported-ids"
+    assert table.loc["broken-config", "kind"] == "unknown"
+    assert (table.loc["trained", "levels"], table.loc["trained", "codebook_size"]) == (3, "32")
+    letter_sizes = json.loads((gallery_root / "letter" / "config.json").read_text())
+    assert len(set(letter_sizes["codebook_sizes"])) == 1
+    assert table.loc["letter", "codebook_size"] == str(letter_sizes["codebook_sizes"][0])
 
     # Broken runs get a card naming the file; the others are still judged.
     errors = [error.value for error in app.error]
@@ -110,6 +123,34 @@ def test_runs_page_lists_every_run_with_state_and_verdict(app_env, gallery_root)
     assert "level 0 is collapsed" in badges
     # The run still training gets a live progress bar.
     assert any("live: epoch 2 of 2" in bar.text for bar in app.get("progress"))
+
+
+def test_runs_page_labels_levels_of_different_sizes(app_env, tmp_path):
+    """A schema-2 run whose levels have 8, 4 and 4 codes, written by hand."""
+    run = tmp_path / "uneven"
+    run.mkdir()
+    codes = np.array([[0, 0, 0], [1, 3, 2], [7, 3, 2], [7, 1, 1], [2, 2, 3], [5, 0, 1]])
+    config = schema_2(codebook_sizes=[8, 4, 4])
+    config["data"]["n_items"] = len(codes)
+    (run / "config.json").write_text(json.dumps(config))
+    (run / "status.json").write_text(json.dumps({"state": "imported"}))
+    ids = pd.DataFrame({f"code_{level}": codes[:, level] for level in range(3)})
+    ids.insert(0, "item_id", [f"item-{row}" for row in range(len(codes))])
+    ids["collision"] = 0
+    ids["sid"] = [
+        "<|sid_start|>"
+        + "".join(f"<|sid_{level}_{code}|>" for level, code in enumerate(row))
+        + "<|sid_3_0|><|sid_end|>"
+        for row in codes
+    ]
+    ids.to_parquet(run / "semantic_ids.parquet")
+    app_env(tmp_path)
+    app = open_app(runs=["uneven"])
+    table = app.dataframe[0].value.set_index("run")
+    assert table.loc["uneven", "kind"] == "imported-ids"
+    assert table.loc["uneven", "codebook_size"] == "8/4/4"
+    assert table.loc["uneven", "levels"] == 3 and table.loc["uneven", "items"] == 6
+    assert table.loc["uneven", "unique_id_ratio"] == 1.0
 
 
 def test_live_run_shows_a_new_epoch_on_the_next_refresh(app_env, gallery_root, tmp_path):

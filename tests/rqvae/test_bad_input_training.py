@@ -11,8 +11,8 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from cli.main import main
 from rqvae.catalog import CatalogSpec
-from rqvae.cli import main
 from rqvae.config import load_config
 from rqvae.embeddings import load_embeddings
 from rqvae.errors import InputError

@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 from click.testing import CliRunner
 
+from cli.main import main
 from rqvae.catalog import CatalogSpec, category_path, clean_text, load_catalog, resolve_format
-from rqvae.cli import main
 
 COLUMNS = ["item_id", "title", "text", "categories", "raw"]
 

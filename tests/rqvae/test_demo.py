@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from cli.main import main
 from rqvae import demo
 from rqvae.catalog import CatalogSpec, load_catalog
-from rqvae.cli import main
 from rqvae.errors import InputError
-from rqvae.runs import Run
+from rqvae.run_folder import Run
 
 GENRES = {
     "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary", "Drama",

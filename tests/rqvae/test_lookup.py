@@ -1,17 +1,13 @@
-"""``rqvae lookup``: ID strings and prefixes to items, title substrings to IDs."""
+"""``rqvae.lookup``: ID strings and prefixes to items, title substrings to IDs."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 import pytest
-from click.testing import CliRunner
 
-from rqvae.cli import main
 from rqvae.errors import InputError
 from rqvae.lookup import lookup_table
-from rqvae.runs import atomic_write_json, atomic_write_parquet, sid_string
+from rqvae.semantic_ids import sid_string
 
 # Six items, two levels. Items "b" and "c" share the tuple (1, 2) and differ by collision;
 # "f" (1, 10) sorts after "d" (1, 3) by code although "<|sid_1_10|>" < "<|sid_1_3|>" as text.
@@ -96,26 +92,3 @@ def test_bad_queries(semantic_ids, items):
         lookup_table(semantic_ids, items, "<|sid_start|><|sid_0_1", 20)
     with pytest.raises(InputError, match="no items.parquet"):
         lookup_table(semantic_ids, None, "kettle", 20)
-
-
-def test_cli_lookup_on_a_run_folder(tmp_path: Path, semantic_ids, items):
-    run = tmp_path / "run"
-    atomic_write_json(run / "config.json", {"kind": "trained"})
-    atomic_write_parquet(run / "semantic_ids.parquet", semantic_ids)
-    atomic_write_parquet(run / "items.parquet", items)
-    runner = CliRunner()
-
-    result = runner.invoke(
-        main, ["lookup", "--run", str(run), "<|sid_start|><|sid_0_1|><|sid_1_2|>"]
-    )
-    assert result.exit_code == 0, result.output
-    assert "Blue Mug XL" in result.output and "Teapot" not in result.output
-
-    result = runner.invoke(main, ["lookup", "--run", str(run), "TEAPOT"])
-    assert result.exit_code == 0 and sid_string(CODES["d"]) in result.output
-
-    result = runner.invoke(main, ["lookup", "--run", str(run), "no such title"])
-    assert result.exit_code == 1 and "no item matches" in result.output
-
-    result = runner.invoke(main, ["lookup", "--run", str(tmp_path / "missing"), "x"])
-    assert result.exit_code == 2 and "missing" in result.output

@@ -10,18 +10,17 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from click.testing import CliRunner
 from safetensors.torch import load_file
 
-from rqvae.assign import assign_run, encode_codes
+from rqvae.assign import assign_run
 from rqvae.catalog import CatalogSpec
-from rqvae.checkpoint import load_model
-from rqvae.cli import main
-from rqvae.config import load_config
-from rqvae.id_metrics import codebook_usage, unique_id_ratio
-from rqvae.run_folder import Metrics, metric_keys
-from rqvae.runs import Run, sid_string
+from rqvae.config import TrainConfig, load_config
+from rqvae.quantizers import assign_codes
+from rqvae.quantizers.rqvae_model import RQVAEQuantizer
+from rqvae.run_folder import Run
+from rqvae.semantic_ids import sid_string
 from rqvae.train import TIMING_KEYS, train
+from rqvae.train_metrics import Metrics, metric_keys
 from tests.rqvae.tiny_runs import one_thread  # noqa: F401  (autouse fixture)
 
 EPOCHS = 4
@@ -36,6 +35,11 @@ def short_config():
 
 def metric_lines(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def unique_ratio(codes: np.ndarray) -> float:
+    """Distinct ID tuples / items, counted with numpy alone."""
+    return len(np.unique(codes, axis=0)) / len(codes)
 
 
 def without_timing(lines: list[dict]) -> list[dict]:
@@ -76,12 +80,24 @@ def test_run_folder_holds_config_status_items_and_checkpoints(
     assert list((scientific_run / "tb").glob("events.out.tfevents.*"))
 
 
+# The keys of metrics.jsonl as the README's "Metrics" table lists them, for 3 levels.
+README_METRIC_KEYS = {
+    "epoch", "step", "lr", "loss_total", "loss_recon", "val_loss_total", "val_loss_recon",
+    "unique_id_ratio", "grad_norm", "samples_per_s", "wall_time_s",
+    *(f"{name}_l{level}" for level in range(3) for name in (
+        "loss_codebook", "loss_commit", "residual_norm", "codebook_usage", "perplexity",
+        "dead_codes_reset",
+    )),
+}  # fmt: skip
+
+
 def test_metrics_file_has_every_key_every_epoch(scientific_run):
     lines = metric_lines(scientific_run)
     assert [line["epoch"] for line in lines] == list(range(1, EPOCHS + 1))
+    assert set(metric_keys(3)) == README_METRIC_KEYS
     steps_per_epoch = math.ceil((4344 - round(4344 * 0.05)) / 512)
     for line in lines:
-        assert set(metric_keys(3)) <= set(line)
+        assert set(line) == README_METRIC_KEYS
         assert line["step"] == line["epoch"] * steps_per_epoch
         assert all(isinstance(v, (int, float)) and math.isfinite(v) for v in line.values())
         assert 0 < line["unique_id_ratio"] <= 1
@@ -105,11 +121,55 @@ def test_tensorboard_has_the_same_scalars(scientific_run):
     np.testing.assert_allclose(logged, [line["unique_id_ratio"] for line in lines], rtol=1e-6)
 
 
+def usage_record(epoch: int, unique: float, usage: list[float], val: float | None) -> dict:
+    record = {"epoch": epoch, "unique_id_ratio": unique, "val_loss_total": val}
+    record.update({f"codebook_usage_l{level}": value for level, value in enumerate(usage)})
+    return record
+
+
+def test_rank_follows_the_documented_best_rule(tmp_path):
+    """Default rule, 10 epochs: epochs 1-2 are the first 20 %; an epoch qualifies with every
+    code of every level in use; then the highest unique_id_ratio, then the lowest
+    val_loss_total, and an epoch without validation loss after every other."""
+    records = [
+        usage_record(1, 1.00, [1.0, 1.0, 1.0], 0.1),  # warm-up: never qualifies
+        usage_record(2, 1.00, [1.0, 1.0, 1.0], 0.1),  # 2 = 20 % of 10: still warm-up
+        usage_record(3, 0.90, [1.0, 1.0, 1.0], 0.5),
+        usage_record(4, 0.95, [1.0, 0.99, 1.0], 0.3),  # one dead code at level 1
+        usage_record(5, 0.90, [1.0, 1.0, 1.0], 0.4),  # ties epoch 3, lower val loss
+        usage_record(6, 0.90, [1.0, 1.0, 1.0], None),  # ties epoch 3, no val loss: after it
+        usage_record(7, 0.85, [1.0, 1.0, 1.0], 0.0),
+    ]
+    metrics = Metrics(tmp_path, TrainConfig(epochs=10))
+    ranked = sorted(records, key=metrics.rank, reverse=True)  # stable: ties keep epoch order
+    # qualified (5, 3, 6, 7), then the rest by unique_id_ratio (1 and 2 tie; 4)
+    assert [record["epoch"] for record in ranked] == [5, 3, 6, 7, 1, 2, 4]
+    assert metrics.rank(records[0]) == metrics.rank(records[1])  # the earlier epoch stays best
+
+    # Before any epoch qualifies, the highest unique_id_ratio wins.
+    unqualified = [records[0], records[3]]
+    assert max(unqualified, key=metrics.rank)["epoch"] == 1
+    # A lower usage bar lets epoch 4 in, and it has the highest ratio of the qualified.
+    lenient = Metrics(tmp_path, TrainConfig(epochs=10, best_min_usage=0.99))
+    assert max(records, key=lenient.rank)["epoch"] == 4
+
+
+def documented_best_epoch(lines: list[dict], epochs: int, levels: int) -> int:
+    """The README's rule in plain Python, with the defaults (usage 1.0, after 20 %)."""
+
+    def qualifies(line: dict) -> bool:
+        usage = min(line[f"codebook_usage_l{level}"] for level in range(levels))
+        return usage >= 1.0 and line["epoch"] > 0.2 * epochs
+
+    pool = [line for line in lines if qualifies(line)] or lines
+    top = max(line["unique_id_ratio"] for line in pool)
+    tied = [line for line in pool if line["unique_id_ratio"] == top]
+    return min(tied, key=lambda line: (line["val_loss_total"], line["epoch"]))["epoch"]
+
+
 def test_best_checkpoint_is_the_epoch_the_rule_picks(scientific_run):
     run = Run(scientific_run)
-    lines = metric_lines(scientific_run)
-    rule = Metrics(scientific_run, load_config(None, {}).train)
-    expected = max(lines, key=lambda line: (rule.rank(line), -line["epoch"]))["epoch"]
+    expected = documented_best_epoch(metric_lines(scientific_run), EPOCHS, levels=3)
     best = json.loads(run.checkpoint_path("best").with_suffix(".json").read_text())
     assert best["epoch"] == expected == run.status()["best"]["epoch"]
 
@@ -120,14 +180,19 @@ def test_reloaded_checkpoint_reproduces_the_ids(scientific_run, scientific_embed
     best_epoch = Run(scientific_run).status()["best"]["epoch"]
     codes = table[["code_0", "code_1", "code_2"]].to_numpy()
     # the IDs of the reloaded best checkpoint give exactly the metrics logged for that epoch
-    assert unique_id_ratio(codes) == lines[best_epoch]["unique_id_ratio"]
-    usage = codebook_usage(codes, 256)
-    assert [lines[best_epoch][f"codebook_usage_l{i}"] for i in range(3)] == usage.tolist()
+    assert unique_ratio(codes) == lines[best_epoch]["unique_id_ratio"]
+    usage = [len(np.unique(codes[:, level])) / 256 for level in range(3)]
+    assert [lines[best_epoch][f"codebook_usage_l{i}"] for i in range(3)] == usage
+    for level in range(3):  # exp of the entropy (nats) of the level's code shares
+        shares = np.unique(codes[:, level], return_counts=True)[1] / len(codes)
+        perplexity = math.exp(-(shares * np.log(shares)).sum())
+        assert lines[best_epoch][f"perplexity_l{level}"] == pytest.approx(perplexity, rel=1e-6)
     # the same from a second, independent load; and the last checkpoint matches the last epoch
     array = np.load(scientific_embeddings)
-    assert np.array_equal(encode_codes(load_model(scientific_run, "best"), array), codes)
-    last_codes = encode_codes(load_model(scientific_run, "last"), array)
-    assert unique_id_ratio(last_codes) == lines[EPOCHS]["unique_id_ratio"]
+    best = RQVAEQuantizer.from_run(scientific_run, "best")
+    assert np.array_equal(assign_codes(best, array), codes)
+    last_codes = assign_codes(RQVAEQuantizer.from_run(scientific_run, "last"), array)
+    assert unique_ratio(last_codes) == lines[EPOCHS]["unique_id_ratio"]
 
     stored = pd.read_parquet(scientific_run / "semantic_ids.parquet")
     pd.testing.assert_frame_equal(stored, table)
@@ -165,33 +230,11 @@ def test_interrupted_run_resumes_and_matches_an_uninterrupted_one(
         assert all(torch.equal(resumed[key], uninterrupted[key]) for key in resumed)
 
 
-def test_cli_trains_with_flags_and_a_toml_file(tmp_path, scientific_embeddings):
-    settings = tmp_path / "settings.toml"
-    settings.write_text("[model]\ncodebook_size = 32\n[train]\ncheckpoint_every = 1\n")
-    out = tmp_path / "cli-run"
-    runner = CliRunner()
-    flags = ["--epochs", "2", "--levels", "2", "--seed", "7", "--estimator", "ste"]
-    args = ["train", "--embeddings", str(scientific_embeddings), "--out", str(out)]
-    result = runner.invoke(main, [*args, "--config", str(settings), *flags])
-    assert result.exit_code == 0, result.output
-    config = Run(out).config
-    assert config["model"]["codebook_size"] == 32 and config["model"]["num_levels"] == 2
-    assert config["model"]["gradient_estimator"] == "ste"
-    assert (config["train"]["seed"], config["train"]["epochs"]) == (7, 2)
-    assert config["data"]["item_ids"] == "row_number"
-
-    result = runner.invoke(main, ["assign", "--run", str(out)])
-    assert result.exit_code == 0, result.output
-    table = Run(out).semantic_ids()
-    assert table.columns.tolist() == ["item_id", "code_0", "code_1", "collision", "sid"]
-    assert table["code_0"].max() < 32
-
-
 @pytest.mark.slow
 def test_default_config_reaches_the_quality_target(tmp_path, scientific_embeddings):
     """Default settings: unique-ID ratio >= 0.95 with every code of every level in use."""
     out = train(load_config(None, {}), tmp_path / "default", scientific_embeddings)
     table = assign_run(out)
     codes = table[["code_0", "code_1", "code_2"]].to_numpy()
-    assert unique_id_ratio(codes) >= 0.95
-    assert codebook_usage(codes, 256).tolist() == [1.0, 1.0, 1.0]
+    assert unique_ratio(codes) >= 0.95
+    assert [len(np.unique(codes[:, level])) for level in range(3)] == [256, 256, 256]

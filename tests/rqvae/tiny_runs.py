@@ -7,6 +7,7 @@ real run folder (checkpoints, config.json, metrics) do not pay for the real cata
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ import pytest
 import torch
 
 from rqvae.config import ModelConfig, RunConfig, TrainConfig
+from rqvae.model import RQVAE
 from rqvae.train import train
 
 TINY_ITEMS, TINY_DIM = 240, 16
@@ -53,3 +55,36 @@ def tiny_config(epochs: int = 2, **model_changes) -> RunConfig:
 
 def train_tiny(out_dir: Path, embeddings: Path, epochs: int = 2) -> Path:
     return train(tiny_config(epochs), out_dir, embeddings)
+
+
+def trained_tiny_run(folder: Path) -> tuple[Path, Path]:
+    """A tiny trained run in ``folder/run`` on embeddings whose sidecar names the items."""
+    torch.set_num_threads(1)
+    embeddings = write_embeddings(folder / "emb.npy", ids=True)
+    return train_tiny(folder / "run", embeddings), embeddings
+
+
+def copy_run(run_dir: Path, target: Path, keep: Callable[[Path], bool] = lambda path: True) -> Path:
+    """Copy the files of a run folder whose path relative to it passes ``keep``."""
+    for path in run_dir.rglob("*"):
+        relative = path.relative_to(run_dir)
+        if path.is_file() and keep(relative):
+            (target / relative).parent.mkdir(parents=True, exist_ok=True)
+            (target / relative).write_bytes(path.read_bytes())
+    return target
+
+
+def reference_codes(model: RQVAE, embeddings: np.ndarray) -> np.ndarray:
+    """Codes (n, L) by brute force, independent of the workbench's chain: encode, then at each
+    level take the codeword at the smallest full squared distance and subtract it."""
+    assert model.config.distance == "euclidean"
+    with torch.no_grad():
+        residual = model.encoder(torch.from_numpy(embeddings)).numpy()  # (n, D)
+    codebooks = model.quantizer.codebooks.detach().numpy()  # (L, K, D)
+    codes = []
+    for codebook in codebooks:
+        distances = np.square(residual[:, None, :] - codebook[None, :, :]).sum(-1)  # (n, K)
+        code = distances.argmin(axis=1)
+        residual = residual - codebook[code]
+        codes.append(code)
+    return np.stack(codes, axis=1)

@@ -6,7 +6,12 @@ import math
 import numpy as np
 import pytest
 
-from analysis.entropy import branching_factor, branching_summary, joint_entropy, usage_entropy
+from analysis.metrics.entropy import (
+    branching_factor,
+    branching_summary,
+    joint_entropy,
+    usage_entropy,
+)
 from tests.reference_ids import load_tokens, tokens_to_codes
 
 CODES = np.array([[0, 0], [0, 1], [0, 1], [1, 0]])

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from rqvae.cli import main
+from cli.main import main
 
 CATALOG_FLAGS = [
     "--format", "generic", "--id-field", "item_id", "--text-fields", "title",
@@ -39,7 +39,7 @@ def test_import_then_diagnose(tmp_path, scientific_dir):
     assert "letter: WARNING" in result.output
     assert "unavailable: residuals, geometry, mahalanobis (no checkpoint" in result.output
     document = json.loads((tmp_path / "d.json").read_text())
-    assert document["run"]["kind"] == "imported"
+    assert document["run"]["kind"] == "imported-ids"
     assert document["diagnostics"]["taxonomy"]["available"] is True
 
 

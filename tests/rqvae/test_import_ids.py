@@ -6,17 +6,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.checks import DiagnosticUnavailable
-from analysis.collisions import collision_report
-from analysis.entropy import usage_entropy
-from analysis.external import import_ids, read_id_file
-from analysis.health import health_verdict, worst_severity
-from analysis.source import RunData
-from analysis.taxonomy import prefix_taxonomy
-from analysis.usage import codebook_usage
+from analysis.metrics.collisions import collision_report
+from analysis.metrics.entropy import usage_entropy
+from analysis.metrics.health import health_verdict, worst_severity
+from analysis.metrics.taxonomy import prefix_taxonomy
+from analysis.metrics.usage import codebook_usage
+from analysis.reading.run_data import RunData
 from rqvae.catalog import CatalogSpec
-from rqvae.errors import InputError
-from rqvae.runs import Run, parse_sid_string
+from rqvae.errors import DiagnosticUnavailable, InputError
+from rqvae.import_ids import import_ids, read_id_file
+from rqvae.run_folder import Run
+from rqvae.semantic_ids import parse_sid_string
 from tests.reference_ids import index_path, load_tokens, tokens_to_codes
 
 
@@ -55,14 +55,16 @@ def test_lcrec_index_with_catalog_follows_catalog_order(tmp_path):
     assert table["collision"].tolist() == [0, 1, 0]
     assert parse_sid_string(table["sid"][1]) == [0, 1, 1]
     config = json.loads((out / "config.json").read_text())
-    assert config["kind"] == "imported" and config["levels"] == 2
-    assert config["codebook_size"] == 4  # largest code 3 -> smallest power of two above: 4
+    assert config["kind"] == "imported-ids" and config["levels"] == 2
+    # largest code 3 -> smallest power of two above: 4, for every level
+    assert config["codebook_sizes"] == [4, 4]
     assert config["source"]["format"] == "lcrec_index"
     assert Run(out).status()["state"] == "imported"
     data = RunData.load(out)
     assert data.categories == [["Tools", "Saws"], ["Tools"], ["Lab", "Glass"]]
     assert data.titles == ["Alpha", "Beta", "Delta"]
-    assert data.embeddings() is None
+    with pytest.raises(DiagnosticUnavailable, match="no embeddings"):
+        data.embeddings()
 
 
 @pytest.mark.parametrize(
@@ -179,7 +181,7 @@ def test_embeddings_follow_the_catalog_rows(tmp_path):
     out = import_ids(ids, tmp_path / "run", catalog, embeddings_path=tmp_path / "emb.npy")
     data = RunData.load(out)
     assert data.item_ids.tolist() == ["a", "d"]
-    np.testing.assert_array_equal(data.embeddings(), embeddings[[0, 3]])
+    np.testing.assert_array_equal(data.embeddings()[0:2], embeddings[[0, 3]])
 
 
 def test_catalog_without_categories_makes_taxonomy_unavailable(tmp_path):
@@ -215,7 +217,7 @@ def test_reference_import_round_trip(
         "Passive Components",
         "Capacitors",
     ]
-    assert isinstance(data.embeddings(), np.memmap)  # rows already aligned: no copy
+    assert data.embeddings().rows is None  # rows already aligned: read straight through
     report = collision_report(data.codes, data.item_ids, data.collision)
     assert report.unique_id_ratio_with_collision == 1.0
     findings = health_verdict(

@@ -6,11 +6,14 @@ import json
 
 import numpy as np
 import pytest
+from sklearn.covariance import LedoitWolf
 
-from analysis.diagnose import Unavailable, diagnose_run
-from analysis.diagnosis_json import purity_summary
-from analysis.run_model import NO_CHECKPOINT_IMPORTED
-from analysis.source import RunData
+from analysis.diagnosis.diagnose import diagnose_run
+from analysis.diagnosis.results import Unavailable
+from analysis.diagnosis.to_json import diagnosis_to_json
+from analysis.metrics.taxonomy import purity_by_prefix_length
+from analysis.reading.run_data import RunData
+from rqvae.quantizers.from_run import NO_CHECKPOINT_IMPORTED, load_run_quantizer
 from tests.reference_ids import load_tokens, tokens_to_codes
 
 CHECKPOINT_DIAGNOSTICS = ("residuals", "geometry", "mahalanobis")
@@ -37,8 +40,8 @@ def test_imported_run_marks_checkpoint_diagnostics_unavailable(letter_run, scien
     codes = tokens_to_codes(load_tokens(scientific_dir, "letter_native"))
     distinct = len({tuple(row) for row in codes.tolist()})
     assert diagnosis.collisions.unique_id_ratio == pytest.approx(distinct / 4344)
-    assert diagnosis.usage.counts.sum(axis=1).tolist() == [4344] * 4
-    assert diagnosis.kind == "imported" and diagnosis.checkpoint is None
+    assert [int(level.sum()) for level in diagnosis.usage.counts] == [4344] * 4
+    assert diagnosis.kind == "imported-ids" and diagnosis.checkpoint is None
     # The colliding items are named by title.
     assert all(
         len(t) == s
@@ -51,7 +54,7 @@ def test_imported_run_marks_checkpoint_diagnostics_unavailable(letter_run, scien
 
 
 def test_json_is_strict_and_stable(letter_run):
-    document = diagnose_run(letter_run, umap=False).to_json()
+    document = diagnosis_to_json(diagnose_run(letter_run, umap=False))
     text = json.dumps(document, allow_nan=False)  # no NaN or inf slipped through
     assert json.loads(text) == document
     assert set(document) == {"schema", "run", "verdict", "diagnostics", "timings_s"}
@@ -71,8 +74,8 @@ def test_run_without_embeddings_or_categories(mql_run, tmp_path):
 
 
 def test_catalog_without_categories_marks_taxonomy_unavailable(tmp_path, scientific_dir):
-    from analysis.external import import_ids
     from rqvae.catalog import CatalogSpec
+    from rqvae.import_ids import import_ids
 
     catalog = tmp_path / "items.csv"
     catalog.write_text("item_id,title\n" + "".join(f"{i},item {i}\n" for i in range(4344)))
@@ -101,47 +104,44 @@ def test_trained_run_diagnoses_fully(trained_run):
     assert codewords.groupby("level")["count"].sum().tolist() == [diagnosis.n_items] * 3
     comparison = diagnosis.mahalanobis
     assert comparison.summary["assignment"].tolist() == ["euclidean", "mahalanobis"]
-    assert 0 <= comparison.n_changed <= diagnosis.n_items
     euclidean = comparison.summary.set_index("assignment").loc["euclidean"]
     assert euclidean["input_mse"] == pytest.approx(
         residuals.reconstruction.set_index("space").loc["input", "mse"], rel=1e-5
     )
-    # Purity of the model's own IDs equals the taxonomy diagnostic's (same IDs, same depth).
-    summary = purity_summary(diagnosis.taxonomy.purity).set_index(["prefix_length", "depth"])
+    # Purity of the model's own IDs equals the taxonomy diagnostic's (same IDs, same depth) at
+    # the prefix lengths the node table holds (1 and 2 of 3 levels).
+    summary = purity_by_prefix_length(diagnosis.taxonomy.purity).set_index(
+        ["prefix_length", "depth"]
+    )
     euclidean_levels = comparison.levels[comparison.levels["assignment"] == "euclidean"]
-    for level, purity in zip(euclidean_levels["level"], euclidean_levels["purity"], strict=True):
-        if level + 1 in summary.index.get_level_values(0):
-            expected = summary.loc[(level + 1, comparison.category_depth), "purity"]
-            assert purity == pytest.approx(expected)
-    json.dumps(diagnosis.to_json(), allow_nan=False)
+    purity = euclidean_levels.set_index("level")["purity"]
+    for level in (0, 1):
+        expected = summary.loc[(level + 1, comparison.category_depth), "purity"]
+        assert purity[level] == pytest.approx(expected)
+    json.dumps(diagnosis_to_json(diagnosis), allow_nan=False)
 
 
 @pytest.mark.slow
-def test_residuals_match_the_model_directly(trained_run):
-    """The streamed statistics equal a direct computation with the model on all items."""
-    import torch
-
-    from analysis.run_model import load_run_model, run_embeddings
-
+def test_mahalanobis_changes_equal_an_independent_reassignment(trained_run):
+    """n_changed and the changed items, against a plain recomputation: latents from the model,
+    scikit-learn's Ledoit-Wolf covariance of each level's residuals and brute-force
+    (r - c)^T S^-1 (r - c) distances."""
     data = RunData.load(trained_run)
-    model, _ = load_run_model(data.run)
-    embeddings = run_embeddings(data)
-    x = torch.from_numpy(embeddings[0 : len(embeddings)].astype(np.float32))
-    with torch.no_grad():
-        z = model.encode(x)
-        quantized = model.quantizer.quantize(z)
-        x_hat = model.decode(quantized.quantized)
-    diagnosis = diagnose_run(trained_run, umap=False, chunk_size=1000)
-    np.testing.assert_array_equal(quantized.codes.numpy(), data.codes)
-    residual_after = (
-        quantized.residuals[:, -1] - model.quantizer.codebooks[-1][quantized.codes[:, -1]]
-    )
-    levels = diagnosis.residuals.levels
-    assert levels["mean_norm"].iloc[-1] == pytest.approx(
-        residual_after.norm(dim=1).mean().item(), rel=1e-4
-    )
-    spaces = diagnosis.residuals.reconstruction.set_index("space")
-    assert spaces.loc["input", "mse"] == pytest.approx(((x - x_hat) ** 2).mean().item(), rel=1e-4)
+    quantizer = load_run_quantizer(data.run)
+    z = quantizer.encode(np.asarray(data.embeddings()[0 : data.n_items])).astype(np.float64)
+    residual, codes = z.copy(), []
+    for codebook in quantizer.codebooks:
+        precision = np.linalg.inv(LedoitWolf().fit(residual).covariance_)
+        difference = residual[:, None, :] - codebook.astype(np.float64)[None]  # (n, K, D)
+        distances = np.einsum("nkd,de,nke->nk", difference, precision, difference)
+        chosen = distances.argmin(axis=1)
+        codes.append(chosen)
+        residual = residual - codebook[chosen]
+    expected = np.stack(codes, axis=1)
+    changed = np.flatnonzero((expected != data.codes).any(axis=1))
+    comparison = diagnose_run(trained_run, umap=False).mahalanobis
+    assert comparison.n_changed == len(changed) > 0
+    assert comparison.changed["item_id"].tolist() == data.item_ids[changed[:200]].tolist()
 
 
 @pytest.mark.slow

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from analysis.usage import code_counts, codebook_usage, gini, lorenz_curve
+from analysis.metrics.usage import code_counts, codebook_usage, gini, lorenz_curve
 from rqvae.errors import InputError
 from tests.reference_ids import METHODS, load_tokens, tokens_to_codes
 

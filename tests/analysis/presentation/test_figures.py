@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis import figures, figures_compare
-from analysis.compare import smooth
+from analysis.metrics.curves import smooth
+from analysis.presentation import figures, figures_compare
 
 
 def test_usage_bars_sort_and_mark_dead_codes():

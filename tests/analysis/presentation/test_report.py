@@ -8,9 +8,9 @@ import re
 import plotly.offline
 import pytest
 
-from analysis.codeword_maps import UmapSettings
-from analysis.diagnose import diagnose_run
-from analysis.report import chromium_path, write_report
+from analysis.diagnosis.diagnose import diagnose_run
+from analysis.metrics.umap_maps import UmapSettings
+from analysis.presentation.report import chromium_path, write_report
 
 SECTIONS = (
     "1. Codebook usage",

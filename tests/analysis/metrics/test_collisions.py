@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from analysis.collisions import (
+from analysis.metrics.collisions import (
     collision_index,
     collision_report,
     prefix_groups,

@@ -4,9 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.compare import compare_runs, config_diff, final_metrics, smooth
-from analysis.external import import_ids
-from rqvae.runs import append_jsonl, atomic_write_json
+from analysis.metrics.curves import smooth
+from analysis.reading.run_tables import compare_runs, config_diff, final_metrics
+from rqvae.files import append_jsonl, atomic_write_json
+from rqvae.import_ids import import_ids
 
 
 def make_run(root, name, config, epochs):
@@ -20,7 +21,12 @@ def make_run(root, name, config, epochs):
 
 @pytest.fixture
 def two_runs(tmp_path):
-    base = {"kind": "trained", "created": "2024-01-01", "model": {"codebook_size": 256}}
+    # config.json as the trainer wrote it before schema 2 (read and migrated as such)
+    base = {
+        "kind": "trained",
+        "created": "2024-01-01",
+        "model": {"num_levels": 3, "codebook_size": 256},
+    }
     first = make_run(
         tmp_path,
         "small",
@@ -50,7 +56,7 @@ def test_compare_runs_is_tidy(two_runs):
 def test_config_diff_shows_only_differences(two_runs):
     diff = config_diff(two_runs)
     assert list(diff.columns) == ["key", "small", "large"]
-    # created differs but is noise; model.codebook_size and train.epochs are equal.
+    # created differs but is noise; the model and train.epochs are equal.
     assert diff["key"].tolist() == ["train.lr", "train.note"]
     assert diff.set_index("key").loc["train.lr"].tolist() == [0.001, 0.01]
     # A key missing from one run differs from the other run's explicit null.
@@ -66,7 +72,7 @@ def test_final_metrics_include_imported_runs(two_runs, tmp_path):
     table = final_metrics([*two_runs, imported]).set_index("run")
     assert table.loc["small", "epochs"] == 2
     assert table.loc["small", "loss_total"] == 1.0
-    assert table.loc["imported", "kind"] == "imported"
+    assert table.loc["imported", "kind"] == "imported-ids"
     assert table.loc["imported", "state"] == "imported"
     assert table.loc["imported", "ids_unique_ratio"] == 0.75
     assert table.loc["imported", "ids_used_fraction_l0"] == 1.0
@@ -74,8 +80,9 @@ def test_final_metrics_include_imported_runs(two_runs, tmp_path):
 
 
 def test_same_folder_names_fall_back_to_paths(tmp_path):
-    a = make_run(tmp_path / "one", "run", {"x": 1}, [{"loss_total": 1.0}])
-    b = make_run(tmp_path / "two", "run", {"x": 2}, [{"loss_total": 2.0}])
+    config = {"levels": 1, "codebook_sizes": [8]}
+    a = make_run(tmp_path / "one", "run", config, [{"loss_total": 1.0}])
+    b = make_run(tmp_path / "two", "run", config, [{"loss_total": 2.0}])
     assert set(compare_runs([a, b])["run"]) == {str(a), str(b)}
 
 

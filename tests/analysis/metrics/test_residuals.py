@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis.residuals import ResidualAccumulator, residual_norms
+from analysis.metrics.residuals import ResidualAccumulator, residual_norms
 from rqvae.errors import InputError
+from rqvae.quantizers import CodebookQuantizer, iter_residual_chain, residual_chain
 
 # Two levels of two codewords in 2-D.
 CODEBOOKS = np.array([[[1.0, 0.0], [0.0, 1.0]], [[0.5, 0.0], [0.0, 0.5]]])
@@ -66,11 +67,39 @@ def test_sample_is_long_form_with_every_stage():
     assert item1["norm"].tolist() == pytest.approx([1.0, 0.0, 0.5])
 
 
+def test_residual_chain_by_hand():
+    chain = residual_chain(Z, list(CODEBOOKS), codes=CODES)
+    np.testing.assert_array_equal(chain.codes, CODES)
+    np.testing.assert_allclose(chain.residuals[0], Z)
+    np.testing.assert_allclose(chain.residuals[1], [[0.5, 0.0], [0.0, 0.0]])
+    np.testing.assert_allclose(chain.residuals[2], [[0.0, 0.0], [-0.5, 0.0]])
+    np.testing.assert_allclose(chain.left, chain.residuals[2])
+    # z_q = sum of the chosen codewords: (1, 0) + (0.5, 0) and (0, 1) + (0.5, 0)
+    np.testing.assert_allclose(chain.quantized, [[1.5, 0.0], [0.5, 1.0]])
+
+
+def test_residual_chain_chooses_the_nearest_codeword_level_by_level():
+    # Item 1 (0, 1): level 0 picks (0, 1) exactly; level 1 sees (0, 0), equally far from both
+    # codewords (0.25 each), and the tie goes to the lower index, code 0.
+    chain = residual_chain(Z, list(CODEBOOKS), CodebookQuantizer(list(CODEBOOKS)).nearest)
+    np.testing.assert_array_equal(chain.codes, [[0, 0], [1, 0]])
+
+
+def test_streaming_the_chain_keeps_rows_in_order():
+    quantizer = CodebookQuantizer(list(CODEBOOKS))
+    z = np.repeat(Z, 3, axis=0).astype(np.float32)  # 6 rows, chunks of 4 and 2
+    chunks = list(iter_residual_chain(quantizer, z, chunk_size=4))
+    assert [chunk.start for chunk in chunks] == [0, 4]
+    codes = np.concatenate([chunk.chain.codes for chunk in chunks])
+    np.testing.assert_array_equal(codes, np.repeat([[0, 0], [1, 0]], 3, axis=0))
+
+
 def test_input_space_error_with_decoded_chunks():
-    accumulator = ResidualAccumulator(CODEBOOKS)
+    accumulator = ResidualAccumulator(2)
     x = np.array([[1.0, 0.0, 0.0], [0.0, 2.0, 0.0]])
     x_hat = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 2.0]])  # item 1 orthogonal
-    accumulator.update(Z, CODES, x=x, x_hat=x_hat, x_hat_unquantized=x)
+    chain = residual_chain(Z, list(CODEBOOKS), codes=CODES)
+    accumulator.update(chain, x=x, x_hat=x_hat, x_hat_unquantized=x)
     spaces = accumulator.result().reconstruction.set_index("space")
     assert spaces.loc["input", "mse"] == pytest.approx(8.0 / 6)
     assert spaces.loc["input", "cosine"] == pytest.approx(0.5)

@@ -1,20 +1,13 @@
-"""Codeword geometry and UMAP maps (diagnostic 5) on cases worked out by hand."""
+"""Codeword geometry, code annotations and small UMAP maps (diagnostic 5), worked out by hand."""
 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from analysis import codeword_maps
-from analysis.codeword_maps import UmapSettings, cached_umap_maps, umap_2d
-from analysis.geometry import (
-    build_geometry,
-    code_annotations,
-    codeword_geometry,
-    informative_depth,
-    residual_distances,
-)
+from analysis.metrics.geometry import code_annotations, codeword_distances, codeword_geometry
+from analysis.metrics.taxonomy import informative_depth
+from analysis.metrics.umap_maps import UmapSettings, umap_2d
 
 # Level 0: codewords (0, 0), (3, 4), (3, 0). Level 1: two identical codewords and one apart.
 CODEBOOKS = np.array(
@@ -66,11 +59,11 @@ def test_informative_depth_skips_a_shared_root():
     assert informative_depth([[], []]) is None
 
 
-def test_residual_distances_follow_the_residual_chain():
+def test_codeword_distances_follow_the_residual_chain():
     z = np.array([[3.0, 1.0]])
     codes = np.array([[2, 2]])
     # level 0: r = (3, 1), codeword (3, 0): distance 1; level 1: r = (0, 1), codeword (0, 1): 0
-    np.testing.assert_allclose(residual_distances(z, CODEBOOKS, codes), [[1.0, 0.0]])
+    np.testing.assert_allclose(codeword_distances(z, CODEBOOKS, codes), [[1.0, 0.0]])
 
 
 def test_tiny_maps_fall_back_to_principal_components():
@@ -81,34 +74,3 @@ def test_tiny_maps_fall_back_to_principal_components():
     original = np.linalg.norm(CODEBOOKS[0][:, None] - CODEBOOKS[0][None], axis=-1)
     mapped = np.linalg.norm(coordinates[:, None] - coordinates[None], axis=-1)
     np.testing.assert_allclose(mapped, original, atol=1e-5)
-
-
-@pytest.mark.slow
-def test_umap_maps_are_cached_in_the_run_folder(tmp_path, monkeypatch):
-    rng = np.random.default_rng(0)
-    codebooks = rng.normal(size=(2, 24, 4)).astype(np.float32)
-    latents = rng.normal(size=(60, 4)).astype(np.float32)
-    codes = rng.integers(0, 24, size=(60, 2))
-    settings = UmapSettings(n_epochs=30, item_sample=40)
-    key = {"checkpoint": "abc"}
-    geometry = build_geometry(
-        codebooks, codes, latents=latents, settings=settings, cache_dir=tmp_path, cache_key=key
-    )
-    cached = list(tmp_path.glob("umap_*.parquet"))
-    assert len(cached) == 1
-    codewords = geometry.codewords
-    assert codewords[["umap_x", "umap_y", "joint_x", "joint_y"]].notna().all().all()
-    assert len(geometry.items) == 40 + 24  # the sample and the level-0 codewords
-    assert set(geometry.items["kind"]) == {"item", "codeword"}
-
-    # A second call must read the cache, not run UMAP again.
-    def fail(*args, **kwargs):
-        raise AssertionError("UMAP ran although the maps were cached")
-
-    monkeypatch.setattr(codeword_maps, "umap_maps", fail)
-    again = cached_umap_maps(tmp_path, key, codebooks, latents[:40], settings)
-    pd.testing.assert_frame_equal(again, pd.read_parquet(cached[0]))
-    # Another key (a new checkpoint) replaces the entry.
-    monkeypatch.undo()
-    cached_umap_maps(tmp_path, {"checkpoint": "new"}, codebooks[:1], None, settings)
-    assert len(list(tmp_path.glob("umap_*.parquet"))) == 1

@@ -6,13 +6,21 @@ import numpy as np
 import pytest
 from sklearn.covariance import LedoitWolf
 
-from analysis.mahalanobis import (
+from analysis.metrics.mahalanobis import (
     LedoitWolfAccumulator,
     MahalanobisAssigner,
-    euclidean_codes,
-    nearest_codes,
 )
 from rqvae.errors import InputError
+from rqvae.quantizers import nearest_codewords, residual_chain
+
+
+def euclidean_codes(z, codebooks):
+    """The plain nearest-codeword residual assignment in float64, through the residual chain."""
+
+    def nearest(level, residual):
+        return nearest_codewords(residual, codebooks[level])
+
+    return residual_chain(z, list(codebooks), nearest, dtype=np.float64).codes
 
 
 @pytest.mark.parametrize(("n", "dim"), [(500, 8), (40, 20), (9, 1)])
@@ -73,7 +81,8 @@ def test_later_levels_use_residuals_of_the_mahalanobis_assignment():
     z = rng.normal(size=(400, 4)) * np.array([5.0, 1.0, 1.0, 0.2])
     codebooks = rng.normal(size=(2, 8, 4))
     assigner = MahalanobisAssigner(chunk_size=50).fit(z, codebooks)
-    level0 = nearest_codes(z @ assigner.whiteners_[0].T, codebooks[0] @ assigner.whiteners_[0].T)
+    whitener = assigner.whiteners_[0]
+    level0 = nearest_codewords(z @ whitener.T, codebooks[0] @ whitener.T)
     residual = z - codebooks[0][level0]
     expected = LedoitWolf().fit(residual).covariance_
     np.testing.assert_allclose(assigner.covariances_[1], expected, rtol=1e-9, atol=1e-12)
@@ -95,8 +104,8 @@ def test_bad_input():
 
 
 def test_side_by_side_tables_by_hand():
-    from analysis.mahalanobis_compare import compare_assignments
-    from analysis.residuals import residual_norms
+    from analysis.metrics.assignments import compare_assignments
+    from analysis.metrics.residuals import residual_norms
 
     euclidean = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])
     mahalanobis = np.array([[0, 0], [0, 0], [1, 0], [0, 1]])

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from analysis.coherence import nearest_neighbors, semantic_coherence
+from analysis.metrics.coherence import nearest_neighbors, semantic_coherence
 from rqvae.errors import InputError
 from tests.reference_ids import load_tokens, tokens_to_codes
 

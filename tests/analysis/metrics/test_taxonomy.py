@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 from sklearn.metrics import homogeneity_completeness_v_measure, normalized_mutual_info_score
 
-from analysis.checks import DiagnosticUnavailable
-from analysis.taxonomy import (
+from analysis.metrics.taxonomy import (
     information_scores,
     node_purity,
     prefix_taxonomy,
-    sunburst_frame,
     taxonomy_scores,
 )
+from analysis.presentation.taxonomy_figures import sunburst_frame
+from rqvae.errors import DiagnosticUnavailable
 from tests.reference_ids import load_tokens, tokens_to_codes
 
 CODES = np.array([[0, 0], [0, 1], [0, 1], [1, 0]])

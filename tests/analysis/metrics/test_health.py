@@ -4,10 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.collisions import collision_report
-from analysis.entropy import usage_entropy
-from analysis.health import Finding, HealthThresholds, health_verdict, worst_severity
-from analysis.usage import codebook_usage
+from analysis.metrics.collisions import collision_report
+from analysis.metrics.entropy import usage_entropy
+from analysis.metrics.health import Finding, HealthThresholds, health_verdict, worst_severity
+from analysis.metrics.usage import codebook_usage
 from rqvae.errors import InputError
 from tests.reference_ids import METHODS, load_tokens, tokens_to_codes
 

@@ -1,11 +1,11 @@
-"""EmbeddingReader: reads .npy rows without mapping the file, in any item order."""
+"""EmbeddingReader (rqvae.embeddings): reads .npy rows without mapping the file, in any order."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from analysis.run_model import EmbeddingReader
+from rqvae.embeddings import EmbeddingReader
 from rqvae.errors import InputError
 
 
