@@ -232,4 +232,5 @@ def _geometry(
         settings=settings,
         cache_dir=data.run.cache_dir() if umap else None,
         cache_key=cache_key,
+        prepare=quantizer.prepare,
     )

@@ -24,6 +24,7 @@ from analysis.metrics.taxonomy import NO_CATEGORY
 from analysis.metrics.umap_maps import UmapSettings, umap_maps
 from rqvae.files import atomic_write_parquet
 from rqvae.id_metrics import check_codes
+from rqvae.quantizers.base import PrepareResidual
 
 UMAP_CACHE_PREFIX = "umap_"
 
@@ -39,19 +40,22 @@ def build_geometry(
     settings: UmapSettings | None = None,
     cache_dir: str | Path | None = None,
     cache_key: dict | None = None,
+    prepare: PrepareResidual | None = None,
 ) -> Geometry:
     """Everything of diagnostic 5 for one set of codebooks and the items' codes.
 
     codebooks : one (K_l, D) array per level; codes : (n_items, L), the run's IDs.
     latents : (n_items, D), optional; with it the top items of a code are those nearest its
     codeword, and the item map can be drawn. With ``cache_dir`` and ``cache_key`` (see
-    :func:`cached_umap_maps`) UMAP runs once.
+    :func:`cached_umap_maps`) UMAP runs once. prepare : the quantizer's residual preparation.
     """
     settings = settings or UmapSettings()
     codebooks = [np.asarray(codebook, dtype=np.float32) for codebook in codebooks]
     codes = check_codes(codes)
     geometry = codeword_geometry(codebooks)
-    distances = codeword_distances(latents, codebooks, codes) if latents is not None else None
+    distances = None
+    if latents is not None:
+        distances = codeword_distances(latents, codebooks, codes, prepare=prepare)
     annotations = code_annotations(
         codes,
         [len(codebook) for codebook in codebooks],

@@ -207,7 +207,8 @@ def mahalanobis_comparison(
     errors of both assignments are computed in one more chunked pass over the embeddings.
     """
     codebooks = quantizer.codebooks
-    assigner = MahalanobisAssigner(covariance=covariance, chunk_size=chunk_size).fit(z, codebooks)
+    assigner = MahalanobisAssigner(covariance, chunk_size, prepare=quantizer.prepare)
+    assigner.fit(z, codebooks)
     mahalanobis = assigner.transform(z)
     codes = {"euclidean": check_codes(quantizer_codes), "mahalanobis": mahalanobis}
     decode = quantizer.decode if quantizer.has_decoder and embeddings is not None else None
@@ -218,9 +219,8 @@ def mahalanobis_comparison(
         if decode is not None:
             x_chunk = np.asarray(embeddings[start : start + chunk_size], dtype=np.float32)
         for name in ASSIGNMENTS:
-            chain = residual_chain(
-                z_chunk, codebooks, codes=codes[name][start : start + chunk_size]
-            )
+            given = codes[name][start : start + chunk_size]
+            chain = residual_chain(z_chunk, codebooks, codes=given, prepare=quantizer.prepare)
             x_hat = decode(chain.quantized) if decode is not None else None
             accumulators[name].update(chain, x=x_chunk, x_hat=x_hat)
     residuals = {name: accumulators[name].result(sample_size=0) for name in ASSIGNMENTS}

@@ -27,6 +27,7 @@ from analysis.metrics.taxonomy import (
 from rqvae.errors import InputError
 from rqvae.id_metrics import check_codebook_sizes, check_codes, code_counts
 from rqvae.quantizers import residual_chain
+from rqvae.quantizers.base import PrepareResidual
 
 TOP_ITEMS = 5
 
@@ -207,16 +208,22 @@ def _majority(long: pd.DataFrame, labels: np.ndarray) -> pd.DataFrame:
 
 
 def codeword_distances(
-    z: np.ndarray, codebooks: Sequence[np.ndarray], codes: np.ndarray, chunk: int = 65_536
+    z: np.ndarray,
+    codebooks: Sequence[np.ndarray],
+    codes: np.ndarray,
+    chunk: int = 65_536,
+    prepare: PrepareResidual | None = None,
 ) -> np.ndarray:
     """Distance of each item's residual entering level l to its codeword there, float32 (n, L).
 
     That distance is ``||r_l - C_l[c_l]|| = ||r_{l+1}||``, read off the residual chain
-    followed along the given ``codes``. z : (n, D) latents (may be a memmap).
+    followed along the given ``codes`` (with the quantizer's ``prepare``, if any).
+    z : (n, D) latents (may be a memmap).
     """
     result = np.empty(codes.shape, dtype=np.float32)
     for start in range(0, len(z), chunk):
         latents = np.asarray(z[start : start + chunk], dtype=np.float32)
-        chain = residual_chain(latents, codebooks, codes=codes[start : start + len(latents)])
+        given = codes[start : start + len(latents)]
+        chain = residual_chain(latents, codebooks, codes=given, prepare=prepare)
         result[start : start + len(latents)] = np.linalg.norm(chain.residuals[1:], axis=2).T
     return result

@@ -28,6 +28,7 @@ from scipy.linalg import cholesky, solve_triangular
 
 from rqvae.errors import InputError
 from rqvae.quantizers import nearest_codewords, residual_chain
+from rqvae.quantizers.base import PrepareResidual
 
 DEFAULT_CHUNK = 16_384
 COVARIANCES = ("ledoit_wolf", "identity")
@@ -97,6 +98,8 @@ class MahalanobisAssigner:
     covariance : "ledoit_wolf" (default) or "identity". "identity" fixes every ``S_l = I`` and
         reproduces the Euclidean assignment; it exists to check the machinery.
     chunk_size : items per chunk in :meth:`fit` and :meth:`transform`.
+    prepare : the quantizer's residual preparation (:attr:`Quantizer.prepare`), if it has one:
+        each level's covariance and choice are then taken on the prepared residuals.
 
     Attributes (after :meth:`fit`)
     ------------------------------
@@ -108,11 +111,17 @@ class MahalanobisAssigner:
     n_samples_ : int, items seen per level.
     """
 
-    def __init__(self, covariance: str = "ledoit_wolf", chunk_size: int = DEFAULT_CHUNK):
+    def __init__(
+        self,
+        covariance: str = "ledoit_wolf",
+        chunk_size: int = DEFAULT_CHUNK,
+        prepare: PrepareResidual | None = None,
+    ):
         if covariance not in COVARIANCES:
             raise InputError(f"covariance is {covariance!r}, expected one of {COVARIANCES}")
         self.covariance = covariance
         self.chunk_size = chunk_size
+        self.prepare = prepare
 
     def fit(self, z: np.ndarray, codebooks: np.ndarray) -> MahalanobisAssigner:
         """Estimate one covariance per level from the residuals of ``z`` (n, D).
@@ -162,7 +171,11 @@ class MahalanobisAssigner:
     def _assign(self, chunk: np.ndarray, n_levels: int) -> tuple[np.ndarray, np.ndarray]:
         """Assign levels ``0 .. n_levels-1``; returns codes (m, n_levels) and the residual left."""
         chain = residual_chain(
-            chunk, self.codebooks_[:n_levels], self._nearest_whitened, dtype=np.float64
+            chunk,
+            self.codebooks_[:n_levels],
+            self._nearest_whitened,
+            prepare=self.prepare,
+            dtype=np.float64,
         )
         return chain.codes, chain.left
 
@@ -172,9 +185,10 @@ class MahalanobisAssigner:
         return nearest_codewords(whitened, self._whitened_codebooks[level])
 
     def _residual_entering(self, chunk: np.ndarray, level: int) -> np.ndarray:
-        if level == 0:
-            return np.asarray(chunk, dtype=np.float64)
-        return self._assign(chunk, level)[1]
+        residual = np.asarray(chunk, dtype=np.float64)
+        if level > 0:
+            residual = self._assign(chunk, level)[1]
+        return residual if self.prepare is None else self.prepare(level, residual)
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "whiteners_"):

@@ -22,6 +22,7 @@ import pandas as pd
 from rqvae.errors import InputError
 from rqvae.id_metrics import check_codebook_sizes, check_codes
 from rqvae.quantizers import ResidualChain, residual_chain
+from rqvae.quantizers.base import PrepareResidual
 
 PERCENTILES = (5, 25, 50, 75, 95)
 DEFAULT_CHUNK = 65_536
@@ -74,6 +75,7 @@ def residual_norms(
     chunk_size: int = DEFAULT_CHUNK,
     sample_size: int = DEFAULT_SAMPLE,
     seed: int = 0,
+    prepare: PrepareResidual | None = None,
 ) -> ResidualNorms:
     """Residual norm after each level and latent reconstruction error, from arrays.
 
@@ -85,6 +87,7 @@ def residual_norms(
     chunk_size : items per chunk; peak extra memory is about ``chunk_size * D * 4 * (L + 1)``
         bytes.
     sample_size : items kept in ``sample`` for plots.
+    prepare : the quantizer's residual preparation (:attr:`Quantizer.prepare`), if it has one.
 
     Returns a :class:`ResidualNorms` without input-space rows (there is no decoder here).
     """
@@ -93,7 +96,7 @@ def residual_norms(
     for start in range(0, len(z), chunk_size):
         chunk = np.asarray(z[start : start + chunk_size], dtype=np.float32)
         given = codes[start : start + chunk_size]
-        accumulator.update(residual_chain(chunk, codebooks, codes=given))
+        accumulator.update(residual_chain(chunk, codebooks, codes=given, prepare=prepare))
     return accumulator.result(sample_size=sample_size, seed=seed)
 
 

@@ -6,6 +6,7 @@ embeddings into codes"; :func:`~rqvae.quantizers.base.residual_chain` is the one
 
     base.py          the interface; CodebookQuantizer (codebooks alone, identity encoder)
     rqvae_model.py   checkpoints of our own RQ-VAE (``rqvae train``)
+    stored.py        a quantizer kept as safetensors + JSON (imported checkpoints, baselines)
 
 :func:`~rqvae.quantizers.from_run.load_run_quantizer` picks the implementation a run folder
 needs. A new source of IDs writes an adapter here and nothing else.

@@ -29,6 +29,8 @@ DEFAULT_CHUNK = 16_384  # items per chunk of a streaming pass
 
 # (level, residual (m, D)) -> codes int64 (m,)
 ChooseCodes = Callable[[int, np.ndarray], np.ndarray]
+# (level, residual (m, D)) -> the residual that level quantizes (m, D)
+PrepareResidual = Callable[[int, np.ndarray], np.ndarray]
 
 
 class Quantizer(ABC):
@@ -85,6 +87,23 @@ class Quantizer(ABC):
         """Code (int64, (m,)) of level ``level`` for each residual (m, D), by ``distance``."""
         return nearest_codewords(residual, self.codebooks[level], self.distance)
 
+    #: True when :meth:`prepare_residual` changes residuals (e.g. GRID's per-level L2
+    #: normalisation); every walk of this quantizer's chain must then pass it on.
+    prepares_residuals: bool = False
+
+    def prepare_residual(self, level: int, residual: np.ndarray) -> np.ndarray:
+        """The residual level ``level`` quantizes, made from the one entering it (m, D).
+
+        Identity for plain residual quantizers; a quantizer that rescales residuals before each
+        level overrides it (and sets ``prepares_residuals``).
+        """
+        return residual
+
+    @property
+    def prepare(self) -> PrepareResidual | None:
+        """The ``prepare`` of :func:`residual_chain`: None when residuals pass unchanged."""
+        return self.prepare_residual if self.prepares_residuals else None
+
 
 def nearest_codewords(
     residual: np.ndarray, codebook: np.ndarray, distance: str = "euclidean"
@@ -130,13 +149,17 @@ def residual_chain(
     choose: ChooseCodes | None = None,
     *,
     codes: np.ndarray | None = None,
+    prepare: PrepareResidual | None = None,
     dtype=np.float32,
 ) -> ResidualChain:
     """Walk ``r_{l+1} = r_l - C_l[c_l]`` for latents ``z`` (m, D).
 
     The code of each level comes from ``choose(level, r_l)`` (e.g. :meth:`Quantizer.nearest`,
     or a whitened metric), or is given: with ``codes`` (int (m, L)) the chain only follows them,
-    to see the residuals of IDs assigned elsewhere. Arithmetic is in ``dtype``.
+    to see the residuals of IDs assigned elsewhere. ``prepare`` (a quantizer's
+    :attr:`Quantizer.prepare`) turns each entering residual into the one the level quantizes,
+    before the code is chosen and the codeword subtracted; it is then what ``residuals[l]``
+    holds. Arithmetic is in ``dtype``.
     """
     if choose is None and codes is None:
         raise InputError("residual_chain needs a rule to choose codes, or the codes")
@@ -147,6 +170,8 @@ def residual_chain(
     quantized = np.zeros_like(z)
     chosen_codes = np.empty((n_items, n_levels), dtype=np.int64)
     for level, codebook in enumerate(codebooks):
+        if prepare is not None:
+            residuals[level] = prepare(level, residuals[level])
         code = codes[:, level] if codes is not None else choose(level, residuals[level])
         chosen = np.asarray(codebook, dtype=dtype)[code]  # (m, D)
         residuals[level + 1] = residuals[level] - chosen
@@ -190,7 +215,10 @@ def iter_residual_chain(
         check_finite_chunk(x, start)
         z = quantizer.encode(x)  # (m, D)
         given = None if codes is None else codes[start : start + len(x)]
-        yield ChainChunk(start, x, z, residual_chain(z, quantizer.codebooks, choose, codes=given))
+        chain = residual_chain(
+            z, quantizer.codebooks, choose, codes=given, prepare=quantizer.prepare
+        )
+        yield ChainChunk(start, x, z, chain)
 
 
 def assign_codes(quantizer: Quantizer, embeddings, chunk_size: int = DEFAULT_CHUNK) -> np.ndarray:

@@ -10,9 +10,12 @@ from pathlib import Path
 
 from rqvae.errors import DiagnosticUnavailable
 from rqvae.quantizers.base import Quantizer
-from rqvae.run_folder import Run
+from rqvae.quantizers.stored import StoredQuantizer
+from rqvae.run_folder import CHECKPOINT_DIR, Run
 
 NO_CHECKPOINT_IMPORTED = "no checkpoint: imported IDs carry no codewords"
+# Kinds whose quantizer is a StoredQuantizer in checkpoints/quantizer.{safetensors,json}.
+STORED_KINDS = ("imported-checkpoint", "baseline")
 
 
 def load_run_quantizer(run: Run | str | Path, which: str = "best") -> Quantizer:
@@ -24,6 +27,9 @@ def load_run_quantizer(run: Run | str | Path, which: str = "best") -> Quantizer:
     run = run if isinstance(run, Run) else Run(run)
     if run.kind == "imported-ids":
         raise DiagnosticUnavailable(NO_CHECKPOINT_IMPORTED)
+    if run.kind in STORED_KINDS:
+        # one stored quantizer per run: there is no "best" or "last" to choose from
+        return StoredQuantizer.load(run.path / CHECKPOINT_DIR)
     from rqvae.quantizers.rqvae_model import RQVAEQuantizer
 
     return RQVAEQuantizer.from_run(run.path, which)

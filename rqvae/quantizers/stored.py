@@ -1,0 +1,195 @@
+"""A quantizer kept in a run folder as tensors and a description: safetensors + JSON, no pickle.
+
+Imported checkpoints of other codebases and the non-neural baselines both end up here, so a run
+folder alone is enough to rebuild its quantizer::
+
+    checkpoints/quantizer.safetensors   codebook.{l}: float32 (K_l, D) per level, and the
+                                        encoder's tensors, named encoder.{i}.{name}
+    checkpoints/quantizer.json          {"format": "rqvae-stored-quantizer/1", "distance",
+                                         "normalize_residuals", "encoder": [layer, ...],
+                                         "source": {...}}
+
+``encoder`` lists layers applied in order to the embeddings (an empty list is the identity):
+
+    {"type": "linear"}                      x @ weight.T (+ bias); tensors weight (out, in), bias
+    {"type": "batchnorm", "eps": 1e-5}      eval-mode BatchNorm1d; running_mean, running_var,
+                                            weight, bias
+    {"type": "activation", "name": "relu"}  relu | silu | gelu | tanh | sigmoid
+    {"type": "l2_normalize"}                rows scaled to unit length
+
+``normalize_residuals``: the residual entering each level is L2-normalised before the nearest
+codeword is chosen and subtracted (GRID's RQ-KMeans).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from safetensors import safe_open
+from safetensors.numpy import save_file
+
+from rqvae.errors import InputError
+from rqvae.files import atomic_write_json, atomic_write_with
+from rqvae.quantizers.base import Quantizer
+
+FORMAT = "rqvae-stored-quantizer/1"
+TENSORS_FILE = "quantizer.safetensors"
+SPEC_FILE = "quantizer.json"
+ACTIVATIONS = {
+    "relu": lambda x: np.maximum(x, 0.0),
+    "silu": lambda x: x / (1.0 + np.exp(-x)),
+    "gelu": lambda x: 0.5 * x * (1.0 + _erf(x / np.sqrt(2.0))),
+    "tanh": np.tanh,
+    "sigmoid": lambda x: 1.0 / (1.0 + np.exp(-x)),
+}
+LAYER_TENSORS = {
+    "linear": ("weight",),  # bias optional
+    "batchnorm": ("running_mean", "running_var", "weight", "bias"),
+    "activation": (),
+    "l2_normalize": (),
+}
+
+
+class StoredQuantizer(Quantizer):
+    """Codebooks, an optional feed-forward encoder and the options above, run in numpy.
+
+    codebooks : float32 (K_l, D) per level. encoder : the layer list of the module docstring.
+    tensors : the encoder's tensors, ``encoder.{i}.{name}``. No decoder: the foreign
+    codebases' decoders are not needed for IDs, residuals or geometry.
+    """
+
+    def __init__(
+        self,
+        codebooks: list[np.ndarray],
+        *,
+        distance: str = "euclidean",
+        encoder: list[dict[str, Any]] | None = None,
+        tensors: dict[str, np.ndarray] | None = None,
+        normalize_residuals: bool = False,
+        source: str = "",
+    ):
+        self._codebooks = [np.ascontiguousarray(c, dtype=np.float32) for c in codebooks]
+        self.distance = distance
+        self.encoder = list(encoder or [])
+        self.tensors = {k: np.asarray(v, dtype=np.float32) for k, v in (tensors or {}).items()}
+        self.normalize_residuals = normalize_residuals
+        self.prepares_residuals = normalize_residuals
+        self.source = source
+        _check_spec(self, source or "stored quantizer")
+
+    @property
+    def codebooks(self) -> list[np.ndarray]:
+        return self._codebooks
+
+    @property
+    def input_dim(self) -> int | None:
+        for index, layer in enumerate(self.encoder):
+            if layer["type"] == "linear":
+                return int(self.tensors[f"encoder.{index}.weight"].shape[1])
+        return None
+
+    def encode(self, x: np.ndarray) -> np.ndarray:
+        h = np.asarray(x, dtype=np.float32)
+        for index, layer in enumerate(self.encoder):
+            h = _apply(layer, index, h, self.tensors)
+        return np.ascontiguousarray(h, dtype=np.float32)
+
+    def prepare_residual(self, level: int, residual: np.ndarray) -> np.ndarray:
+        if not self.normalize_residuals:
+            return residual
+        return _unit_rows(residual)
+
+    # --- files ----------------------------------------------------------------------------------
+
+    def save(self, folder: Path, source: dict[str, Any] | None = None) -> None:
+        """Write ``quantizer.safetensors`` and ``quantizer.json`` into ``folder``, atomically."""
+        tensors = {f"codebook.{level}": c for level, c in enumerate(self._codebooks)}
+        tensors.update(self.tensors)
+        tensors = {name: np.ascontiguousarray(value) for name, value in tensors.items()}
+        atomic_write_with(Path(folder) / TENSORS_FILE, lambda tmp: save_file(tensors, tmp))
+        spec = {
+            "format": FORMAT,
+            "distance": self.distance,
+            "levels": len(self._codebooks),
+            "normalize_residuals": self.normalize_residuals,
+            "encoder": self.encoder,
+            "source": source or {},
+        }
+        atomic_write_json(Path(folder) / SPEC_FILE, spec)
+
+    @classmethod
+    def load(cls, folder: Path) -> StoredQuantizer:
+        """Read a quantizer written by :meth:`save`; InputError naming the file when damaged."""
+        folder = Path(folder)
+        spec_path, tensor_path = folder / SPEC_FILE, folder / TENSORS_FILE
+        if not spec_path.exists() or not tensor_path.exists():
+            raise InputError(f"{folder}: no stored quantizer ({SPEC_FILE}, {TENSORS_FILE})")
+        try:
+            spec = json.loads(spec_path.read_text())
+            with safe_open(str(tensor_path), framework="numpy") as handle:
+                tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+        except Exception as error:  # json and safetensors raise their own types for damage
+            raise InputError(f"{folder}: unreadable stored quantizer ({error})") from None
+        if not isinstance(spec, dict) or spec.get("format") != FORMAT:
+            raise InputError(f"{spec_path}: not a {FORMAT} description")
+        levels = spec.get("levels")
+        codebooks = [tensors.pop(f"codebook.{level}", None) for level in range(levels or 0)]
+        if not levels or any(c is None for c in codebooks):
+            raise InputError(f"{tensor_path}: expected codebook.0 .. codebook.{levels} tensors")
+        return cls(
+            codebooks,
+            distance=spec.get("distance", "euclidean"),
+            encoder=spec.get("encoder", []),
+            tensors=tensors,
+            normalize_residuals=bool(spec.get("normalize_residuals", False)),
+            source=str(tensor_path),
+        )
+
+
+def _apply(layer: dict[str, Any], index: int, h: np.ndarray, tensors: dict) -> np.ndarray:
+    name = f"encoder.{index}."
+    kind = layer["type"]
+    if kind == "linear":
+        h = h @ tensors[name + "weight"].T
+        bias = tensors.get(name + "bias")
+        return h + bias if bias is not None else h
+    if kind == "batchnorm":
+        mean, var = tensors[name + "running_mean"], tensors[name + "running_var"]
+        scale = tensors[name + "weight"] / np.sqrt(var + float(layer.get("eps", 1e-5)))
+        return (h - mean) * scale + tensors[name + "bias"]
+    if kind == "activation":
+        return ACTIVATIONS[layer["name"]](h)
+    return _unit_rows(h)  # l2_normalize
+
+
+def _check_spec(quantizer: StoredQuantizer, where: str) -> None:
+    """Every layer known and every tensor it needs present, with matching widths."""
+    dims = {c.shape[1] for c in quantizer.codebooks}
+    if len(dims) != 1:
+        raise InputError(f"{where}: codebooks of different widths {sorted(dims)}")
+    for index, layer in enumerate(quantizer.encoder):
+        kind = layer.get("type") if isinstance(layer, dict) else None
+        if kind not in LAYER_TENSORS:
+            raise InputError(f"{where}: encoder layer {index} has unknown type {kind!r}")
+        if kind == "activation" and layer.get("name") not in ACTIVATIONS:
+            raise InputError(
+                f"{where}: activation {layer.get('name')!r} is not one of {', '.join(ACTIVATIONS)}"
+            )
+        missing = [
+            n for n in LAYER_TENSORS[kind] if f"encoder.{index}.{n}" not in quantizer.tensors
+        ]
+        if missing:
+            raise InputError(f"{where}: encoder layer {index} ({kind}) lacks {missing}")
+
+
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    from scipy.special import erf
+
+    return erf(x)
