@@ -129,7 +129,6 @@ def test_ragged_items_are_named(tmp_path):
         ("item_id,code_0\na,1\nb,x\n", "'code_0' holds 'x' for item 'b'"),
         ("item_id,code_0\na,1\nb,-1\n", "expected a non-negative integer"),
         ("item_id,code_0\na,1\na,2\n", "appear more than once: 'a'"),
-        ("item_id,title,code_0\na,t,1\n", None),  # item_id wins over other columns
         ("name,title,code_0\na,t,1\n", "cannot tell the item id column"),
         ("item_id,code_0,code_2\na,1,2\n", "no gap"),
         ("item_id,code_0,level_1\na,1,2\n", "several kinds"),
@@ -140,12 +139,18 @@ def test_bad_tables(tmp_path, text, message):
     path = tmp_path / "ids.csv"
     path.write_text(text)
     out = tmp_path / "run"
-    if message is None:
-        assert import_ids(path, out).exists()
-        return
     with pytest.raises(InputError, match=message):
         import_ids(path, out)
     assert_nothing_written(out)
+
+
+def test_item_id_column_wins_over_other_text_columns(tmp_path):
+    path = tmp_path / "ids.csv"
+    path.write_text("item_id,title,code_0\na,t,1\n")
+    item_ids, codes, _ = read_id_file(path)
+    assert item_ids.tolist() == ["a"] and codes.tolist() == [[1]]
+    data = RunData.load(import_ids(path, tmp_path / "run"))
+    assert data.item_ids.tolist() == ["a"] and data.codes.tolist() == [[1]]
 
 
 def test_other_bad_inputs(tmp_path):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from analysis.metrics.coherence import nearest_neighbors, semantic_coherence
-from rqvae.errors import InputError
+from rqvae.errors import DiagnosticUnavailable, InputError
 from tests.reference_ids import load_tokens, tokens_to_codes
 
 CODES = np.array([[0, 0], [0, 1], [0, 1], [1, 0]])
@@ -32,6 +32,21 @@ def test_lift_is_nan_when_no_random_pair_can_share():
     table = semantic_coherence(EMBEDDINGS, np.arange(4).reshape(4, 1), n_queries=4, k=1)
     assert table["random_share"][0] == 0.0
     assert np.isnan(table["lift"][0])
+
+
+def test_k_is_capped_at_every_other_item():
+    # k = 10 on 4 items uses the 3 others: every pair is counted, so the neighbour share is
+    # the random share. Level 0: items 0-2 each share code 0 with 2 of 3 -> 6 / 12 = 1/2;
+    # level 1: items 1 and 2 share (0, 1) with 1 of 3 -> 2 / 12 = 1/6.
+    table = semantic_coherence(EMBEDDINGS, CODES, n_queries=4, k=10)
+    assert table["k"].tolist() == [3, 3]
+    assert table["neighbor_share"].tolist() == pytest.approx([0.5, 1 / 6])
+    assert table["lift"].tolist() == pytest.approx([1.0, 1.0])
+
+
+def test_one_item_has_no_neighbours():
+    with pytest.raises(DiagnosticUnavailable, match="no neighbours: the run has 1 item"):
+        semantic_coherence(EMBEDDINGS[:1], CODES[:1])
 
 
 def test_bad_embeddings():

@@ -3,13 +3,9 @@
 import numpy as np
 import pytest
 
-from analysis.metrics.collisions import (
-    collision_index,
-    collision_report,
-    prefix_groups,
-    unique_id_ratio,
-)
+from analysis.metrics.collisions import collision_report
 from rqvae.errors import InputError
+from rqvae.id_metrics import collision_index, prefix_groups, unique_id_ratio
 from tests.reference_ids import METHODS, load_tokens, tokens_to_codes
 
 CODES = np.array([[0, 0], [0, 1], [0, 1], [1, 0]])

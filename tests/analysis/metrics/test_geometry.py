@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from analysis.metrics.geometry import code_annotations, codeword_distances, codeword_geometry
-from analysis.metrics.taxonomy import informative_depth
 from analysis.metrics.umap_maps import UmapSettings, umap_2d
 
 # Level 0: codewords (0, 0), (3, 4), (3, 0). Level 1: two identical codewords and one apart.
@@ -51,12 +50,6 @@ def test_code_annotations_usage_majority_and_nearest_items():
     # Nearest two items of code 0 at level 0: second (0.1), fourth (0.3).
     assert table.loc[(0, 0), "top_items"] == "second; fourth"
     assert table.loc[(0, 2), "top_items"] == ""
-
-
-def test_informative_depth_skips_a_shared_root():
-    assert informative_depth([["R", "A"], ["R", "B"]]) == 2
-    assert informative_depth([["A"], ["B"]]) == 1
-    assert informative_depth([[], []]) is None
 
 
 def test_codeword_distances_follow_the_residual_chain():

@@ -11,7 +11,7 @@ from analysis.metrics.mahalanobis import (
     MahalanobisAssigner,
 )
 from rqvae.errors import InputError
-from rqvae.quantizers import nearest_codewords, residual_chain
+from rqvae.quantizers import CodebookQuantizer, assign_codes, nearest_codewords, residual_chain
 
 
 def euclidean_codes(z, codebooks):
@@ -90,10 +90,15 @@ def test_later_levels_use_residuals_of_the_mahalanobis_assignment():
 
 
 def test_constant_residuals_get_a_reported_ridge():
+    # Equal residuals: the covariance is 0, its mean eigenvalue 0 so the scale is 1, and the
+    # first ridge tried, 1e-10 * 1, makes it positive definite.
     z = np.ones((10, 3))
-    assigner = MahalanobisAssigner().fit(z, np.ones((1, 2, 3)))
-    assert assigner.jitter_[0] > 0
-    assert assigner.transform(z).shape == (10, 1)
+    codebook = np.array([[[0.0, 0.0, 0.0], [1.0, 1.0, 1.0]]])
+    assigner = MahalanobisAssigner().fit(z, codebook)
+    np.testing.assert_array_equal(assigner.covariances_[0], np.zeros((3, 3)))
+    assert assigner.jitter_[0] == 1e-10
+    # Every item sits on codeword 1.
+    np.testing.assert_array_equal(assigner.transform(z), np.ones((10, 1), dtype=int))
 
 
 def test_bad_input():
@@ -139,3 +144,42 @@ def test_side_by_side_tables_by_hand():
     assert comparison.changed["first_changed_level"].tolist() == [1, 0]
     assert comparison.changed["mahalanobis"].tolist() == ["0-0", "0-1"]
     np.testing.assert_array_equal(comparison.counts["mahalanobis"], [[3, 1], [3, 1]])
+
+
+def test_comparison_with_the_quantizer_by_hand():
+    """Which items change, counted on paper: one level, codewords (5, 0) and (0, 2)."""
+    from analysis.metrics.assignments import mahalanobis_comparison
+
+    grid = np.array([[10.0, 1.0], [10.0, -1.0], [-10.0, 1.0], [-10.0, -1.0]])
+    z = np.repeat(grid, 5, axis=0).astype(np.float32)  # items 0-4, 5-9, 10-14, 15-19
+    quantizer = CodebookQuantizer([np.array([[5.0, 0.0], [0.0, 2.0]])])
+    # Euclidean squared distances to (5, 0) and (0, 2):
+    #   (10, 1): 26 / 101 -> 0;  (10, -1): 26 / 109 -> 0
+    #   (-10, 1): 226 / 101 -> 1;  (-10, -1): 226 / 109 -> 1
+    euclidean = assign_codes(quantizer, z)
+    np.testing.assert_array_equal(euclidean[:, 0], [0] * 10 + [1] * 10)
+    comparison = mahalanobis_comparison(
+        quantizer, z, euclidean, item_ids=[f"i{k}" for k in range(20)]
+    )
+    # Covariance diag(100, 1); Ledoit-Wolf shrinkage 5 / 2450.25 (beta = 200 / (n p) = 5,
+    # delta = 49.5^2) barely moves it. Distances r^T S^-1 r to (5, 0) and (0, 2):
+    #   (10, 1): 1.25 / 2 -> 0;  (10, -1): 1.25 / 10 -> 0
+    #   (-10, 1): 3.25 / 2 -> 1;  (-10, -1): 3.25 / 10 -> 0, the only group that changes.
+    shrinkage = 5 / 2450.25
+    assert comparison.n_changed == 5
+    assert comparison.changed["item_id"].tolist() == ["i15", "i16", "i17", "i18", "i19"]
+    assert comparison.changed["euclidean"].tolist() == ["1"] * 5
+    assert comparison.changed["mahalanobis"].tolist() == ["0"] * 5
+    assert comparison.changed["first_changed_level"].tolist() == [0] * 5
+    assert comparison.agreement["agreement"].tolist() == [0.75]
+    assert [counts[0].tolist() for counts in comparison.counts.values()] == [[10, 10], [15, 5]]
+    covariance = comparison.covariance.iloc[0]
+    assert covariance["shrinkage"] == pytest.approx(shrinkage)
+    assert covariance["trace"] == pytest.approx(101.0)
+    small = shrinkage * 49.5
+    assert covariance["condition_number"] == pytest.approx((100 - small) / (1 + small))
+    # Latent MSE per coordinate: residuals (5, +-1), (5, +-1), (-10, -1), and (-10, -3) or
+    # (-15, -1): squared norms 26, 26, 101, 109 -> 262 / 8; Mahalanobis 226 for the last.
+    summary = comparison.summary.set_index("assignment")
+    assert summary.loc["euclidean", "latent_mse"] == pytest.approx(262 / 8)
+    assert summary.loc["mahalanobis", "latent_mse"] == pytest.approx(379 / 8)

@@ -1,5 +1,6 @@
 """Diagnostic 6 (category taxonomy per prefix) by hand and on the real catalog's categories."""
 
+import collections
 import gzip
 import json
 import math
@@ -10,11 +11,13 @@ from sklearn.metrics import homogeneity_completeness_v_measure, normalized_mutua
 
 from analysis.metrics.taxonomy import (
     information_scores,
+    informative_depth,
     node_purity,
+    prefix_purity,
     prefix_taxonomy,
+    purity_by_prefix_length,
     taxonomy_scores,
 )
-from analysis.presentation.taxonomy_figures import sunburst_frame
 from rqvae.errors import DiagnosticUnavailable
 from tests.reference_ids import load_tokens, tokens_to_codes
 
@@ -69,6 +72,31 @@ def test_scores_by_hand():
     assert scores.loc[(1, 2, "prefix"), "nmi"] == pytest.approx(expected)
 
 
+def test_purity_by_prefix_length_by_hand():
+    # Depth 1: code 0 holds A, A, A and code 1 holds B: every node is pure.
+    # Depth 2, prefix length 1: node 0 has X, Y, X (majority 2 of 3); node 1 has no depth-2
+    # category. Prefix length 2: 0-0 has X (1 of 1), 0-1 has Y, X (1 of 2): 2 of 3 again.
+    purity = node_purity(CODES, CATEGORIES, max_depth=2, max_prefix_length=2)
+    summary = purity_by_prefix_length(purity)
+    assert summary[["prefix_length", "depth", "nodes", "labelled"]].values.tolist() == [
+        [1, 1, 2, 4],
+        [1, 2, 2, 3],
+        [2, 1, 3, 4],
+        [2, 2, 3, 3],
+    ]
+    assert summary["purity"].tolist() == pytest.approx([1.0, 2 / 3, 1.0, 2 / 3])
+    # prefix_purity counts the same numbers straight from the codes.
+    assert prefix_purity(CODES, CATEGORIES, 2).tolist() == pytest.approx([2 / 3, 2 / 3])
+    assert prefix_purity(CODES, CATEGORIES, 1).tolist() == [1.0, 1.0]
+    assert np.isnan(prefix_purity(CODES, None, None)).all()
+
+
+def test_informative_depth_skips_a_shared_root():
+    assert informative_depth([["R", "A"], ["R", "B"]]) == 2
+    assert informative_depth([["A"], ["B"]]) == 1
+    assert informative_depth([[], []]) is None
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_information_scores_equal_scikit_learn(seed):
     rng = np.random.default_rng(seed)
@@ -94,16 +122,6 @@ def test_information_scores_limit_cases():
     # One cluster, two classes: homogeneity 0, completeness 1, NMI 0 (as scikit-learn).
     scores = information_scores(np.array([0, 1, 0]), np.array([4, 4, 4]))
     assert (scores["nmi"], scores["homogeneity"], scores["completeness"]) == (0.0, 0.0, 1.0)
-
-
-def test_sunburst_frame_is_a_consistent_tree():
-    purity = node_purity(CODES, CATEGORIES, max_depth=2, max_prefix_length=2)
-    frame = sunburst_frame(purity, depth=2)
-    assert frame["ids"].tolist() == ["0", "1", "0-0", "0-1", "1-0"]
-    assert frame["parents"].tolist() == ["", "", "0", "0", "1"]
-    assert frame["labels"].tolist() == ["0", "1", "0", "1", "0"]
-    values = dict(zip(frame["ids"], frame["values"], strict=True))
-    assert values["0"] == values["0-0"] + values["0-1"]
 
 
 def test_without_categories_the_diagnostic_is_unavailable():
@@ -142,7 +160,11 @@ def test_real_taxonomy(scientific_dir, scientific_items):
     assert (prefix["items"] == sum(len(path) >= 3 for path in categories)).all()
     # Longer prefixes refine the clusters, so homogeneity can only grow.
     assert prefix["homogeneity"].is_monotonic_increasing
-    assert 0.3 < prefix["nmi"].iloc[0] < 1
+    # NMI of the first code against the depth-3 category, recomputed with scikit-learn.
+    deep = [i for i, path in enumerate(categories) if len(path) >= 3]
+    truth = [" > ".join(categories[i][:3]) for i in deep]
+    expected = normalized_mutual_info_score(truth, codes[deep, 0])
+    assert prefix.set_index("level").loc[0, "nmi"] == pytest.approx(expected, abs=1e-12)
 
     # A collapsed first level carries no category information at all.
     collapsed = taxonomy_scores(
@@ -153,7 +175,16 @@ def test_real_taxonomy(scientific_dir, scientific_items):
 
     purity = node_purity(codes, categories, max_depth=2, max_prefix_length=1)
     level_one = purity[purity["depth"] == 2]
-    assert ((level_one["purity"] > 0) & (level_one["purity"] <= 1)).all()
+    # Each first-level node's purity, counted with plain Python over the depth-2 categories.
+    by_code = collections.defaultdict(collections.Counter)
+    for code, path in zip(codes[:, 0], categories, strict=True):
+        if len(path) >= 2:
+            by_code[str(code)][" > ".join(path[:2])] += 1
+    expected = {
+        node: max(counts.values()) / sum(counts.values()) for node, counts in by_code.items()
+    }
+    labelled = level_one[level_one["labelled"] > 0].set_index("node")["purity"]
+    assert labelled.to_dict() == pytest.approx(expected)
     # Purity weighted by labelled items beats the purity of putting everything in one node.
     weighted = (level_one["purity"] * level_one["labelled"]).sum() / level_one["labelled"].sum()
     one_node = table[(table["depth"] == 2) & (table["category"] != "(none)")]

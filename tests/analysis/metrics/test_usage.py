@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from analysis.metrics.usage import code_counts, codebook_usage, gini, lorenz_curve
+from analysis.metrics.usage import codebook_usage, gini, lorenz_curve
 from rqvae.errors import InputError
+from rqvae.id_metrics import code_counts
 from tests.reference_ids import METHODS, load_tokens, tokens_to_codes
 
 # 4 items, 2 levels, K = 2. Level 0 counts (3, 1); level 1 counts (2, 2).
@@ -12,7 +13,8 @@ CODES = np.array([[0, 0], [0, 1], [0, 1], [1, 0]])
 
 
 def test_counts_and_usage_by_hand():
-    np.testing.assert_array_equal(code_counts(CODES, 2), [[3, 1], [2, 2]])
+    counts = code_counts(CODES, 2)  # one (K_l,) array per level
+    assert [level.tolist() for level in counts] == [[3, 1], [2, 2]]
     usage = codebook_usage(CODES, 2)
     assert usage["used_codes"].tolist() == [2, 2]
     assert usage["used_fraction"].tolist() == [1.0, 1.0]
@@ -32,6 +34,19 @@ def test_dead_code_and_gini_with_three_codes():
     assert usage["gini"][0] == pytest.approx(0.5)
     # (2, 2, 0): sorted (0, 2, 2): (-2*0 + 0*2 + 2*2) / (3 * 4) = 1/3.
     assert usage["gini"][1] == pytest.approx(1 / 3)
+
+
+def test_codebook_sizes_per_level():
+    # K = 2 at level 0 and 4 at level 1: level 1 uses 2 of 4 codes.
+    assert [level.tolist() for level in code_counts(CODES, [2, 4])] == [[3, 1], [2, 2, 0, 0]]
+    usage = codebook_usage(CODES, [2, 4])
+    assert usage["codebook_size"].tolist() == [2, 4]
+    assert usage["dead_codes"].tolist() == [0, 2]
+    assert usage["used_fraction"].tolist() == [1.0, 0.5]
+    # (2, 2, 0, 0): sorted (0, 0, 2, 2): (2*3 - 5) * 2 + (2*4 - 5) * 2 = 8, / (4 * 4) = 1/2.
+    assert usage["gini"][1] == pytest.approx(0.5)
+    with pytest.raises(InputError, match="code 1 at level 0 .* below codebook_size 1"):
+        codebook_usage(CODES, [1, 4])
 
 
 def test_gini_extremes():

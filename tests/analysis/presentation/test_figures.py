@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.metrics.curves import smooth
+from analysis.metrics.taxonomy import node_purity
 from analysis.presentation import figures, figures_compare
+from analysis.presentation.taxonomy_figures import sunburst_frame
 
 
 def test_usage_bars_sort_and_mark_dead_codes():
@@ -54,7 +55,8 @@ def test_training_curves_draw_raw_and_smoothed_lines():
     assert [trace.name for trace in raw.data] == ["a", "b"]
     smoothed = figures_compare.training_curves(curves, "val_loss_total", window=3)
     assert len(smoothed.data) == 4
-    np.testing.assert_allclose(smoothed.data[1].y, smooth([4.0, 3.0, 2.0, 1.0], 3))
+    # EMA with alpha 2 / (3 + 1) = 0.5 over 4, 3, 2, 1: 4, 3.5, 2.75, 1.875.
+    np.testing.assert_allclose(smoothed.data[1].y, [4.0, 3.5, 2.75, 1.875])
 
 
 def test_parallel_coordinates_turn_text_into_categorical_axes():
@@ -65,3 +67,16 @@ def test_parallel_coordinates_turn_text_into_categorical_axes():
     distance, ratio = figure.data[0].dimensions
     assert list(distance.ticktext) == ["cosine", "euclidean"]
     assert list(ratio.values) == [0.9, 0.95]
+
+
+def test_sunburst_frame_is_a_consistent_tree():
+    codes = np.array([[0, 0], [0, 1], [0, 1], [1, 0]])
+    categories = [["A", "X"], ["A", "Y"], ["A", "X"], ["B"]]
+    purity = node_purity(codes, categories, max_depth=2, max_prefix_length=2)
+    frame = sunburst_frame(purity, depth=2)
+    assert frame["ids"].tolist() == ["0", "1", "0-0", "0-1", "1-0"]
+    assert frame["parents"].tolist() == ["", "", "0", "0", "1"]
+    assert frame["labels"].tolist() == ["0", "1", "0", "1", "0"]
+    # Sizes are items per node: 3 under code 0 (1 + 2 below it), 1 under code 1.
+    values = dict(zip(frame["ids"], frame["values"], strict=True))
+    assert values == {"0": 3, "1": 1, "0-0": 1, "0-1": 2, "1-0": 1}

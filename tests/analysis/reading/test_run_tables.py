@@ -1,10 +1,8 @@
-"""Diagnostic 10 (run comparison): tidy metrics, final numbers, config differences, smoothing."""
+"""Diagnostic 10 (run comparison): tidy metrics, final numbers and config differences."""
 
-import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.metrics.curves import smooth
 from analysis.reading.run_tables import compare_runs, config_diff, final_metrics
 from rqvae.files import append_jsonl, atomic_write_json
 from rqvae.import_ids import import_ids
@@ -84,12 +82,3 @@ def test_same_folder_names_fall_back_to_paths(tmp_path):
     a = make_run(tmp_path / "one", "run", config, [{"loss_total": 1.0}])
     b = make_run(tmp_path / "two", "run", config, [{"loss_total": 2.0}])
     assert set(compare_runs([a, b])["run"]) == {str(a), str(b)}
-
-
-def test_smooth_by_hand():
-    # EMA, window 3 -> alpha 0.5: 0, 0.5*10 + 0.5*0 = 5, 0.5*10 + 0.5*5 = 7.5.
-    assert smooth([0, 10, 10], 3).tolist() == [0.0, 5.0, 7.5]
-    assert smooth([0, 10, 10], 2, method="rolling").tolist() == [0.0, 5.0, 10.0]
-    assert smooth(pd.Series([1.0, np.nan, 3.0]), 1).tolist()[0] == 1.0
-    with pytest.raises(ValueError, match="expected 'ema' or 'rolling'"):
-        smooth([1, 2], 2, method="median")
