@@ -100,18 +100,53 @@ def train(embeddings, catalog, out, config_path, resume, catalog_flags, **overri
     show_default=True,
     help="Which checkpoint: best, last, or epoch_NNNN.",
 )
-def assign(run_dir, embeddings, checkpoint):
-    """Assign semantic IDs to every item; writes RUN/semantic_ids.parquet."""
-    from rqvae.assign import assign_run
+@click.option(
+    "--shard",
+    default=None,
+    metavar="I/N",
+    help="Assign only rows of shard I of N (contiguous); combine the parts with merge-ids.",
+)
+def assign(run_dir, embeddings, checkpoint, shard):
+    """Assign semantic IDs to every item; writes RUN/semantic_ids.parquet.
 
-    table = assign_run(
-        Path(run_dir),
-        embeddings_path=Path(embeddings) if embeddings else None,
-        checkpoint=checkpoint,
-    )
+    Under torchrun (WORLD_SIZE > 1) every rank encodes its shard and rank 0 writes the table.
+    """
+    from rqvae import assign as assigning
+    from rqvae.assign_shards import Shard
+    from rqvae.distributed import distributed_session, launched_by_torchrun
+
+    embeddings_path = Path(embeddings) if embeddings else None
+    if shard is not None:
+        part = assigning.assign_shard(
+            Path(run_dir), Shard.parse(shard), embeddings_path, checkpoint
+        )
+        click.echo(
+            f"{part}: shard {shard} written; once every shard is: rqvae merge-ids --run {run_dir}"
+        )
+        return
+    if launched_by_torchrun():
+        with distributed_session():
+            table = assigning.assign_distributed(Path(run_dir), embeddings_path, checkpoint)
+        if table is None:  # not rank 0
+            return
+    else:
+        table = assigning.assign_run(Path(run_dir), embeddings_path, checkpoint)
+    _echo_ids(Path(run_dir), table)
+
+
+@click.command("merge-ids")
+@click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False))
+def merge_ids(run_dir):
+    """Combine the parts of `assign --shard i/n` into RUN/semantic_ids.parquet."""
+    from rqvae.assign import merge_ids as merge
+
+    _echo_ids(Path(run_dir), merge(Path(run_dir)))
+
+
+def _echo_ids(run_dir: Path, table) -> None:
     unique = (table["collision"] == 0).mean()
     click.echo(
-        f"{Path(run_dir) / 'semantic_ids.parquet'}: {len(table)} items, "
+        f"{run_dir / 'semantic_ids.parquet'}: {len(table)} items, "
         f"unique-ID ratio {unique:.4f} before the collision level"
     )
 
@@ -156,4 +191,4 @@ def with_pandas_width(callback) -> None:
         callback()
 
 
-COMMANDS = [embed, demo, train, assign, lookup, import_ids]
+COMMANDS = [embed, demo, train, assign, merge_ids, lookup, import_ids]

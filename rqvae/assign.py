@@ -2,18 +2,25 @@
 
 The run's quantizer (:func:`rqvae.quantizers.from_run.load_run_quantizer`) turns every
 embedding into codes, in embeddings row order, chunk by chunk; the table and its collision
-column are :mod:`rqvae.semantic_ids`'.
+column are :mod:`rqvae.semantic_ids`'. The same work split over shards (one part file per
+shard, merged later) or over the ranks of a ``torchrun`` job is :func:`assign_shard`,
+:func:`merge_ids` and :func:`assign_distributed`; all three give the unsharded bytes.
 """
 
 from __future__ import annotations
 
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
+from rqvae.assign_shards import PARTS_DIR, Shard, read_parts, write_part
 from rqvae.embeddings import EmbeddingsFile, load_embeddings
 from rqvae.errors import InputError
-from rqvae.quantizers import assign_codes
+from rqvae.files import file_fingerprint
+from rqvae.quantizers import Quantizer, assign_codes
 from rqvae.quantizers.from_run import load_run_quantizer
 from rqvae.run_folder import SEMANTIC_IDS_FILE, Run
 from rqvae.semantic_ids import write_semantic_ids
@@ -21,15 +28,33 @@ from rqvae.semantic_ids import write_semantic_ids
 ASSIGN_CHUNK = 8192  # items per forward pass; bounds memory on big catalogs
 
 
-def assign_run(
-    run_dir: Path, embeddings_path: Path | None = None, checkpoint: str = "best"
-) -> pd.DataFrame:
-    """Assign IDs to every item of a run and write ``run_dir/semantic_ids.parquet``.
+@dataclass
+class AssignJob:
+    """What every way of assigning needs: the run, its quantizer, the embeddings, the ids."""
 
-    ``embeddings_path`` defaults to the file the run was trained on; ``checkpoint`` is
-    ``best`` (falling back to ``last`` when there is no best), ``last`` or ``epoch_NNNN``.
-    Returns the table that was written.
-    """
+    run: Run
+    quantizer: Quantizer
+    embeddings: EmbeddingsFile
+    item_ids: list[str]
+
+    @property
+    def n_items(self) -> int:
+        return self.embeddings.n_items
+
+    def codes(self, start: int = 0, stop: int | None = None) -> np.ndarray:
+        """Codes int64 (stop - start, L) of embeddings rows ``[start, stop)``."""
+        rows = self.embeddings.array[start:stop]
+        return assign_codes(self.quantizer, rows, chunk_size=ASSIGN_CHUNK)
+
+    def checkpoint(self) -> dict:
+        """Fingerprint (name, size, SHA-256) of the file the quantizer was loaded from."""
+        return file_fingerprint(self.quantizer.source) if self.quantizer.source else {}
+
+
+def open_assign_job(
+    run_dir: Path, embeddings_path: Path | None = None, checkpoint: str = "best"
+) -> AssignJob:
+    """Load the quantizer and the embeddings of a run, checked against each other."""
     run = Run(run_dir)
     quantizer = load_run_quantizer(run, checkpoint)
     if embeddings_path is None:
@@ -42,9 +67,75 @@ def assign_run(
             f"{embeddings.path}: embeddings have dimension {embeddings.dim}, but the checkpoint "
             f"of {run.path} expects {quantizer.input_dim}"
         )
-    item_ids = _item_ids(run, embeddings)
-    codes = assign_codes(quantizer, embeddings.array, chunk_size=ASSIGN_CHUNK)
-    return write_semantic_ids(run.path / SEMANTIC_IDS_FILE, item_ids, codes)
+    return AssignJob(run, quantizer, embeddings, _item_ids(run, embeddings))
+
+
+def assign_run(
+    run_dir: Path, embeddings_path: Path | None = None, checkpoint: str = "best"
+) -> pd.DataFrame:
+    """Assign IDs to every item of a run and write ``run_dir/semantic_ids.parquet``.
+
+    ``embeddings_path`` defaults to the file the run was trained on; ``checkpoint`` is
+    ``best`` (falling back to ``last`` when there is no best), ``last`` or ``epoch_NNNN``.
+    Returns the table that was written.
+    """
+    job = open_assign_job(run_dir, embeddings_path, checkpoint)
+    return write_semantic_ids(job.run.path / SEMANTIC_IDS_FILE, job.item_ids, job.codes())
+
+
+def assign_shard(
+    run_dir: Path, shard: Shard, embeddings_path: Path | None = None, checkpoint: str = "best"
+) -> Path:
+    """Assign the rows of one shard and write its part file (``rqvae assign --shard i/n``)."""
+    job = open_assign_job(run_dir, embeddings_path, checkpoint)
+    start, stop = shard.rows(job.n_items)
+    return write_part(
+        job.run.path,
+        shard,
+        job.item_ids[start:stop],
+        job.codes(start, stop),
+        job.n_items,
+        job.checkpoint(),
+    )
+
+
+def merge_ids(run_dir: Path) -> pd.DataFrame:
+    """Combine a complete set of parts into ``semantic_ids.parquet`` (``rqvae merge-ids``).
+
+    The collision column is computed over the whole catalog here. The parts are removed once
+    the merged table is in place. Returns the table that was written.
+    """
+    run = Run(run_dir)
+    item_ids, codes, _ = read_parts(run.path)
+    items = run.items()
+    if items is not None and items["item_id"].astype(str).tolist() != item_ids:
+        raise InputError(
+            f"{run.path / PARTS_DIR}: the parts' item ids do not match the run's catalog "
+            f"({len(item_ids)} vs {len(items)} items, or a different order)"
+        )
+    table = write_semantic_ids(run.path / SEMANTIC_IDS_FILE, item_ids, codes)
+    shutil.rmtree(run.path / PARTS_DIR)
+    return table
+
+
+def assign_distributed(
+    run_dir: Path, embeddings_path: Path | None = None, checkpoint: str = "best"
+) -> pd.DataFrame | None:
+    """``torchrun ... -m rqvae assign``: each rank encodes its contiguous shard, rank 0 gathers
+    the codes, computes collisions over the whole catalog and writes the table (returned on
+    rank 0, None elsewhere). Needs an initialised process group (:mod:`rqvae.distributed`)."""
+    import torch.distributed as dist
+
+    from rqvae.distributed import gather_rows, same_on_every_rank
+
+    job = open_assign_job(run_dir, embeddings_path, checkpoint)
+    same_on_every_rank(job.checkpoint().get("sha256", ""), what=f"checkpoint of {job.run.path}")
+    shard = Shard(dist.get_rank(), dist.get_world_size())
+    start, stop = shard.rows(job.n_items)
+    codes = gather_rows(job.codes(start, stop), job.n_items)
+    if codes is None:
+        return None
+    return write_semantic_ids(job.run.path / SEMANTIC_IDS_FILE, job.item_ids, codes)
 
 
 def _item_ids(run: Run, embeddings: EmbeddingsFile) -> list[str]:
