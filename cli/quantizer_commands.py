@@ -72,20 +72,27 @@ def demo(runs_dir, cache_dir, force):
 @click.option("--resume", is_flag=True, help="Continue a killed run from its last checkpoint.")
 @pass_catalog
 def train(embeddings, catalog, out, config_path, resume, catalog_flags, **overrides):
-    """Train an RQ-VAE on an embeddings file and write a run folder."""
+    """Train an RQ-VAE on an embeddings file and write a run folder.
+
+    Data-parallel under torchrun: torchrun --nproc_per_node N -m rqvae -- train ...
+    """
     from rqvae.config import load_config
+    from rqvae.distributed import distributed_session
     from rqvae.files import read_json
     from rqvae.train import train as train_run
 
     overrides = {key: value for key, value in overrides.items() if value is not None}
     config = load_config(Path(config_path) if config_path else None, overrides)
-    run_dir = train_run(
-        config,
-        out_dir=Path(out),
-        embeddings_path=Path(embeddings),
-        catalog=catalog_spec_from(catalog, **catalog_flags),
-        resume=resume,
-    )
+    with distributed_session() as (rank, _):  # one rank outside torchrun
+        run_dir = train_run(
+            config,
+            out_dir=Path(out),
+            embeddings_path=Path(embeddings),
+            catalog=catalog_spec_from(catalog, **catalog_flags),
+            resume=resume,
+        )
+    if rank != 0:
+        return
     best = (read_json(run_dir / "status.json").get("best") or {}).get("epoch")
     click.echo(f"{run_dir}: trained, best checkpoint from epoch {best}")
     click.echo(f"next: rqvae assign --run {run_dir}")

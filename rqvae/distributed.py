@@ -75,3 +75,75 @@ def gather_rows(rows: np.ndarray, n_total: int) -> np.ndarray | None:
         return None
     blocks = [gathered[r][: bounds[r + 1] - bounds[r]].cpu().numpy() for r in range(world)]
     return np.concatenate(blocks, axis=0)
+
+
+# --- training: what ranks exchange so that every rank holds the same model ------------------
+
+
+def world() -> tuple[int, int]:
+    """``(rank, world_size)``; ``(0, 1)`` outside a process group."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def on_main_rank(action, what: str):
+    """Run ``action()`` on rank 0 only; every rank returns once it is done, and if it failed
+    the others raise too instead of waiting forever in the next collective."""
+    rank, size = world()
+    if size == 1:
+        return action()
+    failure: BaseException | None = None
+    result = None
+    if rank == 0:
+        try:
+            result = action()
+        except BaseException as error:  # re-raised below, after telling the other ranks
+            failure = error
+    flag = torch.tensor([0 if failure is None else 1], device=_device())
+    dist.broadcast(flag, src=0)
+    if failure is not None:
+        raise failure
+    if int(flag) == 1:
+        raise InputError(f"{what}: failed on rank 0 (its message says why)")
+    return result
+
+
+def rank0_decides(value: bool) -> bool:
+    """Rank 0's ``value`` on every rank (e.g. whether to stop training)."""
+    if world()[1] == 1:
+        return value
+    flag = torch.tensor([int(value)], device=_device())
+    dist.broadcast(flag, src=0)
+    return bool(int(flag))
+
+
+def gather_batch(local: torch.Tensor, sizes: list[int]) -> torch.Tensor:
+    """Every rank's ``local`` rows (sizes[r] on rank r) stacked in rank order, on every rank."""
+    width = max(sizes)
+    padded = local.new_zeros((width, *local.shape[1:]))
+    padded[: len(local)] = local
+    gathered = [torch.empty_like(padded) for _ in sizes]
+    dist.all_gather(gathered, padded)
+    return torch.cat([block[:size] for block, size in zip(gathered, sizes, strict=True)])
+
+
+def broadcast_state(module: torch.nn.Module) -> None:
+    """Copy rank 0's parameters and buffers into every rank's ``module``, in place."""
+    with torch.no_grad():
+        for tensor in [*module.parameters(), *module.buffers()]:
+            dist.broadcast(tensor.data, src=0)
+
+
+def sum_over_ranks(values: np.ndarray) -> np.ndarray:
+    """Element-wise sum of a float64 vector over the ranks."""
+    if world()[1] == 1:
+        return values
+    tensor = torch.from_numpy(np.asarray(values, dtype=np.float64).copy()).to(_device())
+    dist.all_reduce(tensor)
+    return tensor.cpu().numpy()
+
+
+def barrier() -> None:
+    if world()[1] > 1:
+        dist.barrier()

@@ -8,6 +8,14 @@ initialisation, the batch order and the dead-code resets; deterministic torch ke
 enforced while training. A resumed run restores weights, optimizer moments, RNG states, the
 step counter and the best-checkpoint record, so it logs the same metrics as an uninterrupted
 run (apart from the timing keys ``samples_per_s`` and ``wall_time_s``).
+
+Data-parallel (``torchrun --nproc_per_node N -m rqvae -- train ...``): every rank draws the same
+batch order and trains on its share of each batch (rows ``r, r + N, ...``) under
+DistributedDataParallel, which averages the gradients. Codebook maintenance sees the whole
+batch (codes and residuals are all-gathered) and rank 0's codebooks are then broadcast, so k-means
+init (rank 0's, broadcast when the model is wrapped) and dead-code resets agree on every rank.
+Only rank 0 evaluates, logs and writes the run folder. One seed gives the same IDs for one
+world size; different world sizes split batches differently and so train differently.
 """
 
 from __future__ import annotations
@@ -24,6 +32,14 @@ from tqdm import tqdm
 
 from rqvae.checkpoint import Checkpoint, checkpoint_path, load_weights, save_checkpoint
 from rqvae.config import RunConfig, TrainConfig
+from rqvae.distributed import (
+    barrier,
+    broadcast_state,
+    gather_batch,
+    on_main_rank,
+    sum_over_ranks,
+    world,
+)
 from rqvae.embeddings import EmbeddingsFile, load_embeddings
 from rqvae.id_metrics import code_counts, perplexities, unique_id_ratio, used_fractions
 from rqvae.model import RQVAE, RQVAEOutput
@@ -57,21 +73,27 @@ def train(
     items = load_items(catalog, embeddings)
     check_best_rule(config)
     previous = read_previous_run(out_dir, config, embeddings) if resume else None
-    if not resume:
-        prepare_run_folder(out_dir, config, embeddings, catalog, items, fresh=True)
-    elif previous is None:
-        prepare_run_folder(out_dir, config, embeddings, catalog, items, fresh=False)
+    if previous is None:
+        on_main_rank(
+            lambda: prepare_run_folder(
+                out_dir, config, embeddings, catalog, items, fresh=not resume
+            ),
+            what=str(out_dir),
+        )
     train_config = config.train
+    main_rank = world()[0] == 0
 
     deterministic_before = torch.are_deterministic_algorithms_enabled()
     torch.use_deterministic_algorithms(True)
     try:
         epoch = previous.state["epoch"] if previous else 0
-        set_status(out_dir, "training", epoch=epoch, epochs=train_config.epochs)
+        if main_rank:
+            set_status(out_dir, "training", epoch=epoch, epochs=train_config.epochs)
         _fit(config, out_dir, embeddings, previous)
     except BaseException as error:
         message = "interrupted" if isinstance(error, KeyboardInterrupt) else str(error)
-        set_status(out_dir, "failed", epochs=train_config.epochs, error=message)
+        if main_rank:
+            set_status(out_dir, "failed", epochs=train_config.epochs, error=message)
         raise
     finally:
         torch.use_deterministic_algorithms(deterministic_before)
@@ -82,6 +104,8 @@ def _fit(
     config: RunConfig, out_dir: Path, embeddings: EmbeddingsFile, previous: Checkpoint | None
 ) -> None:
     train_config, model_config = config.train, config.model
+    this_rank, world_size = world()
+    main_rank = this_rank == 0
     # --- seed
     torch.manual_seed(train_config.seed)
     shuffle = torch.Generator().manual_seed(train_config.seed)
@@ -110,7 +134,7 @@ def _fit(
     total_steps = steps_per_epoch * train_config.epochs
 
     metrics = Metrics(out_dir, train_config)
-    if previous is not None:
+    if previous is not None:  # every rank reads the shared run folder's checkpoint
         load_weights(model, previous)
         optimizer.load_state_dict(previous.optimizer_state)
         torch.set_rng_state(previous.rng_states["torch"])
@@ -122,15 +146,25 @@ def _fit(
                 first = _rows(array, train_rows[: model_config.kmeans_init_size])
                 model.quantizer.init_codebooks(model.encode(first), generator=shuffle)
         state = {"epoch": 0, "step": 0, "wall_time_s": 0.0, "best": None}
-    metrics.truncate_after(state["epoch"])  # lines logged after that checkpoint are redone
+    trained = model
+    if world_size > 1:
+        # wrapping broadcasts rank 0's weights and buffers: its k-means init wins everywhere
+        trained = torch.nn.parallel.DistributedDataParallel(model, broadcast_buffers=False)
+    if main_rank:
+        metrics.truncate_after(state["epoch"])  # lines logged after that checkpoint are redone
 
     # --- loop
     from torch.utils.tensorboard import SummaryWriter  # slow import, needed only here
 
-    board = SummaryWriter(str(out_dir / TENSORBOARD_DIR), purge_step=state["epoch"] + 1)
-    progress = tqdm(
-        total=train_config.epochs, initial=state["epoch"], desc=f"train {out_dir.name}", unit="ep"
-    )
+    board = progress = None
+    if main_rank:
+        board = SummaryWriter(str(out_dir / TENSORBOARD_DIR), purge_step=state["epoch"] + 1)
+        progress = tqdm(
+            total=train_config.epochs,
+            initial=state["epoch"],
+            desc=f"train {out_dir.name}",
+            unit="ep",
+        )
     started = time.perf_counter() - state["wall_time_s"]
     for epoch in range(state["epoch"] + 1, train_config.epochs + 1):
         epoch_start = time.perf_counter()
@@ -138,20 +172,30 @@ def _fit(
         sums = _EpochSums(model_config.num_levels)
         model.train()
         for start in range(0, len(row_order), train_config.batch_size):
-            x = _rows(array, row_order[start : start + train_config.batch_size])
+            batch = row_order[start : start + train_config.batch_size]
+            if len(batch) < world_size:
+                continue  # a last batch too small to give every rank a row
+            x = _rows(array, batch[this_rank::world_size])
             lr = lr_at(state["step"], total_steps, train_config)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            output = model(x)
+            output = trained(x)
             optimizer.zero_grad(set_to_none=True)
             output.loss_total.backward()
             clip = train_config.grad_clip if train_config.grad_clip > 0 else math.inf
             grad_norm = torch.nn.utils.clip_grad_norm_(params, clip)
             optimizer.step()
-            resets = model.quantizer.update_codebooks(output.quantizer)
+            if world_size == 1:
+                resets = model.quantizer.update_codebooks(output.quantizer)
+            else:
+                resets = _update_codebooks_together(model, output, len(batch), world_size)
             sums.add(output, len(x), float(grad_norm), resets)
             state["step"] += 1
         train_seconds = time.perf_counter() - epoch_start
+        sums.sum_over_ranks()
+        if not main_rank:
+            state.update(epoch=epoch)
+            continue
 
         record = {"epoch": epoch, "step": state["step"], "lr": lr, **sums.means()}
         record.update(evaluate_losses(model, array, val_rows))
@@ -176,11 +220,31 @@ def _fit(
         set_status(out_dir, "training", epoch=epoch, epochs=train_config.epochs)
         progress.update(1)
         progress.set_postfix(loss=f"{record['loss_total']:.4f}", unique=record["unique_id_ratio"])
+    barrier()  # the other ranks return once rank 0 has written the last checkpoint
+    if not main_rank:
+        return
     progress.close()
     board.close()
     set_status(
         out_dir, "finished", epoch=state["epoch"], epochs=train_config.epochs, best=state["best"]
     )
+
+
+def _update_codebooks_together(
+    model: RQVAE, output: RQVAEOutput, batch_size: int, world_size: int
+) -> torch.Tensor:
+    """Dead-code resets and EMA on the whole batch, identical on every rank: gather every
+    rank's codes and residuals, update, then make rank 0's codebooks everyone's."""
+    sizes = [len(range(rank, batch_size, world_size)) for rank in range(world_size)]
+    local = output.quantizer
+    whole = replace(
+        local,
+        codes=gather_batch(local.codes, sizes),
+        residuals=gather_batch(local.residuals.detach(), sizes),
+    )
+    resets = model.quantizer.update_codebooks(whole)
+    broadcast_state(model.quantizer)
+    return resets
 
 
 def lr_at(step: int, total_steps: int, config: TrainConfig) -> float:
@@ -258,6 +322,16 @@ class _EpochSums:
         self.commit += output.quantizer.commit_loss.detach().numpy() * batch
         self.grad_norm += grad_norm
         self.resets += resets.numpy()
+
+    def sum_over_ranks(self) -> None:
+        """Make the loss sums the whole batch's (every rank saw a share of each batch)."""
+        if world()[1] == 1:
+            return
+        packed = np.concatenate([[self.items, self.total, self.recon], self.codebook, self.commit])
+        packed = sum_over_ranks(packed)
+        self.items, self.total, self.recon = int(packed[0]), float(packed[1]), float(packed[2])
+        self.codebook = packed[3 : 3 + self.levels]
+        self.commit = packed[3 + self.levels :]
 
     def means(self) -> dict:
         record = {"loss_total": self.total / self.items, "loss_recon": self.recon / self.items}
