@@ -57,6 +57,13 @@ def diagnosis_options(function):
             help="Override a verdict threshold, e.g. --threshold collapse_error=0.1 (repeatable).",
         ),
         click.option("--fail-on", type=FAIL_ON, default=None, help="Exit 1 on findings this bad."),
+        click.option(
+            "--cache/--no-cache",
+            default=True,
+            show_default=True,
+            help="Reuse the diagnosis stored in RUN/cache for unchanged run files (shared with "
+            "the dashboard).",
+        ),
     ]
     for option in reversed(options):
         function = option(function)
@@ -67,12 +74,14 @@ def diagnosis_options(function):
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False))
 @diagnosis_options
-def diagnose(run_dir, json_path, checkpoint, umap, thresholds, fail_on):
+def diagnose(run_dir, json_path, checkpoint, umap, thresholds, fail_on, cache):
     """Run every diagnostic on RUN; print the verdict, optionally write JSON."""
     from analysis.diagnosis.diagnose import diagnose_run
     from analysis.diagnosis.to_json import diagnosis_to_json
 
-    diagnosis = diagnose_run(run_dir, thresholds_from(thresholds), which=checkpoint, umap=umap)
+    diagnosis = diagnose_run(
+        run_dir, thresholds_from(thresholds), which=checkpoint, umap=umap, cache=cache
+    )
     if json_path:
         atomic_write_json(json_path, diagnosis_to_json(diagnosis))
     _print_summary(diagnosis)
@@ -87,7 +96,7 @@ def diagnose(run_dir, json_path, checkpoint, umap, thresholds, fail_on):
 @click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False))
 @click.option("--pdf", "pdf_path", default=None, type=click.Path(dir_okay=False))
 @diagnosis_options
-def report(run_dirs, out, json_path, pdf_path, checkpoint, umap, thresholds, fail_on):
+def report(run_dirs, out, json_path, pdf_path, checkpoint, umap, thresholds, fail_on, cache):
     """Write a self-contained HTML report (and JSON / PDF) over one or more runs."""
     from analysis.presentation.report import write_report
 
@@ -99,6 +108,7 @@ def report(run_dirs, out, json_path, pdf_path, checkpoint, umap, thresholds, fai
         thresholds=thresholds_from(thresholds),
         which=checkpoint,
         umap=umap,
+        cache=cache,
     )
     for diagnosis in result.diagnoses:
         _print_summary(diagnosis)

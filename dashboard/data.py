@@ -178,7 +178,8 @@ def diagnosis_with_maps(run_dir: Path) -> Diagnosis:
 
 @st.cache_resource(show_spinner="Diagnosing the run ...", max_entries=16)
 def _diagnosis(run_dir: str, file_stamp: Stamp, umap: bool) -> Diagnosis:
-    return diagnose_run(run_dir, umap=umap)
+    # the on-disk store is shared with `rqvae diagnose`: a run diagnosed there opens at once
+    return diagnose_run(run_dir, umap=umap, cache=True)
 
 
 def run_data(run_dir: Path) -> RunData:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -29,6 +31,7 @@ from analysis.diagnosis.results import (
     Unavailable,
     UsageResult,
 )
+from analysis.diagnosis.store import diagnosis_key, load_diagnosis, save_diagnosis
 from analysis.metrics.assignments import mahalanobis_comparison
 from analysis.metrics.coherence import semantic_coherence
 from analysis.metrics.collisions import collision_report
@@ -49,6 +52,7 @@ from rqvae.files import file_fingerprint
 from rqvae.id_metrics import code_counts
 from rqvae.quantizers import Quantizer
 from rqvae.quantizers.from_run import load_run_quantizer
+from rqvae.run_folder import Run
 
 Result = TypeVar("Result")
 
@@ -65,6 +69,7 @@ def diagnose_run(
     chunk_size: int = MODEL_CHUNK,
     sample_size: int = 2000,
     seed: int = 0,
+    cache: bool = False,
 ) -> Diagnosis:
     """Run every diagnostic on the run folder ``run_dir``.
 
@@ -73,10 +78,63 @@ def diagnose_run(
     umap : compute the UMAP maps (cached in ``run_dir/cache``); False skips them.
     coherence_queries, coherence_k : sample size and neighbours of diagnostic 7.
     chunk_size : items per chunk of the model pass. sample_size : items kept for plots.
+    cache : reuse (and keep) the diagnosis stored in ``run_dir/cache/diagnosis`` for the same
+        run files and options (:mod:`analysis.diagnosis.store`); ``timings["cache_read"]``
+        then says how long reading it took.
 
     Raises InputError only when the run itself is unusable (no or corrupt semantic IDs, a
     config.json that is not a run's).
     """
+    thresholds = thresholds or HealthThresholds()
+    options = {
+        "thresholds": asdict(thresholds),
+        "which": which,
+        "umap_settings": asdict(umap_settings) if umap_settings else None,
+        "coherence": [coherence_queries, coherence_k],
+        "chunk_size": chunk_size,
+        "sample_size": sample_size,
+        "seed": seed,
+    }
+    compute = partial(
+        _diagnose,
+        run_dir,
+        thresholds,
+        which=which,
+        umap=umap,
+        umap_settings=umap_settings,
+        coherence_queries=coherence_queries,
+        coherence_k=coherence_k,
+        chunk_size=chunk_size,
+        sample_size=sample_size,
+        seed=seed,
+    )
+    if not cache:
+        return compute()
+    started = time.perf_counter()
+    key = diagnosis_key(Path(run_dir), options)
+    stored = load_diagnosis(Path(run_dir), key, need_maps=umap)
+    if stored is not None:
+        stored.run_dir = Run(run_dir).path  # the folder may have moved since
+        stored.timings = {**stored.timings, "cache_read": round(time.perf_counter() - started, 3)}
+        return stored
+    diagnosis = compute()
+    save_diagnosis(Path(run_dir), key, diagnosis, has_maps=umap)
+    return diagnosis
+
+
+def _diagnose(
+    run_dir: str | Path,
+    thresholds: HealthThresholds,
+    *,
+    which: str,
+    umap: bool,
+    umap_settings: UmapSettings | None,
+    coherence_queries: int,
+    coherence_k: int,
+    chunk_size: int,
+    sample_size: int,
+    seed: int,
+) -> Diagnosis:
     timings: dict[str, float] = {}
     data = RunData.load(run_dir)
     run = data.run
