@@ -15,6 +15,7 @@ show it as a card and go on.
 
 from __future__ import annotations
 
+import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,7 @@ from analysis.presentation.labels import sizes_label
 from analysis.presentation.report import write_report
 from analysis.reading.run_data import RunData
 from analysis.reading.run_tables import compare_runs, config_diff, final_metrics
+from dashboard import background
 from rqvae.errors import InputError, WorkbenchError
 from rqvae.lookup import lookup_table
 from rqvae.run_folder import (
@@ -161,10 +163,11 @@ def _key_settings(info: RunInfo) -> dict:
 def diagnosis(run_dir: Path) -> Diagnosis:
     """Every diagnostic of the run except the UMAP maps (shared object: do not modify).
 
-    Raises InputError when the run itself is unusable (missing or corrupt semantic IDs or
-    config); a diagnostic the run cannot have is an ``Unavailable`` inside the result.
+    Waits for the background job of :func:`diagnosis_now`. Raises InputError when the run
+    itself is unusable (missing or corrupt semantic IDs or config); a diagnostic the run cannot
+    have is an ``Unavailable`` inside the result.
     """
-    return _diagnosis(str(run_dir), stamp(run_dir, DIAGNOSIS_FILES), False)
+    return _diagnosis_job(run_dir, with_maps=False).result()
 
 
 def diagnosis_with_maps(run_dir: Path) -> Diagnosis:
@@ -173,13 +176,43 @@ def diagnosis_with_maps(run_dir: Path) -> Diagnosis:
     UMAP is slow on first use; ``analysis`` caches its coordinates in ``RUN/cache/``, so only
     the first visit of the Codeword map page of a run pays for it.
     """
-    return _diagnosis(str(run_dir), stamp(run_dir, DIAGNOSIS_FILES), True)
+    return _diagnosis_job(run_dir, with_maps=True).result()
 
 
-@st.cache_resource(show_spinner="Diagnosing the run ...", max_entries=16)
-def _diagnosis(run_dir: str, file_stamp: Stamp, umap: bool) -> Diagnosis:
+@dataclass
+class PartialDiagnosis:
+    """What a page can show now. ``job`` is None when ``diagnosis`` is complete; otherwise
+    ``diagnosis`` has the ID diagnostics only (the rest are ``Unavailable`` with reason
+    :data:`analysis.diagnosis.diagnose.DEFERRED`) and ``job`` is computing the rest."""
+
+    diagnosis: Diagnosis
+    job: background.Job | None
+
+
+def diagnosis_now(run_dir: Path, with_maps: bool = False) -> PartialDiagnosis:
+    """The full diagnosis if it is ready within ``RQVAE_DASHBOARD_WAIT_S`` seconds (default 2;
+    a run diagnosed before, by the CLI or another page, is read from the on-disk store), else
+    the ID diagnostics at once and the job that completes them."""
+    job = _diagnosis_job(run_dir, with_maps)
+    if job.wait(float(os.environ.get("RQVAE_DASHBOARD_WAIT_S", "2"))):
+        return PartialDiagnosis(job.result(), None)
+    return PartialDiagnosis(_id_diagnosis(str(run_dir), stamp(run_dir, RUN_FILES)), job)
+
+
+def _diagnosis_job(run_dir: Path, with_maps: bool) -> background.Job:
+    key = ("diagnosis", str(run_dir), stamp(run_dir, DIAGNOSIS_FILES), with_maps)
+    title = "UMAP maps and codebook diagnostics" if with_maps else "Codebook diagnostics"
     # the on-disk store is shared with `rqvae diagnose`: a run diagnosed there opens at once
-    return diagnose_run(run_dir, umap=umap, cache=True)
+    return background.job(
+        key,
+        title,
+        lambda report: diagnose_run(run_dir, umap=with_maps, cache=True, progress=report),
+    )
+
+
+@st.cache_resource(show_spinner="Counting codes ...", max_entries=16)
+def _id_diagnosis(run_dir: str, file_stamp: Stamp) -> Diagnosis:
+    return diagnose_run(run_dir, umap=False, model=False, cache=True)
 
 
 def run_data(run_dir: Path) -> RunData:

@@ -10,7 +10,7 @@ from typing import TypeVar
 import streamlit as st
 
 from analysis.diagnosis.results import Diagnosis
-from dashboard import data, session
+from dashboard import background, data, session
 from dashboard.paths import run_path
 from rqvae.errors import InputError
 
@@ -118,8 +118,13 @@ def single_run_page(
     """
     name, path = focus_run_path()
     st.title(f"{title}: {name}")
-    diagnose = data.diagnosis_with_maps if with_maps else data.diagnosis
-    diagnosis = load_or_stop(name, lambda: diagnose(path))
+    partial = load_or_stop(name, lambda: data.diagnosis_now(path, with_maps))
+    diagnosis = partial.diagnosis
+    if partial.job is not None:
+        # the ID diagnostics are here; the rest fills in when the job is done
+        job_progress(partial.job)
+        if needs is not None or with_maps:
+            st.stop()
     if needs is not None and not diagnosis.available(needs):
         unavailable_card(what or title, getattr(diagnosis, needs).reason)
         st.stop()
@@ -149,3 +154,15 @@ def selected_run_paths() -> dict[str, Path]:
 def plot(figure, key: str | None = None) -> None:
     """Draw a plotly figure full width."""
     st.plotly_chart(figure, width="stretch", key=key)
+
+
+@st.fragment(run_every=1.0)
+def job_progress(job: background.Job) -> None:
+    """A progress bar for a background job; the whole page re-runs once the job is done."""
+    if job.done():
+        st.rerun(scope="app")
+    st.progress(
+        min(job.fraction, 0.99),
+        text=f"{job.title}: {job.stage.replace('_', ' ')} "
+        f"({job.elapsed():.0f} s). The page fills in when they are ready.",
+    )

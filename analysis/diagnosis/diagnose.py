@@ -55,6 +55,21 @@ from rqvae.quantizers.from_run import load_run_quantizer
 from rqvae.run_folder import Run
 
 Result = TypeVar("Result")
+Progress = Callable[[str, float], None]
+
+# The stages of a diagnosis in the order they run (what ``progress`` reports).
+STAGES = (
+    "usage",
+    "entropy",
+    "collisions",
+    "taxonomy",
+    "coherence",
+    "model_pass",
+    "geometry",
+    "mahalanobis",
+    "verdict",
+)
+DEFERRED = "not computed yet: the diagnostics that need the quantizer were deferred"
 
 
 def diagnose_run(
@@ -70,6 +85,8 @@ def diagnose_run(
     sample_size: int = 2000,
     seed: int = 0,
     cache: bool = False,
+    model: bool = True,
+    progress: Progress | None = None,
 ) -> Diagnosis:
     """Run every diagnostic on the run folder ``run_dir``.
 
@@ -81,6 +98,10 @@ def diagnose_run(
     cache : reuse (and keep) the diagnosis stored in ``run_dir/cache/diagnosis`` for the same
         run files and options (:mod:`analysis.diagnosis.store`); ``timings["cache_read"]``
         then says how long reading it took.
+    model : False defers everything that needs the quantizer (residual norms, codeword
+        geometry, Mahalanobis): they are :class:`Unavailable` with reason :data:`DEFERRED`.
+        The rest takes seconds even at millions of items (the dashboard shows it first).
+    progress : called as ``progress(stage, fraction_done)`` when each of :data:`STAGES` starts.
 
     Raises InputError only when the run itself is unusable (no or corrupt semantic IDs, a
     config.json that is not a run's).
@@ -94,6 +115,7 @@ def diagnose_run(
         "chunk_size": chunk_size,
         "sample_size": sample_size,
         "seed": seed,
+        "model": model,
     }
     compute = partial(
         _diagnose,
@@ -107,6 +129,8 @@ def diagnose_run(
         chunk_size=chunk_size,
         sample_size=sample_size,
         seed=seed,
+        model=model,
+        progress=progress,
     )
     if not cache:
         return compute()
@@ -134,39 +158,45 @@ def _diagnose(
     chunk_size: int,
     sample_size: int,
     seed: int,
+    model: bool,
+    progress: Progress | None,
 ) -> Diagnosis:
     timings: dict[str, float] = {}
+    stage = _stage_timer(timings, progress)
     data = RunData.load(run_dir)
     run = data.run
     codes, sizes = data.codes, data.codebook_sizes
 
-    with _timed(timings, "usage"):
+    with stage("usage"):
         counts = code_counts(codes, sizes)
         usage = UsageResult(codebook_usage(codes, sizes), counts, lorenz_curve(counts))
-    with _timed(timings, "entropy"):
+    with stage("entropy"):
         entropy = EntropyResult(
             table=usage_entropy(codes, sizes),
             joint_entropy_nats=joint_entropy(codes),
             branching=branching_summary(branching_factor(codes)),
         )
-    with _timed(timings, "collisions"):
+    with stage("collisions"):
         collisions = collision_report(codes, data.item_ids, data.collision)
         if data.titles is not None:  # show what the colliding items are, not just their ids
             titles = np.asarray(data.titles, dtype=object)
             collisions.largest_groups["titles"] = [
                 titles[rows].tolist() for rows in collisions.largest_groups["rows"]
             ]
-    with _timed(timings, "taxonomy"):
+    with stage("taxonomy"):
         taxonomy = _optional(lambda: _taxonomy(data))
-    with _timed(timings, "coherence"):
+    with stage("coherence"):
         coherence = _optional(
             lambda: semantic_coherence(
                 data.embeddings(), codes, n_queries=coherence_queries, k=coherence_k, seed=seed
             )
         )
 
-    with _timed(timings, "model_pass"):
-        passed = _optional(lambda: _model_pass(data, which, chunk_size, sample_size, seed))
+    with stage("model_pass"):
+        if model:
+            passed = _optional(lambda: _model_pass(data, which, chunk_size, sample_size, seed))
+        else:
+            passed = Unavailable(DEFERRED)
     residuals = geometry = mahalanobis = passed
     checkpoint = agreement = None
     if not isinstance(passed, Unavailable):
@@ -174,11 +204,11 @@ def _diagnose(
         residuals = result.residuals
         checkpoint = Path(quantizer.source) if quantizer.source else None
         agreement = float((result.codes == codes).all(axis=1).mean())
-        with _timed(timings, "geometry"):
+        with stage("geometry"):
             geometry = _optional(
                 lambda: _geometry(data, quantizer, result, umap, umap_settings, seed)
             )
-        with _timed(timings, "mahalanobis"):
+        with stage("mahalanobis"):
             mahalanobis = _optional(
                 lambda: mahalanobis_comparison(
                     quantizer,
@@ -193,7 +223,7 @@ def _diagnose(
         del quantizer
 
     metrics = run.metrics()
-    with _timed(timings, "verdict"):
+    with stage("verdict"):
         findings = health_verdict(
             usage.table,
             entropy.table,
@@ -227,11 +257,18 @@ def _diagnose(
     )
 
 
-@contextmanager
-def _timed(timings: dict[str, float], name: str):
-    start = time.perf_counter()
-    yield
-    timings[name] = round(time.perf_counter() - start, 3)
+def _stage_timer(timings: dict[str, float], progress: Progress | None):
+    """``with stage(name):`` records the seconds a stage took and reports its start."""
+
+    @contextmanager
+    def stage(name: str):
+        if progress is not None:
+            progress(name, STAGES.index(name) / len(STAGES))
+        start = time.perf_counter()
+        yield
+        timings[name] = round(time.perf_counter() - start, 3)
+
+    return stage
 
 
 def _optional(compute: Callable[[], Result]) -> Result | Unavailable:

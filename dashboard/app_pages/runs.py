@@ -20,13 +20,16 @@ if not names:
 
 overviews = {name: data.run_overview(run_path(root, name)) for name in names}
 # The verdict is the one `rqvae diagnose` gives; a run whose IDs cannot be read gets a problem.
-diagnoses, problems = {}, {}
+diagnoses, problems, jobs = {}, {}, []
 for name, overview in overviews.items():
     if overview.problem is not None:
         problems[name] = overview.problem
     elif overview.has_ids:
         try:
-            diagnoses[name] = data.diagnosis(run_path(root, name))
+            partial = data.diagnosis_now(run_path(root, name))
+            diagnoses[name] = partial.diagnosis
+            if partial.job is not None:
+                jobs.append(partial.job)
         except data.RUN_ERRORS as error:
             problems[name] = str(error)
         except Exception as error:  # keep the other runs usable whatever one of them does
@@ -66,6 +69,8 @@ st.dataframe(
     },
 )
 st.caption("Pick the runs to look at in the sidebar; the cards below follow that choice.")
+if jobs:  # verdicts so far come from the ID diagnostics; residual checks follow
+    widgets.job_progress(jobs[0])
 
 # --- broken runs: say which file is wrong; the other runs stay usable -----------------------------
 for name, problem in problems.items():

@@ -102,6 +102,10 @@ def app_env(monkeypatch):
     def use(root: Path) -> None:
         monkeypatch.setenv("RQVAE_RUNS_DIR", str(root))
 
+    # pages wait for the whole diagnosis, so tests see every figure on the first run
+    # (tests/dashboard/test_background.py checks what a page shows while it is computed)
+    monkeypatch.setenv("RQVAE_DASHBOARD_WAIT_S", "600")
+
     data.clear_caches()
     yield use
     data.clear_caches()
