@@ -59,7 +59,10 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 
 def atomic_write_json(path: str | Path, obj: Any) -> None:
     """Write ``obj`` as pretty JSON, atomically."""
-    text = json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n"
+    # allow_nan=False: NaN and Infinity are not JSON; writing them would make a file that
+    # strict readers (ours included) refuse. A non-finite value here is a bug upstream.
+    text = json.dumps(obj, indent=2, sort_keys=False, default=_json_default, allow_nan=False)
+    text += "\n"
     atomic_write_bytes(path, text.encode())
 
 
@@ -78,7 +81,7 @@ def append_jsonl(path: str | Path, obj: dict) -> None:
     old = path.read_bytes() if path.exists() else b""
     if old and not old.endswith(b"\n"):
         old += b"\n"
-    line = json.dumps(obj, default=_json_default) + "\n"
+    line = json.dumps(obj, default=_json_default, allow_nan=False) + "\n"
     atomic_write_bytes(path, old + line.encode())
 
 
@@ -108,9 +111,21 @@ def read_json(path: str | Path) -> Any:
     if not path.exists():
         raise InputError(f"{path}: file not found")
     try:
-        return json.loads(path.read_text())
+        return loads_strict(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise InputError(f"{path}: not valid JSON ({error})") from None
+    except ValueError as error:  # NaN / Infinity, or a duplicated key
+        raise InputError(f"{path}: not valid JSON ({error})") from None
+
+
+def loads_strict(text: str) -> Any:
+    """``json.loads`` that refuses what the JSON standard does not allow but Python accepts:
+    ``NaN``, ``Infinity`` and ``-Infinity`` (ValueError naming the constant)."""
+    return json.loads(text, parse_constant=_refuse_constant)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def read_parquet(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:

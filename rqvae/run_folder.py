@@ -54,6 +54,7 @@ CACHE_DIR = "cache"
 SCHEMA_VERSION = 2
 KINDS = ("trained", "imported-ids", "imported-checkpoint", "baseline")
 DISTANCES = ("euclidean", "cosine")
+STATES = ("training", "finished", "failed", "imported")  # status.json "state"
 
 
 # --- the schema -------------------------------------------------------------------------------
@@ -170,6 +171,8 @@ def run_info(document: Any, source: Path) -> RunInfo:
     if embeddings is not None and not isinstance(embeddings, str):
         raise InputError(f"{source}: data.embeddings must be null or a path")
     n_items = data.get("n_items")
+    if kind == "trained":
+        _check_trained_settings(document, source)
     return RunInfo(
         kind=kind,
         levels=levels,
@@ -180,6 +183,20 @@ def run_info(document: Any, source: Path) -> RunInfo:
         catalog=catalog,
         document=document,
     )
+
+
+def _check_trained_settings(document: dict, source: Path) -> None:
+    """A trained run's "model" and "train" sections must be settings the trainer accepts."""
+    from rqvae.config import config_from_dict  # settings parsing; imports nothing of ours
+
+    for section in ("model", "train"):
+        value = document.get(section)
+        if not isinstance(value, dict):
+            raise InputError(
+                f'{source}: "{section}" must be an object of {section} settings, '
+                f"found {type(value).__name__} {value!r:.40}"
+            )
+    config_from_dict(document, source=str(source))
 
 
 def _positive_int(value: Any) -> bool:
@@ -263,7 +280,13 @@ class Run:
             return {"state": "unknown"}
         status = read_json(path)
         if not isinstance(status, dict):
-            raise InputError(f"{path}: expected a JSON object")
+            raise InputError(f"{path}: expected a JSON object, found {type(status).__name__}")
+        state = status.get("state")
+        if state not in STATES:
+            raise InputError(f"{path}: state {state!r} is not one of {', '.join(STATES)}")
+        for key in ("epoch", "epochs"):
+            if key in status and not (isinstance(status[key], int) and status[key] >= 0):
+                raise InputError(f"{path}: {key} = {status[key]!r}, expected an integer >= 0")
         return status
 
     def metrics(self) -> pd.DataFrame:
