@@ -18,7 +18,7 @@ import json
 import os
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from rqvae.errors import InputError
@@ -69,7 +69,8 @@ def run_lock(run_dir: str | Path, command: str) -> Iterator[Path]:
         if created and _only_lock_left(run_dir):
             # Still locked while unlinking, so no other writer can be inside this folder.
             path.unlink(missing_ok=True)
-            _rmdir_quietly(run_dir)
+            with suppress(OSError):  # someone put a file there meanwhile: keep it
+                run_dir.rmdir()
         os.close(fd)  # releases the lock
 
 
@@ -135,10 +136,3 @@ def _only_lock_left(run_dir: Path) -> bool:
         return [entry.name for entry in run_dir.iterdir()] == [LOCK_FILE]
     except OSError:
         return False
-
-
-def _rmdir_quietly(run_dir: Path) -> None:
-    try:
-        run_dir.rmdir()
-    except OSError:
-        pass
