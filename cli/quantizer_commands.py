@@ -103,6 +103,7 @@ def train(embeddings, catalog, out, config_path, resume, catalog_flags, **overri
 def assign(run_dir, embeddings, checkpoint):
     """Assign semantic IDs to every item; writes RUN/semantic_ids.parquet."""
     from rqvae.assign import assign_run
+    from rqvae.checkpoint import best_warning
 
     table = assign_run(
         Path(run_dir),
@@ -114,6 +115,9 @@ def assign(run_dir, embeddings, checkpoint):
         f"{Path(run_dir) / 'semantic_ids.parquet'}: {len(table)} items, "
         f"unique-ID ratio {unique:.4f} before the collision level"
     )
+    warning = best_warning(Path(run_dir)) if checkpoint == "best" else None
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
 
 
 @click.command("import-ids")

@@ -66,9 +66,24 @@ def atomic_write_json(path: str | Path, obj: Any) -> None:
     atomic_write_bytes(path, text.encode())
 
 
-def atomic_write_parquet(path: str | Path, frame: pd.DataFrame) -> None:
-    """Write a DataFrame as Parquet, atomically."""
-    atomic_write_with(path, lambda tmp: frame.to_parquet(tmp, index=False))
+def atomic_write_parquet(
+    path: str | Path, frame: pd.DataFrame, metadata: dict[str, str] | None = None
+) -> None:
+    """Write a DataFrame as Parquet, atomically; ``metadata`` adds key/value strings to the
+    file's schema metadata (read back with :func:`parquet_metadata`)."""
+    if not metadata:
+        atomic_write_with(path, lambda tmp: frame.to_parquet(tmp, index=False))
+        return
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    merged = {
+        **(table.schema.metadata or {}),
+        **{k.encode(): v.encode() for k, v in metadata.items()},
+    }
+    table = table.replace_schema_metadata(merged)
+    atomic_write_with(path, lambda tmp: pq.write_table(table, tmp))
 
 
 def append_jsonl(path: str | Path, obj: dict) -> None:
@@ -144,6 +159,18 @@ def parquet_columns(path: str | Path) -> list[str]:
         return pq.read_schema(path).names
     except Exception as error:  # pyarrow raises several types for damaged files
         raise InputError(f"{path}: cannot read Parquet ({error})") from None
+
+
+def parquet_metadata(path: str | Path, key: str) -> str | None:
+    """The schema metadata value ``key`` of a Parquet file (footer only), or None."""
+    import pyarrow.parquet as pq
+
+    try:
+        metadata = pq.read_schema(path).metadata or {}
+    except Exception as error:  # pyarrow raises several types for damaged files
+        raise InputError(f"{path}: cannot read Parquet ({error})") from None
+    value = metadata.get(key.encode())
+    return value.decode() if value is not None else None
 
 
 # --- digests ----------------------------------------------------------------------------------
