@@ -126,16 +126,26 @@ def assign(run_dir, embeddings, checkpoint):
 @click.option("--catalog", default=None, type=click.Path(dir_okay=False), help="Catalog file.")
 @click.option("--embeddings", default=None, type=click.Path(dir_okay=False), help="EMB.npy.")
 @click.option("--codebook-size", type=int, default=None, help="K (default: inferred).")
+@click.option("--allow-missing", is_flag=True, help="Accept an ID file lacking some catalog items.")
 @pass_catalog
-def import_ids(ids_path, out, catalog, embeddings, codebook_size, catalog_flags):
+def import_ids(ids_path, out, catalog, embeddings, codebook_size, allow_missing, catalog_flags):
     """Import semantic IDs made by another tool (LC-Rec .index.json, Parquet or CSV)."""
+    from rqvae.files import read_json
     from rqvae.import_ids import import_ids as run_import
 
     spec = catalog_spec_from(catalog, **catalog_flags)
     path = run_import(
-        ids_path, out, catalog=spec, embeddings_path=embeddings, codebook_size=codebook_size
+        ids_path,
+        out,
+        catalog=spec,
+        embeddings_path=embeddings,
+        codebook_size=codebook_size,
+        allow_missing=allow_missing,
     )
     click.echo(f"imported {ids_path} -> {path}")
+    missing = read_json(Path(path) / "status.json").get("missing_items")
+    if missing:
+        click.echo(f"warning: {missing} catalog items have no ID (--allow-missing)", err=True)
 
 
 @click.command()

@@ -49,9 +49,9 @@ def run_lock(run_dir: str | Path, command: str) -> Iterator[Path]:
     """Hold the writer lock of ``run_dir`` (created if missing) for the ``with`` block.
 
     ``command`` names the writer in the refusal message of a second one (``"train"``).
-    Raises :class:`RunLocked` at once when another process holds it. A folder this call
-    created and that is still empty (but for the lock) afterwards is removed again, so a
-    command refused for bad input leaves nothing behind.
+    Raises :class:`RunLocked` at once when another process holds it. A folder that holds
+    nothing but the lock afterwards loses the lock file, and is removed when this call created
+    it, so a command refused for bad input leaves nothing behind.
     """
     run_dir = Path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
@@ -66,11 +66,12 @@ def run_lock(run_dir: str | Path, command: str) -> Iterator[Path]:
         os.pwrite(fd, (json.dumps(holder) + "\n").encode(), 0)
         yield run_dir
     finally:
-        if created and _only_lock_left(run_dir):
+        if _only_lock_left(run_dir):
             # Still locked while unlinking, so no other writer can be inside this folder.
             path.unlink(missing_ok=True)
-            with suppress(OSError):  # someone put a file there meanwhile: keep it
-                run_dir.rmdir()
+            if created:
+                with suppress(OSError):  # someone put a file there meanwhile: keep it
+                    run_dir.rmdir()
         os.close(fd)  # releases the lock
 
 
