@@ -159,7 +159,7 @@ def _fit(
             output = model(x)
             if not torch.isfinite(output.loss_total):  # diverged: stop before it spreads
                 raise TrainingDiverged(
-                    f"{out_dir}: training diverged: loss is {float(output.loss_total)} at step "
+                    f"{out_dir}: training diverged: loss is {output.loss_total.item():.4g} at step "
                     f"{state['step'] + 1} (epoch {epoch}); lower --lr or --beta"
                 )
             optimizer.zero_grad(set_to_none=True)
