@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import re
 
-# Every ASCII punctuation character may be backslash-escaped in CommonMark; escaping them all
-# also covers Streamlit's additions (":material/...:" icons, ":red[...]" colours, "$" LaTeX).
-_PUNCTUATION = re.compile(r"([!\"#$%&'()*+,\-./:;<=>?@\[\\\]^_`{|}~])")
+# The characters that open markdown constructs: links and images ("[" "]"), code spans ("`"),
+# HTML and autolinks ("<" ">"), emphasis and strike-through ("*" "~"), LaTeX ("$"), headings
+# and tables ("#" "|"), Streamlit's ":color[...]" (needs "["), and the escape itself. An
+# underscore inside a word ("semantic_ids") is never emphasis, so names stay readable.
+_SPECIAL = re.compile(r"([\\`*\[\]<>$~#|]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))")
 
 
 def plain(text: object) -> str:
     """``text`` as markdown that renders as exactly those characters: no links, images, emphasis,
-    HTML, icons or LaTeX. Line breaks become spaces (a message is one line)."""
+    HTML or LaTeX. Line breaks become spaces (a message is one line)."""
     flat = " ".join(str(text).splitlines())
-    return _PUNCTUATION.sub(r"\\\1", flat)
+    return _SPECIAL.sub(r"\\\1", flat)
 
 
 def code(text: object) -> str:
