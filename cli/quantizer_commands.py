@@ -98,7 +98,7 @@ def train(embeddings, catalog, out, config_path, resume, catalog_flags, **overri
     "--checkpoint",
     default="best",
     show_default=True,
-    help="Which checkpoint: best, last, or epoch_NNNN.",
+    help="Which checkpoint: best or last.",
 )
 def assign(run_dir, embeddings, checkpoint):
     """Assign semantic IDs to every item; writes RUN/semantic_ids.parquet."""

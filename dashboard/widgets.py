@@ -74,7 +74,7 @@ def empty_runs_folder() -> None:
     )
     st.markdown(HOW_TO_MAKE_A_RUN)
     st.caption(
-        "Open another folder with `streamlit run dashboard/app.py -- --runs-dir DIR` "
+        "Open another folder with `rqvae dashboard --runs-dir DIR` "
         "or the `RQVAE_RUNS_DIR` environment variable."
     )
 

@@ -31,7 +31,7 @@ def assign_run(
     """Assign IDs to every item of a run and write ``run_dir/semantic_ids.parquet``.
 
     ``embeddings_path`` defaults to the file the run was trained on; ``checkpoint`` is
-    ``best`` (falling back to ``last`` when there is no best), ``last`` or ``epoch_NNNN``.
+    ``best`` (falling back to ``last`` when there is no best) or ``last``.
     Returns the table that was written.
     """
     with run_lock(run_dir, "assign"):

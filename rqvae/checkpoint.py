@@ -122,7 +122,7 @@ def load_weights(model: RQVAE, checkpoint: Checkpoint) -> None:
 
 
 def resolve_checkpoint(run_dir: str | Path, which: str = "best") -> Path:
-    """The file of checkpoint ``which`` (``best``, ``last`` or ``epoch_NNNN``) of a run.
+    """The file of checkpoint ``which`` (``best`` or ``last``) of a run.
 
     ``best`` falls back to ``last`` for runs that have no best checkpoint (yet). Raises
     :class:`DiagnosticUnavailable` when the checkpoint does not exist (a run before its first

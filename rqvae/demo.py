@@ -92,7 +92,7 @@ def run_demo(runs_dir: Path, cache_dir: Path | None = None, force: bool = False)
         assign_run(run_dir)
     _say(
         "done; compare the runs with `rqvae diagnose` or the dashboard "
-        "(`streamlit run dashboard/app.py`)"
+        "(`rqvae dashboard`)"
     )
     return run_dirs
 

@@ -8,7 +8,8 @@ A run folder is self-describing; the folder alone is enough to rebuild and diagn
         metrics.jsonl          # one JSON object per finished epoch (trained runs)
         items.parquet          # normalised catalog: item_id, title, text, categories, raw
         semantic_ids.parquet   # item_id, code_0..code_{L-1}, collision, sid
-        checkpoints/           # <name>.safetensors + <name>.json (best, last, epoch_NNNN)
+        checkpoints/           # <name>.safetensors + <name>.json (best, last)
+        .lock                  # the writer lock (rqvae.run_lock)
         tb/                    # TensorBoard event files
         cache/                 # analysis caches (UMAP coordinates, ...), safe to delete
 
@@ -311,7 +312,7 @@ class Run:
         return pd.DataFrame(rows)
 
     def checkpoint_path(self, which: str = "best") -> Path:
-        """Path of ``checkpoints/<which>.safetensors`` (``best``, ``last`` or ``epoch_0010``)."""
+        """Path of ``checkpoints/<which>.safetensors`` (``best`` or ``last``)."""
         return self.path / CHECKPOINT_DIR / f"{which}.safetensors"
 
     @property
