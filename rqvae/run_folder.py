@@ -187,17 +187,24 @@ def run_info(document: Any, source: Path) -> RunInfo:
 
 
 def _check_trained_settings(document: dict, source: Path) -> None:
-    """A trained run's "model" and "train" sections must be settings the trainer accepts."""
-    from rqvae.config import config_from_dict  # settings parsing; imports nothing of ours
+    """A trained run's "model" and "train" sections must be objects whose known settings have
+    the types and ranges the trainer accepts. Keys this version does not know are left to the
+    code that builds the model (a run from another version stays listable and diagnosable)."""
+    import dataclasses
 
-    for section in ("model", "train"):
+    from rqvae.config import ModelConfig, TrainConfig, config_from_dict  # imports nothing of ours
+
+    known = {}
+    for section, settings in (("model", ModelConfig), ("train", TrainConfig)):
         value = document.get(section)
         if not isinstance(value, dict):
             raise InputError(
                 f'{source}: "{section}" must be an object of {section} settings, '
                 f"found {type(value).__name__} {value!r:.40}"
             )
-    config_from_dict(document, source=str(source))
+        names = {field.name for field in dataclasses.fields(settings)}
+        known[section] = {key: item for key, item in value.items() if key in names}
+    config_from_dict(known, source=str(source))
 
 
 def _positive_int(value: Any) -> bool:
