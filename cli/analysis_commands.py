@@ -131,6 +131,8 @@ def _print_summary(diagnosis) -> None:
     )
     for finding in diagnosis.findings:
         click.echo(f"  {finding.severity:<8} {finding.message}")
+    for finding in diagnosis.run_findings:
+        click.echo(f"  {finding.severity:<8} run: {finding.message}")
     missing = {}
     for name in ("residuals", "geometry", "taxonomy", "coherence", "mahalanobis"):
         value = getattr(diagnosis, name)

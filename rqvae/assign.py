@@ -2,9 +2,13 @@
 
 The run's quantizer (:func:`rqvae.quantizers.from_run.load_run_quantizer`) turns every
 embedding into codes, in embeddings row order, chunk by chunk; the table and its collision
-column are :mod:`rqvae.semantic_ids`'. The same work split over shards (one part file per
-shard, merged later) or over the ranks of a ``torchrun`` job is :func:`assign_shard`,
-:func:`merge_ids` and :func:`assign_distributed`; all three give the unsharded bytes.
+column are :mod:`rqvae.semantic_ids`'. The table records the checkpoint it came from
+(:func:`ids_source`), and the run's writer lock is held while it is written.
+
+The same work split over shards (one part file per shard, merged later) or over the ranks of a
+``torchrun`` job is :func:`assign_shard`, :func:`merge_ids` and :func:`assign_distributed`; all
+three write the bytes an unsharded :func:`assign_run` writes. Shards take no lock: each writes
+only its own part file, and the merge (which does lock) checks they share one checkpoint.
 """
 
 from __future__ import annotations
@@ -17,12 +21,14 @@ import numpy as np
 import pandas as pd
 
 from rqvae.assign_shards import PARTS_DIR, Shard, read_parts, write_part
+from rqvae.checkpoint import checkpoint_state
 from rqvae.embeddings import EmbeddingsFile, load_embeddings
 from rqvae.errors import InputError
-from rqvae.files import file_fingerprint
+from rqvae.files import sha256_of
 from rqvae.quantizers import Quantizer, assign_codes
 from rqvae.quantizers.from_run import load_run_quantizer
 from rqvae.run_folder import SEMANTIC_IDS_FILE, Run
+from rqvae.run_lock import run_lock
 from rqvae.semantic_ids import write_semantic_ids
 
 ASSIGN_CHUNK = 8192  # items per forward pass; bounds memory on big catalogs
@@ -36,6 +42,7 @@ class AssignJob:
     quantizer: Quantizer
     embeddings: EmbeddingsFile
     item_ids: list[str]
+    checkpoint: str
 
     @property
     def n_items(self) -> int:
@@ -46,9 +53,8 @@ class AssignJob:
         rows = self.embeddings.array[start:stop]
         return assign_codes(self.quantizer, rows, chunk_size=ASSIGN_CHUNK)
 
-    def checkpoint(self) -> dict:
-        """Fingerprint (name, size, SHA-256) of the file the quantizer was loaded from."""
-        return file_fingerprint(self.quantizer.source) if self.quantizer.source else {}
+    def source(self) -> dict:
+        return ids_source(self.quantizer, self.checkpoint)
 
 
 def open_assign_job(
@@ -67,7 +73,7 @@ def open_assign_job(
             f"{embeddings.path}: embeddings have dimension {embeddings.dim}, but the checkpoint "
             f"of {run.path} expects {quantizer.input_dim}"
         )
-    return AssignJob(run, quantizer, embeddings, _item_ids(run, embeddings))
+    return AssignJob(run, quantizer, embeddings, _item_ids(run, embeddings), checkpoint)
 
 
 def assign_run(
@@ -76,11 +82,13 @@ def assign_run(
     """Assign IDs to every item of a run and write ``run_dir/semantic_ids.parquet``.
 
     ``embeddings_path`` defaults to the file the run was trained on; ``checkpoint`` is
-    ``best`` (falling back to ``last`` when there is no best), ``last`` or ``epoch_NNNN``.
+    ``best`` (falling back to ``last`` when there is no best) or ``last``.
     Returns the table that was written.
     """
-    job = open_assign_job(run_dir, embeddings_path, checkpoint)
-    return write_semantic_ids(job.run.path / SEMANTIC_IDS_FILE, job.item_ids, job.codes())
+    with run_lock(run_dir, "assign"):
+        job = open_assign_job(run_dir, embeddings_path, checkpoint)
+        path = job.run.path / SEMANTIC_IDS_FILE
+        return write_semantic_ids(path, job.item_ids, job.codes(), source=job.source())
 
 
 def assign_shard(
@@ -89,13 +97,9 @@ def assign_shard(
     """Assign the rows of one shard and write its part file (``rqvae assign --shard i/n``)."""
     job = open_assign_job(run_dir, embeddings_path, checkpoint)
     start, stop = shard.rows(job.n_items)
+    codes = job.codes(start, stop)
     return write_part(
-        job.run.path,
-        shard,
-        job.item_ids[start:stop],
-        job.codes(start, stop),
-        job.n_items,
-        job.checkpoint(),
+        job.run.path, shard, job.item_ids[start:stop], codes, job.n_items, job.source()
     )
 
 
@@ -105,37 +109,55 @@ def merge_ids(run_dir: Path) -> pd.DataFrame:
     The collision column is computed over the whole catalog here. The parts are removed once
     the merged table is in place. Returns the table that was written.
     """
-    run = Run(run_dir)
-    item_ids, codes, _ = read_parts(run.path)
-    items = run.items()
-    if items is not None and items["item_id"].astype(str).tolist() != item_ids:
-        raise InputError(
-            f"{run.path / PARTS_DIR}: the parts' item ids do not match the run's catalog "
-            f"({len(item_ids)} vs {len(items)} items, or a different order)"
-        )
-    table = write_semantic_ids(run.path / SEMANTIC_IDS_FILE, item_ids, codes)
-    shutil.rmtree(run.path / PARTS_DIR)
-    return table
+    with run_lock(run_dir, "merge-ids"):
+        run = Run(run_dir)
+        item_ids, codes, source = read_parts(run.path)
+        items = run.items()
+        if items is not None and items["item_id"].astype(str).tolist() != item_ids:
+            raise InputError(
+                f"{run.path / PARTS_DIR}: the parts' item ids do not match the run's catalog "
+                f"({len(item_ids)} vs {len(items)} items, or a different order)"
+            )
+        table = write_semantic_ids(run.path / SEMANTIC_IDS_FILE, item_ids, codes, source=source)
+        shutil.rmtree(run.path / PARTS_DIR)
+        return table
 
 
 def assign_distributed(
     run_dir: Path, embeddings_path: Path | None = None, checkpoint: str = "best"
 ) -> pd.DataFrame | None:
-    """``torchrun ... -m rqvae assign``: each rank encodes its contiguous shard, rank 0 gathers
-    the codes, computes collisions over the whole catalog and writes the table (returned on
-    rank 0, None elsewhere). Needs an initialised process group (:mod:`rqvae.distributed`)."""
+    """``torchrun ... -m rqvae -- assign``: each rank encodes its contiguous shard, rank 0
+    gathers the codes, computes collisions over the whole catalog and writes the table
+    (returned on rank 0, None elsewhere). Needs an initialised process group
+    (:mod:`rqvae.distributed`)."""
     import torch.distributed as dist
 
     from rqvae.distributed import gather_rows, same_on_every_rank
 
     job = open_assign_job(run_dir, embeddings_path, checkpoint)
-    same_on_every_rank(job.checkpoint().get("sha256", ""), what=f"checkpoint of {job.run.path}")
+    source = job.source()
+    same_on_every_rank(str(source.get("sha256")), what=f"checkpoint of {job.run.path}")
     shard = Shard(dist.get_rank(), dist.get_world_size())
     start, stop = shard.rows(job.n_items)
     codes = gather_rows(job.codes(start, stop), job.n_items)
     if codes is None:
         return None
-    return write_semantic_ids(job.run.path / SEMANTIC_IDS_FILE, job.item_ids, codes)
+    with run_lock(run_dir, "assign (torchrun)"):
+        path = job.run.path / SEMANTIC_IDS_FILE
+        return write_semantic_ids(path, job.item_ids, codes, source=source)
+
+
+def ids_source(quantizer: Quantizer, checkpoint: str) -> dict:
+    """What the IDs are computed from: the checkpoint asked for, its file, epoch and digest."""
+    path = Path(quantizer.source) if getattr(quantizer, "source", "") else None
+    if path is None or not path.is_file():
+        return {"checkpoint": checkpoint, "file": None, "epoch": None, "sha256": None}
+    return {
+        "checkpoint": checkpoint,
+        "file": path.name,
+        "epoch": checkpoint_state(path).get("epoch"),
+        "sha256": sha256_of(path),
+    }
 
 
 def _item_ids(run: Run, embeddings: EmbeddingsFile) -> list[str]:

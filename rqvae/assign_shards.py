@@ -62,8 +62,9 @@ def write_part(
 ) -> Path:
     """Write one shard's codes (rows ``shard.rows(n_items)``) and its sidecar; returns the path.
 
-    ``codes`` int64 (stop - start, L); ``checkpoint`` is the fingerprint of the checkpoint the
-    codes came from (``{"name", "sha256", ...}``), compared across parts by :func:`merge_parts`.
+    ``codes`` int64 (stop - start, L); ``checkpoint`` is the record of the checkpoint the codes
+    came from (:func:`rqvae.assign.ids_source`: ``{"checkpoint", "file", "epoch", "sha256"}``),
+    compared across parts by :func:`read_parts`.
     """
     start, stop = shard.rows(n_items)
     if len(codes) != stop - start or len(item_ids) != stop - start:
@@ -86,7 +87,7 @@ def write_part(
 
 
 def read_parts(run_dir: Path) -> tuple[list[str], np.ndarray, dict]:
-    """Item ids (n,), codes int64 (n, L) and the checkpoint fingerprint of a complete set of parts.
+    """Item ids (n,), codes int64 (n, L) and the checkpoint record of a complete set of parts.
 
     Raises :class:`InputError` naming the folder when parts are missing, come from different
     shardings or checkpoints, or do not tile the catalog's rows exactly.

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -41,9 +42,11 @@ from rqvae.distributed import (
     world,
 )
 from rqvae.embeddings import EmbeddingsFile, load_embeddings
+from rqvae.errors import TrainingDiverged
 from rqvae.id_metrics import code_counts, perplexities, unique_id_ratio, used_fractions
 from rqvae.model import RQVAE, RQVAEOutput
 from rqvae.run_folder import TENSORBOARD_DIR, set_status
+from rqvae.run_lock import run_lock
 from rqvae.train_metrics import Metrics
 from rqvae.train_setup import check_best_rule, load_items, prepare_run_folder, read_previous_run
 
@@ -65,7 +68,24 @@ def train(
 
     With ``resume=True`` an interrupted run in ``out_dir`` continues from its last checkpoint;
     its settings and embeddings must be the ones it started with. Returns ``out_dir``.
+    The run folder's writer lock is held throughout (:mod:`rqvae.run_lock`): a second
+    ``train`` or ``--resume`` into the same folder is refused with :class:`RunLocked`. A
+    non-finite loss or weight stops training with :class:`TrainingDiverged` (status "failed").
     """
+    # under torchrun rank 0 is the one writer; the other ranks only read the folder
+    writer = world()[0] == 0
+    lock = run_lock(out_dir, "train --resume" if resume else "train") if writer else nullcontext()
+    with lock:
+        return _train_locked(config, Path(out_dir), embeddings_path, catalog, resume)
+
+
+def _train_locked(
+    config: RunConfig,
+    out_dir: Path,
+    embeddings_path: Path,
+    catalog: CatalogSpec | None = None,
+    resume: bool = False,
+) -> Path:
     out_dir = Path(out_dir)
     # --- check inputs (nothing is written before this block has passed)
     embeddings = load_embeddings(Path(embeddings_path))
@@ -73,11 +93,9 @@ def train(
     items = load_items(catalog, embeddings)
     check_best_rule(config)
     previous = read_previous_run(out_dir, config, embeddings) if resume else None
-    if previous is None:
+    if not resume:
         on_main_rank(
-            lambda: prepare_run_folder(
-                out_dir, config, embeddings, catalog, items, fresh=not resume
-            ),
+            lambda: prepare_run_folder(out_dir, config, embeddings, catalog, items, fresh=True),
             what=str(out_dir),
         )
     train_config = config.train
@@ -180,6 +198,11 @@ def _fit(
             for group in optimizer.param_groups:
                 group["lr"] = lr
             output = trained(x)
+            if not torch.isfinite(output.loss_total):  # diverged: stop before it spreads
+                raise TrainingDiverged(
+                    f"{out_dir}: training diverged: loss is {output.loss_total.item():.4g} at step "
+                    f"{state['step'] + 1} (epoch {epoch}); lower --lr or --beta"
+                )
             optimizer.zero_grad(set_to_none=True)
             output.loss_total.backward()
             clip = train_config.grad_clip if train_config.grad_clip > 0 else math.inf
@@ -203,6 +226,7 @@ def _fit(
         record["samples_per_s"] = len(row_order) / max(train_seconds, 1e-9)
         record["wall_time_s"] = time.perf_counter() - started
         state.update(epoch=epoch, wall_time_s=record["wall_time_s"])
+        check_finite_epoch(out_dir, model, record, state["step"])
         metrics.append(record)
         for key, value in record.items():
             if key != "epoch" and value is not None:
@@ -245,6 +269,25 @@ def _update_codebooks_together(
     resets = model.quantizer.update_codebooks(whole)
     broadcast_state(model.quantizer)
     return resets
+
+
+def check_finite_epoch(out_dir: Path, model: RQVAE, record: dict, step: int) -> None:
+    """Raise :class:`TrainingDiverged` when an epoch's metrics or the weights are not finite.
+
+    Runs once per epoch, before anything of the epoch is written, so a diverged epoch never
+    reaches ``metrics.jsonl`` or a checkpoint.
+    """
+    bad = [k for k, v in record.items() if isinstance(v, float) and not math.isfinite(v)]
+    bad += [
+        f"weight {name}"
+        for name, tensor in model.state_dict().items()
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())
+    ]
+    if bad:
+        raise TrainingDiverged(
+            f"{out_dir}: training diverged at step {step} (epoch {record['epoch']}): "
+            f"non-finite {', '.join(bad[:5])}; lower --lr or --beta"
+        )
 
 
 def lr_at(step: int, total_steps: int, config: TrainConfig) -> float:

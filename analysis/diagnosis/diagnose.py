@@ -31,6 +31,7 @@ from analysis.diagnosis.results import (
     Unavailable,
     UsageResult,
 )
+from analysis.diagnosis.run_findings import run_findings
 from analysis.diagnosis.store import diagnosis_key, load_diagnosis, save_diagnosis
 from analysis.metrics.assignments import mahalanobis_comparison
 from analysis.metrics.coherence import semantic_coherence
@@ -51,8 +52,9 @@ from rqvae.errors import DiagnosticUnavailable, WorkbenchError
 from rqvae.files import file_fingerprint
 from rqvae.id_metrics import code_counts
 from rqvae.quantizers import Quantizer
-from rqvae.quantizers.from_run import load_run_quantizer
+from rqvae.quantizers.from_run import NonFiniteWeights, load_run_quantizer
 from rqvae.run_folder import Run
+from rqvae.run_lock import effective_state, is_locked
 
 Result = TypeVar("Result")
 Progress = Callable[[str, float], None]
@@ -116,6 +118,8 @@ def diagnose_run(
         "sample_size": sample_size,
         "seed": seed,
         "model": model,
+        # not in any file: a killed trainer turns "training" into "interrupted"
+        "locked": is_locked(run_dir),
     }
     compute = partial(
         _diagnose,
@@ -236,7 +240,7 @@ def _diagnose(
         run_dir=run.path,
         name=run.name,
         kind=run.kind,
-        state=run.status().get("state", "unknown"),
+        state=effective_state(run.path, str(run.status().get("state", "unknown"))),
         n_items=data.n_items,
         n_levels=data.n_levels,
         codebook_sizes=sizes,
@@ -254,6 +258,7 @@ def _diagnose(
         checkpoint=checkpoint,
         checkpoint_agreement=agreement,
         timings=timings,
+        run_findings=run_findings(run),
     )
 
 
@@ -281,6 +286,8 @@ def _optional(compute: Callable[[], Result]) -> Result | Unavailable:
         return compute()
     except DiagnosticUnavailable as error:
         return Unavailable(error.reason)
+    except NonFiniteWeights:
+        raise  # a diverged checkpoint is not one missing diagnostic: the run is refused
     except WorkbenchError as error:
         return Unavailable(str(error))
 

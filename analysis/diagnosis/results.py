@@ -73,6 +73,8 @@ class Diagnosis:
     checkpoint_agreement : share of items whose semantic_ids.parquet codes equal the codes the
         checkpoint assigns now (1.0 when the IDs were assigned from it); None without checkpoint.
     timings : seconds spent per diagnostic.
+    run_findings : findings about the folder rather than the IDs (an interrupted run, stale
+        IDs, a ``best`` that missed its rule): :mod:`analysis.diagnosis.run_findings`.
     """
 
     run_dir: Path
@@ -96,6 +98,7 @@ class Diagnosis:
     checkpoint: Path | None = None
     checkpoint_agreement: float | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    run_findings: list[Finding] = field(default_factory=list)  # see diagnosis.run_findings
 
     @property
     def codebook_size(self) -> int:

@@ -6,6 +6,7 @@ import streamlit as st
 
 from analysis.presentation import figures_compare
 from dashboard import data, widgets
+from dashboard.markup import plain
 
 LIVE_REFRESH_SECONDS = 5
 DEFAULT_CURVES = ("loss_total", "val_loss_total", "unique_id_ratio")
@@ -50,7 +51,7 @@ else:
         curves = data.curves(paths)
         if live:
             st.caption(
-                f"Live: {', '.join(live)} still training; refreshing every "
+                f"Live: {plain(', '.join(live))} still training; refreshing every "
                 f"{LIVE_REFRESH_SECONDS} s."
             )
         chart_columns = st.columns(2)
