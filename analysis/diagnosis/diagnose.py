@@ -20,9 +20,11 @@ from typing import TypeVar
 
 import numpy as np
 
+from analysis.diagnosis.behaviour import behaviour_diagnostics, behaviour_verdict, input_geometry
 from analysis.diagnosis.geometry import build_geometry
 from analysis.diagnosis.model_pass import MODEL_CHUNK, ModelPass, model_pass
 from analysis.diagnosis.results import (
+    NO_SEQUENCES,
     Diagnosis,
     EntropyResult,
     TaxonomyResult,
@@ -30,8 +32,10 @@ from analysis.diagnosis.results import (
     UsageResult,
 )
 from analysis.metrics.assignments import mahalanobis_comparison
+from analysis.metrics.behaviour import DEFAULT_WINDOW
 from analysis.metrics.coherence import semantic_coherence
 from analysis.metrics.collisions import collision_report
+from analysis.metrics.embedding_geometry import DEFAULT_PAIRS, embedding_geometry
 from analysis.metrics.entropy import (
     branching_factor,
     branching_summary,
@@ -39,7 +43,8 @@ from analysis.metrics.entropy import (
     usage_entropy,
 )
 from analysis.metrics.geometry import Geometry
-from analysis.metrics.health import HealthThresholds, health_verdict, worst_severity
+from analysis.metrics.health import SEVERITY_ORDER, HealthThresholds, health_verdict, worst_severity
+from analysis.metrics.popularity import DEFAULT_HEAD_FRACTION
 from analysis.metrics.taxonomy import informative_depth, node_purity, taxonomy_scores
 from analysis.metrics.umap_maps import UmapSettings
 from analysis.metrics.usage import codebook_usage, lorenz_curve
@@ -65,6 +70,10 @@ def diagnose_run(
     chunk_size: int = MODEL_CHUNK,
     sample_size: int = 2000,
     seed: int = 0,
+    sequences: str | Path | None = None,
+    window: int = DEFAULT_WINDOW,
+    head_fraction: float = DEFAULT_HEAD_FRACTION,
+    geometry_pairs: int = DEFAULT_PAIRS,
 ) -> Diagnosis:
     """Run every diagnostic on the run folder ``run_dir``.
 
@@ -73,6 +82,10 @@ def diagnose_run(
     umap : compute the UMAP maps (cached in ``run_dir/cache``); False skips them.
     coherence_queries, coherence_k : sample size and neighbours of diagnostic 7.
     chunk_size : items per chunk of the model pass. sample_size : items kept for plots.
+    sequences : user sequences file for behavioural alignment and popularity allocation
+        (``window``: positions apart that count as co-occurring; ``head_fraction``: share of
+        the interacted items that are "popular"). geometry_pairs : random pairs (drawn with
+        ``seed``) for the anisotropy of the input and latent geometry.
 
     Raises InputError only when the run itself is unusable (no or corrupt semantic IDs, a
     config.json that is not a run's).
@@ -107,9 +120,17 @@ def diagnose_run(
             )
         )
 
+    with _timed(timings, "input_geometry"):
+        input_result = _optional(lambda: input_geometry(data, geometry_pairs, seed))
+    behaviour = popularity = NO_SEQUENCES
+    if sequences is not None:
+        with _timed(timings, "behaviour"):
+            both = _optional(lambda: behaviour_diagnostics(data, sequences, window, head_fraction))
+        behaviour, popularity = (both, both) if isinstance(both, Unavailable) else both
+
     with _timed(timings, "model_pass"):
         passed = _optional(lambda: _model_pass(data, which, chunk_size, sample_size, seed))
-    residuals = geometry = mahalanobis = passed
+    residuals = geometry = mahalanobis = latent_result = passed
     checkpoint = agreement = None
     if not isinstance(passed, Unavailable):
         result, quantizer = passed
@@ -119,6 +140,12 @@ def diagnose_run(
         with _timed(timings, "geometry"):
             geometry = _optional(
                 lambda: _geometry(data, quantizer, result, umap, umap_settings, seed)
+            )
+        with _timed(timings, "latent_geometry"):
+            latent_result = _optional(
+                lambda: embedding_geometry(
+                    result.latents, space="latent", n_pairs=geometry_pairs, seed=seed
+                )
             )
         with _timed(timings, "mahalanobis"):
             mahalanobis = _optional(
@@ -144,6 +171,10 @@ def diagnose_run(
             metrics=metrics if len(metrics) else None,
             thresholds=thresholds,
         )
+        findings += behaviour_verdict(
+            input_result, behaviour, popularity, thresholds or HealthThresholds()
+        )
+        findings.sort(key=lambda f: -SEVERITY_ORDER[f.severity])  # stable: levels stay ordered
     return Diagnosis(
         run_dir=run.path,
         name=run.name,
@@ -166,6 +197,11 @@ def diagnose_run(
         checkpoint=checkpoint,
         checkpoint_agreement=agreement,
         timings=timings,
+        input_geometry=input_result,
+        latent_geometry=latent_result,
+        behaviour=behaviour,
+        popularity=popularity,
+        sequences=Path(sequences) if sequences is not None else None,
     )
 
 

@@ -69,7 +69,8 @@ def read_sequences(path: str | Path, item_ids) -> UserSequences:
     ids: list[str] = []
     for where, items in _iter_users(path):
         if not isinstance(items, list):
-            raise InputError(f"{path}: {where}: item_ids is {type(items).__name__}, expected a list")
+            kind = type(items).__name__
+            raise InputError(f"{path}: {where}: item_ids is {kind}, expected a list")
         lengths.append(len(items))
         ids.extend(str(item) for item in items)
     if not lengths:
