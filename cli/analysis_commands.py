@@ -146,6 +146,8 @@ def _print_summary(diagnosis) -> None:
     )
     for finding in diagnosis.findings:
         click.echo(f"  {finding.severity:<8} {finding.message}")
+    for line in _behaviour_lines(diagnosis):
+        click.echo(f"  {line}")
     missing = {}
     names = ("residuals", "geometry", "taxonomy", "coherence", "mahalanobis")
     names += ("input_geometry", "latent_geometry", "behaviour", "popularity")
