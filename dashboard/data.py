@@ -23,11 +23,13 @@ import pandas as pd
 import pyarrow.parquet
 import streamlit as st
 
+from analysis.diagnosis.churn import RunChurn, run_churn
 from analysis.diagnosis.diagnose import diagnose_run
 from analysis.diagnosis.results import Diagnosis
 from analysis.metrics.taxonomy import prefix_taxonomy
 from analysis.presentation.labels import sizes_label
 from analysis.presentation.report import write_report
+from analysis.reading.behaviour_sequences import find_sequences
 from analysis.reading.run_data import RunData
 from analysis.reading.run_tables import compare_runs, config_diff, final_metrics
 from rqvae.errors import InputError, WorkbenchError
@@ -178,7 +180,8 @@ def diagnosis_with_maps(run_dir: Path) -> Diagnosis:
 
 @st.cache_resource(show_spinner="Diagnosing the run ...", max_entries=16)
 def _diagnosis(run_dir: str, file_stamp: Stamp, umap: bool) -> Diagnosis:
-    return diagnose_run(run_dir, umap=umap)
+    # User sequences in the run folder or next to its catalog feed the behaviour diagnostics.
+    return diagnose_run(run_dir, umap=umap, sequences=find_sequences(Run(run_dir)))
 
 
 def run_data(run_dir: Path) -> RunData:
@@ -273,6 +276,18 @@ def _runs_table(runs: RunsKey) -> pd.DataFrame:
     differing = config_diff(paths).set_index("key").T.rename_axis("run").reset_index()
     settings = [column for column in differing.columns if column not in finals]
     return finals.merge(differing[["run", *settings]], on="run", how="left")
+
+
+def churn(run_a: Path, run_b: Path) -> RunChurn:
+    """ID churn from run A to run B, raw and matched
+    (:func:`analysis.diagnosis.churn.run_churn`)."""
+    return _churn(_runs_key([run_a, run_b], ID_FILES))
+
+
+@st.cache_data(show_spinner="Matching the two runs' codes ...", max_entries=32)
+def _churn(runs: RunsKey) -> RunChurn:
+    (path_a, _), (path_b, _) = runs
+    return run_churn(path_a, path_b)
 
 
 @dataclass

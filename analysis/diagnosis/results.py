@@ -27,7 +27,10 @@ class Unavailable:
 
 
 NOT_COMPUTED = Unavailable("not computed")
-NO_SEQUENCES = Unavailable("no user sequences (rqvae diagnose RUN --sequences FILE)")
+NO_SEQUENCES = Unavailable(
+    "no user sequences: pass --sequences FILE, or put sequences.jsonl.gz in the run folder "
+    "or next to its catalog"
+)
 
 
 @dataclass

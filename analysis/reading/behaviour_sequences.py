@@ -111,16 +111,17 @@ def find_sequences(run: Run) -> Path | None:
     """The sequences file that belongs to ``run``, or None.
 
     Looked for, in order: ``sequences.jsonl.gz`` / ``sequences.jsonl`` in the run folder, then
-    next to the run's catalog file (how ``../shared/data`` lays datasets out). The dashboard
-    uses this; ``rqvae diagnose --sequences FILE`` names the file instead.
+    next to the run's catalog file (how ``../shared/data`` lays datasets out), then for an
+    LC-Rec catalog ``NAME.item.json`` its ``NAME.inter.json``. The dashboard uses this;
+    ``rqvae diagnose --sequences FILE`` names the file instead.
     """
-    folders = [run.path]
+    candidates = [run.path / name for name in SEQUENCE_FILE_NAMES]
     catalog = run.info.document.get("data", {}).get("catalog")
     catalog_path = catalog.get("path") if isinstance(catalog, dict) else None
     if catalog_path:
-        folders.append(Path(catalog_path).parent)
-    for folder in folders:
-        for name in SEQUENCE_FILE_NAMES:
-            if (folder / name).is_file():
-                return folder / name
-    return None
+        catalog_path = Path(catalog_path)
+        candidates += [catalog_path.parent / name for name in SEQUENCE_FILE_NAMES]
+        if catalog_path.name.endswith(".item.json"):
+            stem = catalog_path.name.removesuffix(".item.json")
+            candidates.append(catalog_path.with_name(f"{stem}.inter.json"))
+    return next((path for path in candidates if path.is_file()), None)
