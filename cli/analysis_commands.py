@@ -149,8 +149,9 @@ def _print_summary(diagnosis) -> None:
     for line in _behaviour_lines(diagnosis):
         click.echo(f"  {line}")
     missing = {}
-    names = ("residuals", "geometry", "taxonomy", "coherence", "mahalanobis")
-    names += ("input_geometry", "latent_geometry", "behaviour", "popularity")
+    # latent_geometry first: it shares its reason with residuals, geometry and mahalanobis
+    names = ("input_geometry", "latent_geometry", "residuals", "geometry", "taxonomy")
+    names += ("coherence", "mahalanobis", "behaviour", "popularity")
     for name in names:
         value = getattr(diagnosis, name)
         if isinstance(value, Unavailable):
