@@ -49,7 +49,7 @@ from analysis.metrics.taxonomy import informative_depth, node_purity, taxonomy_s
 from analysis.metrics.umap_maps import UmapSettings
 from analysis.metrics.usage import codebook_usage, lorenz_curve
 from analysis.reading.run_data import RunData
-from rqvae.errors import DiagnosticUnavailable, WorkbenchError
+from rqvae.errors import DiagnosticUnavailable, InputError, WorkbenchError
 from rqvae.files import file_fingerprint
 from rqvae.id_metrics import code_counts
 from rqvae.quantizers import Quantizer
@@ -88,8 +88,11 @@ def diagnose_run(
         ``seed``) for the anisotropy of the input and latent geometry.
 
     Raises InputError only when the run itself is unusable (no or corrupt semantic IDs, a
-    config.json that is not a run's).
+    config.json that is not a run's) or ``sequences`` names no file.
     """
+    if sequences is not None and not Path(sequences).is_file():
+        # a mistyped path is the caller's error; a bad file's content is one Unavailable below
+        raise InputError(f"{sequences}: sequences file not found")
     timings: dict[str, float] = {}
     data = RunData.load(run_dir)
     run = data.run

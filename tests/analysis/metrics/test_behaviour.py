@@ -22,7 +22,7 @@ def test_pairs_within_the_window_skip_repeats_unknown_items_and_other_users():
     rows, offsets = csr([[0, 1, 0, -1, 2], [3], [4, 3]])
     pairs = cooccurrence_pairs(rows, offsets, window=2)
     # offset 1: (0,1) (1,0) (0,-1)x (-1,2)x | (4,3);  offset 2: (0,0) repeat, (1,-1)x, (0,2)
-    assert sorted(zip(pairs.first.tolist(), pairs.second.tolist())) == [
+    assert sorted(zip(pairs.first.tolist(), pairs.second.tolist(), strict=True)) == [
         (0, 1), (0, 2), (1, 0), (4, 3)
     ]  # fmt: skip
     assert pairs.repeats == 1 and pairs.unknown == 3
