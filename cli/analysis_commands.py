@@ -149,9 +149,8 @@ def _print_summary(diagnosis) -> None:
     for line in _behaviour_lines(diagnosis):
         click.echo(f"  {line}")
     missing = {}
-    # latent_geometry first: it shares its reason with residuals, geometry and mahalanobis
-    names = ("input_geometry", "latent_geometry", "residuals", "geometry", "taxonomy")
-    names += ("coherence", "mahalanobis", "behaviour", "popularity")
+    names = ("residuals", "geometry", "taxonomy", "coherence", "mahalanobis")
+    names += ("input_geometry", "latent_geometry", "behaviour", "popularity")
     for name in names:
         value = getattr(diagnosis, name)
         if isinstance(value, Unavailable):
