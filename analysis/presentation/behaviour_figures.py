@@ -18,6 +18,7 @@ from analysis.presentation.figures import layout
 
 SPACE_COLOURS = {"input": "#1f77b4", "latent": "#ff7f0e"}
 GROUP_COLOURS = {"head": "#d62728", "tail": "#1f77b4", "cold": "#7f7f7f"}
+MIN_LOG_SHARE = 1e-9  # variance shares below this are not drawn on a log axis
 
 
 def norm_histogram(geometry: EmbeddingGeometry, bins: int = 60) -> go.Figure:
@@ -44,10 +45,15 @@ def spectrum_figure(geometries: Sequence[EmbeddingGeometry], log_y: bool = True)
     figure = go.Figure()
     for geometry in geometries:
         spectrum = geometry.spectrum()
+        shares = spectrum["variance_share"].to_numpy(dtype=float)
+        if log_y:
+            # Directions with no variance at all (round-off, ~1e-18) would stretch a log axis
+            # over 15 decades; they are left out of the line, not out of the effective rank.
+            shares = np.where(shares > MIN_LOG_SHARE, shares, np.nan)
         figure.add_trace(
             go.Scatter(
                 x=spectrum["component"],
-                y=spectrum["variance_share"],
+                y=shares,
                 mode="lines+markers",
                 marker=dict(size=3),
                 line=dict(color=SPACE_COLOURS.get(geometry.space)),

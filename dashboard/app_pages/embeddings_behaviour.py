@@ -22,6 +22,7 @@ for column, label, result in zip(
     strict=True,
 ):
     with column:
+        st.markdown(f"**{label}**")
         if isinstance(result, Unavailable):
             widgets.unavailable_card(label, result.reason)
             continue
