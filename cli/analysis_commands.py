@@ -146,6 +146,8 @@ def _print_summary(diagnosis) -> None:
     )
     for finding in diagnosis.findings:
         click.echo(f"  {finding.severity:<8} {finding.message}")
+    for finding in diagnosis.run_findings:
+        click.echo(f"  {finding.severity:<8} run: {finding.message}")
     for line in _behaviour_lines(diagnosis):
         click.echo(f"  {line}")
     missing = {}

@@ -98,11 +98,12 @@ def train(embeddings, catalog, out, config_path, resume, catalog_flags, **overri
     "--checkpoint",
     default="best",
     show_default=True,
-    help="Which checkpoint: best, last, or epoch_NNNN.",
+    help="Which checkpoint: best or last.",
 )
 def assign(run_dir, embeddings, checkpoint):
     """Assign semantic IDs to every item; writes RUN/semantic_ids.parquet."""
     from rqvae.assign import assign_run
+    from rqvae.checkpoint import best_warning
 
     table = assign_run(
         Path(run_dir),
@@ -114,6 +115,9 @@ def assign(run_dir, embeddings, checkpoint):
         f"{Path(run_dir) / 'semantic_ids.parquet'}: {len(table)} items, "
         f"unique-ID ratio {unique:.4f} before the collision level"
     )
+    warning = best_warning(Path(run_dir)) if checkpoint == "best" else None
+    if warning:
+        click.echo(f"warning: {warning}", err=True)
 
 
 @click.command("import-ids")
@@ -122,16 +126,26 @@ def assign(run_dir, embeddings, checkpoint):
 @click.option("--catalog", default=None, type=click.Path(dir_okay=False), help="Catalog file.")
 @click.option("--embeddings", default=None, type=click.Path(dir_okay=False), help="EMB.npy.")
 @click.option("--codebook-size", type=int, default=None, help="K (default: inferred).")
+@click.option("--allow-missing", is_flag=True, help="Accept an ID file lacking some catalog items.")
 @pass_catalog
-def import_ids(ids_path, out, catalog, embeddings, codebook_size, catalog_flags):
+def import_ids(ids_path, out, catalog, embeddings, codebook_size, allow_missing, catalog_flags):
     """Import semantic IDs made by another tool (LC-Rec .index.json, Parquet or CSV)."""
+    from rqvae.files import read_json
     from rqvae.import_ids import import_ids as run_import
 
     spec = catalog_spec_from(catalog, **catalog_flags)
     path = run_import(
-        ids_path, out, catalog=spec, embeddings_path=embeddings, codebook_size=codebook_size
+        ids_path,
+        out,
+        catalog=spec,
+        embeddings_path=embeddings,
+        codebook_size=codebook_size,
+        allow_missing=allow_missing,
     )
     click.echo(f"imported {ids_path} -> {path}")
+    missing = read_json(Path(path) / "status.json").get("missing_items")
+    if missing:
+        click.echo(f"warning: {missing} catalog items have no ID (--allow-missing)", err=True)
 
 
 @click.command()

@@ -19,19 +19,25 @@ if str(REPO_ROOT) not in sys.path:
 import streamlit as st  # noqa: E402
 
 from dashboard import data, session  # noqa: E402
-from dashboard.paths import runs_root_from  # noqa: E402
+from dashboard.markup import code  # noqa: E402
+from dashboard.paths import run_path, runs_root_from  # noqa: E402
 
 PAGES_DIR = Path(__file__).resolve().parent / "app_pages"
+# A file shipped with the package: an emoji or material icon would be fetched from a CDN.
+ICON_PATH = Path(__file__).resolve().parent / "icon.png"
 
-st.set_page_config(page_title="RQ-VAE workbench", page_icon=":material/data_array:", layout="wide")
+st.set_page_config(page_title="RQ-VAE workbench", page_icon=str(ICON_PATH), layout="wide")
 
 runs_root = runs_root_from(sys.argv[1:], os.environ)
 run_names = data.run_names(runs_root)
-usable = [name for name in run_names if data.run_overview(runs_root / name).problem is None]
+# Broken runs are never picked for the visitor; run_path keeps even this look inside the root.
+usable = [
+    name for name in run_names if data.run_overview(run_path(runs_root, name)).problem is None
+]
 session.set_defaults(runs_root, run_names, default_picks=usable[:2])
 
 with st.sidebar:
-    st.caption(f"Runs folder: `{runs_root}`")
+    st.caption(f"Runs folder: {code(runs_root)}")
     st.multiselect(
         "Runs to look at",
         options=run_names,

@@ -32,6 +32,7 @@ from analysis.presentation.report import write_report
 from analysis.reading.behaviour_sequences import find_sequences
 from analysis.reading.run_data import RunData
 from analysis.reading.run_tables import compare_runs, config_diff, final_metrics
+from dashboard.paths import run_path
 from rqvae.errors import InputError, WorkbenchError
 from rqvae.lookup import lookup_table
 from rqvae.run_folder import (
@@ -45,6 +46,7 @@ from rqvae.run_folder import (
     RunInfo,
     list_runs,
 )
+from rqvae.run_lock import effective_state, is_locked
 
 Stamp = tuple[tuple[str, int, int], ...]
 
@@ -77,8 +79,31 @@ def run_names(root: Path) -> list[str]:
     """Names of the run folders under ``root`` (not cached: a directory listing is cheap).
 
     Hidden folders are skipped: ``rqvae import-ids`` builds a run in ``.NAME.xxxx`` first.
+    Entries that resolve outside the root (a symlink pointing elsewhere) are not runs of this
+    dashboard: they are left out here and listed by :func:`refused_runs`.
     """
+    return [name for name in _candidate_names(root) if _outside_root(root, name) is None]
+
+
+def refused_runs(root: Path) -> dict[str, str]:
+    """Name -> why, for entries of ``root`` that look like runs but resolve outside it.
+
+    Nothing inside them is opened: the check only resolves the path.
+    """
+    refused = {name: _outside_root(root, name) for name in _candidate_names(root)}
+    return {name: reason for name, reason in refused.items() if reason is not None}
+
+
+def _candidate_names(root: Path) -> list[str]:
     return [path.name for path in list_runs(root) if not path.name.startswith(".")]
+
+
+def _outside_root(root: Path, name: str) -> str | None:
+    try:
+        run_path(root, name)
+    except InputError as error:
+        return str(error)
+    return None
 
 
 # --- the Runs page --------------------------------------------------------------------------------
@@ -89,7 +114,7 @@ class RunOverview:
     """What the Runs page shows about one run. ``problem`` is set when the run is broken."""
 
     name: str
-    state: str  # training | finished | failed | imported | unknown | broken
+    state: str  # training | interrupted | finished | failed | imported | unknown | broken
     kind: str = "unknown"  # trained | imported-ids | imported-checkpoint | baseline
     created: str | None = None
     settings: dict = field(default_factory=dict)  # the few config values worth a column
@@ -103,18 +128,19 @@ class RunOverview:
 
 def run_overview(run_dir: Path) -> RunOverview:
     """Status, settings and last metrics of a run; a broken run comes back with ``problem``."""
-    return _run_overview(str(run_dir), stamp(run_dir, RUN_FILES))
+    # The lock is part of the key: a killed trainer changes no file, only who holds the lock.
+    return _run_overview(str(run_dir), stamp(run_dir, RUN_FILES), is_locked(run_dir))
 
 
 @st.cache_data(show_spinner=False, max_entries=512)
-def _run_overview(run_dir: str, file_stamp: Stamp) -> RunOverview:
+def _run_overview(run_dir: str, file_stamp: Stamp, locked: bool) -> RunOverview:
     path = Path(run_dir)
     overview = RunOverview(name=path.name, state="unknown")
     try:
         run = Run(path)
         info, status = run.info, run.status()
         overview.kind = info.kind
-        overview.state = str(status.get("state", "unknown"))
+        overview.state = effective_state(path, str(status.get("state", "unknown")))
         overview.created = info.document.get("created") or status.get("created")
         overview.settings = _key_settings(info)
         train = info.document.get("train")
@@ -166,7 +192,7 @@ def diagnosis(run_dir: Path) -> Diagnosis:
     Raises InputError when the run itself is unusable (missing or corrupt semantic IDs or
     config); a diagnostic the run cannot have is an ``Unavailable`` inside the result.
     """
-    return _diagnosis(str(run_dir), stamp(run_dir, DIAGNOSIS_FILES), False)
+    return _diagnosis(str(run_dir), stamp(run_dir, DIAGNOSIS_FILES), False, is_locked(run_dir))
 
 
 def diagnosis_with_maps(run_dir: Path) -> Diagnosis:
@@ -175,11 +201,11 @@ def diagnosis_with_maps(run_dir: Path) -> Diagnosis:
     UMAP is slow on first use; ``analysis`` caches its coordinates in ``RUN/cache/``, so only
     the first visit of the Codeword map page of a run pays for it.
     """
-    return _diagnosis(str(run_dir), stamp(run_dir, DIAGNOSIS_FILES), True)
+    return _diagnosis(str(run_dir), stamp(run_dir, DIAGNOSIS_FILES), True, is_locked(run_dir))
 
 
 @st.cache_resource(show_spinner="Diagnosing the run ...", max_entries=16)
-def _diagnosis(run_dir: str, file_stamp: Stamp, umap: bool) -> Diagnosis:
+def _diagnosis(run_dir: str, file_stamp: Stamp, umap: bool, locked: bool) -> Diagnosis:
     # User sequences in the run folder or next to its catalog feed the behaviour diagnostics.
     return diagnose_run(run_dir, umap=umap, sequences=find_sequences(Run(run_dir)))
 

@@ -11,6 +11,7 @@ import streamlit as st
 
 from analysis.diagnosis.results import Diagnosis
 from dashboard import data, session
+from dashboard.markup import code, plain
 from dashboard.paths import run_path
 from rqvae.errors import InputError
 
@@ -18,6 +19,7 @@ Loaded = TypeVar("Loaded")
 
 STATE_COLORS = {
     "training": "blue",
+    "interrupted": "orange",
     "finished": "green",
     "imported": "violet",
     "failed": "red",
@@ -42,12 +44,14 @@ rqvae import-ids --ids Scientific.index.json --out runs/NAME   # IDs from anothe
 
 def error_card(run_name: str, error: BaseException | str) -> None:
     """A red card naming the run, the file and the problem (the message of an InputError)."""
-    st.error(f"**{run_name}**: {error}", icon=":material/error:")
+    st.error(f"**{plain(run_name)}**: {plain(error)}", icon=":material/error:")
 
 
 def unavailable_card(what: str, error: BaseException | str) -> None:
     """A grey note for a diagnostic this run cannot have (e.g. no checkpoint)."""
-    st.info(f"**{what}** is unavailable for this run: {error}", icon=":material/block:")
+    st.info(
+        f"**{plain(what)}** is unavailable for this run: {plain(error)}", icon=":material/block:"
+    )
 
 
 def state_badge(state: str) -> None:
@@ -65,12 +69,12 @@ def verdict_badge(verdict: str) -> None:
 def empty_runs_folder() -> None:
     """What to tell someone whose runs folder holds no run yet."""
     st.info(
-        f"No runs in `{session.runs_root()}` yet. Make one, then reload this page:",
+        f"No runs in {code(session.runs_root())} yet. Make one, then reload this page:",
         icon=":material/folder_open:",
     )
     st.markdown(HOW_TO_MAKE_A_RUN)
     st.caption(
-        "Open another folder with `streamlit run dashboard/app.py -- --runs-dir DIR` "
+        "Open another folder with `rqvae dashboard --runs-dir DIR` "
         "or the `RQVAE_RUNS_DIR` environment variable."
     )
 
@@ -117,7 +121,7 @@ def single_run_page(
     compute the UMAP maps (the Codeword map page).
     """
     name, path = focus_run_path()
-    st.title(f"{title}: {name}")
+    st.title(f"{title}: {plain(name)}")
     diagnose = data.diagnosis_with_maps if with_maps else data.diagnosis
     diagnosis = load_or_stop(name, lambda: diagnose(path))
     if needs is not None and not diagnosis.available(needs):

@@ -2,7 +2,8 @@
 
 The run's quantizer (:func:`rqvae.quantizers.from_run.load_run_quantizer`) turns every
 embedding into codes, in embeddings row order, chunk by chunk; the table and its collision
-column are :mod:`rqvae.semantic_ids`'.
+column are :mod:`rqvae.semantic_ids`'. The table records the checkpoint it came from
+(:func:`ids_source`), and the run's writer lock is held while it is written.
 """
 
 from __future__ import annotations
@@ -11,11 +12,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from rqvae.checkpoint import checkpoint_state
 from rqvae.embeddings import EmbeddingsFile, load_embeddings
 from rqvae.errors import InputError
-from rqvae.quantizers import assign_codes
+from rqvae.files import sha256_of
+from rqvae.quantizers import Quantizer, assign_codes
 from rqvae.quantizers.from_run import load_run_quantizer
 from rqvae.run_folder import SEMANTIC_IDS_FILE, Run
+from rqvae.run_lock import run_lock
 from rqvae.semantic_ids import write_semantic_ids
 
 ASSIGN_CHUNK = 8192  # items per forward pass; bounds memory on big catalogs
@@ -27,10 +31,14 @@ def assign_run(
     """Assign IDs to every item of a run and write ``run_dir/semantic_ids.parquet``.
 
     ``embeddings_path`` defaults to the file the run was trained on; ``checkpoint`` is
-    ``best`` (falling back to ``last`` when there is no best), ``last`` or ``epoch_NNNN``.
+    ``best`` (falling back to ``last`` when there is no best) or ``last``.
     Returns the table that was written.
     """
-    run = Run(run_dir)
+    with run_lock(run_dir, "assign"):
+        return _assign_locked(Run(run_dir), embeddings_path, checkpoint)
+
+
+def _assign_locked(run: Run, embeddings_path: Path | None, checkpoint: str) -> pd.DataFrame:
     quantizer = load_run_quantizer(run, checkpoint)
     if embeddings_path is None:
         embeddings_path = run.embeddings_path
@@ -44,7 +52,21 @@ def assign_run(
         )
     item_ids = _item_ids(run, embeddings)
     codes = assign_codes(quantizer, embeddings.array, chunk_size=ASSIGN_CHUNK)
-    return write_semantic_ids(run.path / SEMANTIC_IDS_FILE, item_ids, codes)
+    source = ids_source(quantizer, checkpoint)
+    return write_semantic_ids(run.path / SEMANTIC_IDS_FILE, item_ids, codes, source=source)
+
+
+def ids_source(quantizer: Quantizer, checkpoint: str) -> dict:
+    """What the IDs are computed from: the checkpoint asked for, its file, epoch and digest."""
+    path = Path(quantizer.source) if getattr(quantizer, "source", "") else None
+    if path is None or not path.is_file():
+        return {"checkpoint": checkpoint, "file": None, "epoch": None, "sha256": None}
+    return {
+        "checkpoint": checkpoint,
+        "file": path.name,
+        "epoch": checkpoint_state(path).get("epoch"),
+        "sha256": sha256_of(path),
+    }
 
 
 def _item_ids(run: Run, embeddings: EmbeddingsFile) -> list[str]:

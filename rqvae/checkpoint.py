@@ -28,7 +28,7 @@ from safetensors.torch import save_file
 
 from rqvae.config import config_from_dict
 from rqvae.errors import DiagnosticUnavailable, InputError
-from rqvae.files import atomic_write_json, atomic_write_with
+from rqvae.files import atomic_write_json, atomic_write_with, read_json
 from rqvae.model import RQVAE
 from rqvae.run_folder import CHECKPOINT_DIR, CONFIG_FILE, Run
 
@@ -122,7 +122,7 @@ def load_weights(model: RQVAE, checkpoint: Checkpoint) -> None:
 
 
 def resolve_checkpoint(run_dir: str | Path, which: str = "best") -> Path:
-    """The file of checkpoint ``which`` (``best``, ``last`` or ``epoch_NNNN``) of a run.
+    """The file of checkpoint ``which`` (``best`` or ``last``) of a run.
 
     ``best`` falls back to ``last`` for runs that have no best checkpoint (yet). Raises
     :class:`DiagnosticUnavailable` when the checkpoint does not exist (a run before its first
@@ -153,3 +153,30 @@ def load_model(run_dir: str | Path, checkpoint: str | Path = "best") -> RQVAE:
     model = RQVAE(config.model)
     load_weights(model, load_checkpoint(path))
     return model.eval()
+
+
+def checkpoint_state(path: str | Path) -> dict:
+    """The readable state copy ``<name>.json`` next to a checkpoint file ({} when absent)."""
+    state_path = Path(path).with_suffix(".json")
+    if not state_path.is_file():
+        return {}
+    state = read_json(state_path)
+    return state if isinstance(state, dict) else {}
+
+
+def best_warning(run_dir: str | Path) -> str | None:
+    """A one-line warning when ``best`` holds an epoch that never met the best rule.
+
+    The rule (``TrainConfig.best_min_usage``, ``best_after_fraction``) only ranks epochs that
+    use every code and lie past the start; when none did, ``best`` is merely the highest-ranked
+    of the rest (often the k-means start), which the README says to exclude.
+    """
+    path = checkpoint_path(run_dir, "best")
+    record = checkpoint_state(path).get("best") or {}
+    rank = record.get("rank")
+    if not isinstance(rank, list) or not rank or rank[0]:
+        return None
+    return (
+        f"{path}: no epoch met the best-checkpoint rule (full codebook usage past the first "
+        f"part of training); best holds epoch {record.get('epoch')}, which did not qualify"
+    )

@@ -15,6 +15,7 @@ Nothing is executed from config files. ``config.json`` in a run folder holds
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -211,6 +212,12 @@ def _coerce(value: Any, default: Any, where: str) -> Any:
 
 def _check_ranges(config: RunConfig, source: str) -> None:
     model, train = config.model, config.train
+    # NaN passes every comparison below and inf passes most; neither is a setting, and both
+    # would end in a non-finite loss (and a config.json that is not valid JSON).
+    for name, section in (("model", model), ("train", train)):
+        for key, value in dataclasses.asdict(section).items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise InputError(f"{source}: {name}.{key} = {value!r} must be a finite number")
     checks = [
         ("model.input_dim", model.input_dim >= 0, "must be >= 0"),
         ("model.latent_dim", model.latent_dim >= 1, "must be >= 1"),

@@ -90,10 +90,7 @@ def run_demo(runs_dir: Path, cache_dir: Path | None = None, force: bool = False)
         config = load_config(None, settings)
         train(config, out_dir=run_dir, embeddings_path=embeddings, catalog=spec, resume=False)
         assign_run(run_dir)
-    _say(
-        "done; compare the runs with `rqvae diagnose` or the dashboard "
-        "(`streamlit run dashboard/app.py`)"
-    )
+    _say("done; compare the runs with `rqvae diagnose` or the dashboard (`rqvae dashboard`)")
     return run_dirs
 
 

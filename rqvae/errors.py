@@ -29,3 +29,11 @@ class DiagnosticUnavailable(WorkbenchError):
     def __init__(self, reason: str):
         super().__init__(reason)
         self.reason = reason
+
+
+class TrainingDiverged(WorkbenchError):
+    """Training produced a non-finite loss or weight; the message names the step and epoch.
+
+    The run's ``status.json`` says "failed" with this message; nothing of the diverged epoch
+    is written to ``metrics.jsonl`` or a checkpoint.
+    """

@@ -59,13 +59,31 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 
 def atomic_write_json(path: str | Path, obj: Any) -> None:
     """Write ``obj`` as pretty JSON, atomically."""
-    text = json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n"
+    # allow_nan=False: NaN and Infinity are not JSON; writing them would make a file that
+    # strict readers (ours included) refuse. A non-finite value here is a bug upstream.
+    text = json.dumps(obj, indent=2, sort_keys=False, default=_json_default, allow_nan=False)
+    text += "\n"
     atomic_write_bytes(path, text.encode())
 
 
-def atomic_write_parquet(path: str | Path, frame: pd.DataFrame) -> None:
-    """Write a DataFrame as Parquet, atomically."""
-    atomic_write_with(path, lambda tmp: frame.to_parquet(tmp, index=False))
+def atomic_write_parquet(
+    path: str | Path, frame: pd.DataFrame, metadata: dict[str, str] | None = None
+) -> None:
+    """Write a DataFrame as Parquet, atomically; ``metadata`` adds key/value strings to the
+    file's schema metadata (read back with :func:`parquet_metadata`)."""
+    if not metadata:
+        atomic_write_with(path, lambda tmp: frame.to_parquet(tmp, index=False))
+        return
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    merged = {
+        **(table.schema.metadata or {}),
+        **{k.encode(): v.encode() for k, v in metadata.items()},
+    }
+    table = table.replace_schema_metadata(merged)
+    atomic_write_with(path, lambda tmp: pq.write_table(table, tmp))
 
 
 def append_jsonl(path: str | Path, obj: dict) -> None:
@@ -78,7 +96,7 @@ def append_jsonl(path: str | Path, obj: dict) -> None:
     old = path.read_bytes() if path.exists() else b""
     if old and not old.endswith(b"\n"):
         old += b"\n"
-    line = json.dumps(obj, default=_json_default) + "\n"
+    line = json.dumps(obj, default=_json_default, allow_nan=False) + "\n"
     atomic_write_bytes(path, old + line.encode())
 
 
@@ -108,9 +126,21 @@ def read_json(path: str | Path) -> Any:
     if not path.exists():
         raise InputError(f"{path}: file not found")
     try:
-        return json.loads(path.read_text())
+        return loads_strict(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise InputError(f"{path}: not valid JSON ({error})") from None
+    except ValueError as error:  # NaN / Infinity, or a duplicated key
+        raise InputError(f"{path}: not valid JSON ({error})") from None
+
+
+def loads_strict(text: str) -> Any:
+    """``json.loads`` that refuses what the JSON standard does not allow but Python accepts:
+    ``NaN``, ``Infinity`` and ``-Infinity`` (ValueError naming the constant)."""
+    return json.loads(text, parse_constant=_refuse_constant)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
 
 
 def read_parquet(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
@@ -129,6 +159,18 @@ def parquet_columns(path: str | Path) -> list[str]:
         return pq.read_schema(path).names
     except Exception as error:  # pyarrow raises several types for damaged files
         raise InputError(f"{path}: cannot read Parquet ({error})") from None
+
+
+def parquet_metadata(path: str | Path, key: str) -> str | None:
+    """The schema metadata value ``key`` of a Parquet file (footer only), or None."""
+    import pyarrow.parquet as pq
+
+    try:
+        metadata = pq.read_schema(path).metadata or {}
+    except Exception as error:  # pyarrow raises several types for damaged files
+        raise InputError(f"{path}: cannot read Parquet ({error})") from None
+    value = metadata.get(key.encode())
+    return value.decode() if value is not None else None
 
 
 # --- digests ----------------------------------------------------------------------------------

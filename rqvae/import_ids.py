@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rqvae.embeddings import EmbeddingReader, item_rows
+from rqvae.embeddings import EmbeddingReader, check_finite_chunk, item_rows
 from rqvae.errors import InputError
 from rqvae.files import (
     atomic_write_json,
@@ -58,12 +58,15 @@ from rqvae.run_folder import (
     STATUS_FILE,
     config_document,
 )
+from rqvae.run_lock import LOCK_FILE, run_lock
 from rqvae.semantic_ids import write_semantic_ids
 
 ID_COLUMNS = ("item_id", "id", "item", "itemid", "parent_asin", "asin")
 LEVEL_COLUMN = re.compile(r"^(code|level|l)_?(\d+)$", re.IGNORECASE)
 LCREC_TOKEN = re.compile(r"^<([a-z])_(\d+)>$")
 TABLE_SEPARATORS = {".csv": ",", ".tsv": "\t"}
+MAX_CODE = 2**20 - 1  # largest code accepted: far above any codebook in use, far below int64
+FINITE_CHECK_ROWS = 8192  # embeddings rows read per finite check
 
 
 def import_ids(
@@ -72,6 +75,7 @@ def import_ids(
     catalog=None,
     embeddings_path: str | Path | None = None,
     codebook_size: int | None = None,
+    allow_missing: bool = False,
 ) -> Path:
     """Write a run folder of kind "imported-ids" from an external ID file; returns ``out_dir``.
 
@@ -81,6 +85,8 @@ def import_ids(
         embeddings; its rows must be the catalog's items (or, without a catalog, the ID file's
         rows), unless its JSON sidecar lists ``item_ids``.
     codebook_size : K; default the smallest power of two above the largest code.
+    allow_missing : accept an ID file that lacks some catalog items; their count is kept as
+        ``data.missing_items`` in config.json and ``missing_items`` in status.json.
 
     Raises InputError (nothing written) for an empty or malformed file, ragged levels, IDs for
     items unknown to the catalog, a codebook_size below a code, or an existing run folder.
@@ -88,7 +94,14 @@ def import_ids(
     ids_path, out_dir = Path(ids_path), Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"{out_dir}: is a file; --out must name a new run folder")
-    if out_dir.is_dir() and any(out_dir.iterdir()):
+    with run_lock(out_dir, "import-ids"):
+        return _import_locked(
+            ids_path, out_dir, catalog, embeddings_path, codebook_size, allow_missing
+        )
+
+
+def _import_locked(ids_path, out_dir, catalog, embeddings_path, codebook_size, allow_missing):
+    if any(entry.name != LOCK_FILE for entry in out_dir.iterdir()):
         raise InputError(f"{out_dir}: already exists and is not empty; choose another --out")
     if embeddings_path is not None and not Path(embeddings_path).is_file():
         raise InputError(f"{embeddings_path}: embeddings file not found")
@@ -101,6 +114,16 @@ def import_ids(
 
         items = load_catalog(catalog)
         item_ids, codes = _align_to_catalog(item_ids, codes, items, ids_path, catalog.path)
+        missing = len(items) - len(item_ids)
+        if missing and not allow_missing:
+            present = set(item_ids.tolist())
+            absent = [i for i in items["item_id"].astype(str) if i not in present][:5]
+            raise InputError(
+                f"{ids_path}: has no IDs for {missing} of the {len(items)} items of the catalog "
+                f"{catalog.path} (e.g. {', '.join(map(repr, absent))}); pass --allow-missing "
+                "to import the others"
+            )
+    missing = len(items) - len(item_ids) if items is not None else 0
 
     dim = None
     if embeddings_path is not None:
@@ -118,6 +141,7 @@ def import_ids(
             "dim": dim,
             "catalog": catalog.to_dict() if catalog is not None else None,
             "item_ids": "catalog" if catalog is not None else "id_file",
+            "missing_items": missing,
         },
         source={
             "ids_file": str(ids_path.resolve()),
@@ -127,6 +151,7 @@ def import_ids(
         codebook_size_rule=size_rule,
     )
     status = {"state": "imported", "created": config["created"], "n_items": int(codes.shape[0])}
+    status["missing_items"] = missing
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
@@ -137,9 +162,11 @@ def import_ids(
             atomic_write_parquet(staging / ITEMS_FILE, items)
         atomic_write_json(staging / STATUS_FILE, status)
         atomic_write_json(staging / CONFIG_FILE, config)
-        if out_dir.is_dir():
-            out_dir.rmdir()  # empty, checked above
-        os.replace(staging, out_dir)
+        # The locked folder stays; the finished files move in, config.json last, so the run is
+        # listed (list_runs needs config.json) only once it is whole.
+        for entry in sorted(staging.iterdir(), key=lambda path: path.name == CONFIG_FILE):
+            os.replace(entry, out_dir / entry.name)
+        staging.rmdir()
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -178,9 +205,11 @@ def read_id_file(path: str | Path) -> tuple[np.ndarray, np.ndarray, str]:
 
 def _read_lcrec(path: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
-        index = json.loads(path.read_text())
+        index = json.loads(path.read_text(), object_pairs_hook=_refuse_duplicate_keys)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise InputError(f"{path}: not valid JSON ({error})") from None
+    except _DuplicateKeys as error:
+        raise InputError(f"{path}: item ids appear more than once: {error}") from None
     if not isinstance(index, dict):
         raise InputError(f"{path}: expected a JSON object item id -> list of tokens")
     if not index:
@@ -206,7 +235,14 @@ def _read_lcrec(path: Path) -> tuple[np.ndarray, np.ndarray]:
                     f"level letter {expected!r}"
                 )
                 break
-            row.append(int(match.group(2)))
+            code = int(match.group(2))
+            if code > MAX_CODE:
+                malformed.append(
+                    f"item {item_id!r}: code {code} in {token!r} is out of range (at most "
+                    f"{MAX_CODE})"
+                )
+                break
+            row.append(code)
         rows.append(row)
         if len(malformed) >= 5:
             break
@@ -261,8 +297,20 @@ def _read_table(frame: pd.DataFrame, path: Path) -> tuple[np.ndarray, np.ndarray
             f"{path}: column {columns[col]!r} holds {as_text.iat[row, col]!r} for item "
             f"{item_ids[row]!r}, expected a non-negative integer code"
         )
-    codes = as_text.apply(lambda column: column.str.replace(r"\.0+$", "", regex=True))
-    return item_ids, codes.astype(np.int64).to_numpy()
+    codes = as_text.apply(
+        lambda column: column.str.replace(r"\.0+$", "", regex=True).str.lstrip("0").replace("", "0")
+    )
+    # More digits than MAX_CODE has cannot be a code (and would overflow int64 on the way).
+    too_long = codes.apply(lambda column: column.str.len() > len(str(MAX_CODE))).to_numpy()
+    values = np.where(too_long, "0", codes.to_numpy()).astype(np.int64)
+    out_of_range = too_long | (values > MAX_CODE)
+    if out_of_range.any():
+        row, col = np.argwhere(out_of_range)[0]
+        raise InputError(
+            f"{path}: column {columns[col]!r} holds {codes.iat[row, col]} for item "
+            f"{item_ids[row]!r}, out of range (codes are at most {MAX_CODE})"
+        )
+    return item_ids, values
 
 
 def _level_columns(frame: pd.DataFrame, path: Path) -> list[str]:
@@ -312,6 +360,21 @@ def _rows(mask: pd.Series) -> str:
     return ", ".join(str(row) for row in rows[:5]) + (" ..." if len(rows) > 5 else "")
 
 
+class _DuplicateKeys(ValueError):
+    pass
+
+
+def _refuse_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
+    """JSON objects keep the last of duplicated keys; an ID file must not have any."""
+    keys = [key for key, _ in pairs]
+    duplicated = (
+        sorted({key for key in keys if keys.count(key) > 1}) if len(set(keys)) < len(keys) else []
+    )
+    if duplicated:
+        raise _DuplicateKeys(", ".join(repr(key) for key in duplicated[:5]))
+    return dict(pairs)
+
+
 def _codebook_size(codes: np.ndarray, given: int | None, path: Path) -> tuple[int, str]:
     largest = int(codes.max())
     if given is not None:
@@ -342,4 +405,7 @@ def _check_embeddings(path: Path, item_ids: np.ndarray, items: pd.DataFrame | No
     reader = EmbeddingReader(path)
     catalog_ids = None if items is None else items["item_id"].astype(str).to_numpy(dtype=object)
     item_rows(path, reader.file_rows, np.asarray(item_ids, dtype=object).astype(str), catalog_ids)
+    # The same refusal as train and assign: NaN or inf rows would poison every diagnostic.
+    for start in range(0, reader.file_rows, FINITE_CHECK_ROWS):
+        check_finite_chunk(reader[start : start + FINITE_CHECK_ROWS], start, name=str(path))
     return reader.shape[1]

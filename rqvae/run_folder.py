@@ -8,7 +8,8 @@ A run folder is self-describing; the folder alone is enough to rebuild and diagn
         metrics.jsonl          # one JSON object per finished epoch (trained runs)
         items.parquet          # normalised catalog: item_id, title, text, categories, raw
         semantic_ids.parquet   # item_id, code_0..code_{L-1}, collision, sid
-        checkpoints/           # <name>.safetensors + <name>.json (best, last, epoch_NNNN)
+        checkpoints/           # <name>.safetensors + <name>.json (best, last)
+        .lock                  # the writer lock (rqvae.run_lock)
         tb/                    # TensorBoard event files
         cache/                 # analysis caches (UMAP coordinates, ...), safe to delete
 
@@ -54,6 +55,7 @@ CACHE_DIR = "cache"
 SCHEMA_VERSION = 2
 KINDS = ("trained", "imported-ids", "imported-checkpoint", "baseline")
 DISTANCES = ("euclidean", "cosine")
+STATES = ("training", "finished", "failed", "imported")  # status.json "state"
 
 
 # --- the schema -------------------------------------------------------------------------------
@@ -170,6 +172,8 @@ def run_info(document: Any, source: Path) -> RunInfo:
     if embeddings is not None and not isinstance(embeddings, str):
         raise InputError(f"{source}: data.embeddings must be null or a path")
     n_items = data.get("n_items")
+    if kind == "trained":
+        _check_trained_settings(document, source)
     return RunInfo(
         kind=kind,
         levels=levels,
@@ -180,6 +184,27 @@ def run_info(document: Any, source: Path) -> RunInfo:
         catalog=catalog,
         document=document,
     )
+
+
+def _check_trained_settings(document: dict, source: Path) -> None:
+    """A trained run's "model" and "train" sections must be objects whose known settings have
+    the types and ranges the trainer accepts. Keys this version does not know are left to the
+    code that builds the model (a run from another version stays listable and diagnosable)."""
+    import dataclasses
+
+    from rqvae.config import ModelConfig, TrainConfig, config_from_dict  # imports nothing of ours
+
+    known = {}
+    for section, settings in (("model", ModelConfig), ("train", TrainConfig)):
+        value = document.get(section)
+        if not isinstance(value, dict):
+            raise InputError(
+                f'{source}: "{section}" must be an object of {section} settings, '
+                f"found {type(value).__name__} {value!r:.40}"
+            )
+        names = {field.name for field in dataclasses.fields(settings)}
+        known[section] = {key: item for key, item in value.items() if key in names}
+    config_from_dict(known, source=str(source))
 
 
 def _positive_int(value: Any) -> bool:
@@ -263,7 +288,13 @@ class Run:
             return {"state": "unknown"}
         status = read_json(path)
         if not isinstance(status, dict):
-            raise InputError(f"{path}: expected a JSON object")
+            raise InputError(f"{path}: expected a JSON object, found {type(status).__name__}")
+        state = status.get("state")
+        if state not in STATES:
+            raise InputError(f"{path}: state {state!r} is not one of {', '.join(STATES)}")
+        for key in ("epoch", "epochs"):
+            if key in status and not (isinstance(status[key], int) and status[key] >= 0):
+                raise InputError(f"{path}: {key} = {status[key]!r}, expected an integer >= 0")
         return status
 
     def metrics(self) -> pd.DataFrame:
@@ -288,7 +319,7 @@ class Run:
         return pd.DataFrame(rows)
 
     def checkpoint_path(self, which: str = "best") -> Path:
-        """Path of ``checkpoints/<which>.safetensors`` (``best``, ``last`` or ``epoch_0010``)."""
+        """Path of ``checkpoints/<which>.safetensors`` (``best`` or ``last``)."""
         return self.path / CHECKPOINT_DIR / f"{which}.safetensors"
 
     @property

@@ -13,6 +13,7 @@ The collision index makes every ``sid`` unique; it follows row order, so it is d
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,11 +22,12 @@ import numpy as np
 import pandas as pd
 
 from rqvae.errors import InputError
-from rqvae.files import atomic_write_parquet, parquet_columns, read_parquet
+from rqvae.files import atomic_write_parquet, parquet_columns, parquet_metadata, read_parquet
 from rqvae.id_metrics import check_codes, collision_index
 
 SID_START = "<|sid_start|>"
 SID_END = "<|sid_end|>"
+IDS_SOURCE_KEY = "rqvae.ids_source"  # Parquet metadata: what the codes were computed from
 
 
 def sid_string(codes: np.ndarray | list[int]) -> str:
@@ -66,11 +68,31 @@ def semantic_id_table(item_ids, codes: np.ndarray) -> pd.DataFrame:
     return table
 
 
-def write_semantic_ids(path: Path, item_ids, codes: np.ndarray) -> pd.DataFrame:
-    """Build :func:`semantic_id_table` and write it to ``path`` atomically; returns it."""
+def write_semantic_ids(
+    path: Path, item_ids, codes: np.ndarray, source: dict | None = None
+) -> pd.DataFrame:
+    """Build :func:`semantic_id_table` and write it to ``path`` atomically; returns it.
+
+    ``source`` (JSON-able) records where the codes came from, in the Parquet metadata key
+    :data:`IDS_SOURCE_KEY`; ``rqvae assign`` stores the checkpoint there
+    (``{"checkpoint", "file", "epoch", "sha256"}``) so a diagnosis can tell stale IDs.
+    """
     table = semantic_id_table(item_ids, codes)
-    atomic_write_parquet(path, table)
+    metadata = {IDS_SOURCE_KEY: json.dumps(source, allow_nan=False)} if source else None
+    atomic_write_parquet(path, table, metadata=metadata)
     return table
+
+
+def read_ids_source(path: Path) -> dict | None:
+    """The ``source`` a table was written with (see :func:`write_semantic_ids`), or None."""
+    text = parquet_metadata(path, IDS_SOURCE_KEY)
+    if text is None:
+        return None
+    try:
+        source = json.loads(text)
+    except json.JSONDecodeError:
+        raise InputError(f"{path}: metadata {IDS_SOURCE_KEY} is not valid JSON") from None
+    return source if isinstance(source, dict) else None
 
 
 @dataclass

@@ -25,9 +25,11 @@ from tqdm import tqdm
 from rqvae.checkpoint import Checkpoint, checkpoint_path, load_weights, save_checkpoint
 from rqvae.config import RunConfig, TrainConfig
 from rqvae.embeddings import EmbeddingsFile, load_embeddings
+from rqvae.errors import TrainingDiverged
 from rqvae.id_metrics import code_counts, perplexities, unique_id_ratio, used_fractions
 from rqvae.model import RQVAE, RQVAEOutput
 from rqvae.run_folder import TENSORBOARD_DIR, set_status
+from rqvae.run_lock import run_lock
 from rqvae.train_metrics import Metrics
 from rqvae.train_setup import check_best_rule, load_items, prepare_run_folder, read_previous_run
 
@@ -49,7 +51,21 @@ def train(
 
     With ``resume=True`` an interrupted run in ``out_dir`` continues from its last checkpoint;
     its settings and embeddings must be the ones it started with. Returns ``out_dir``.
+    The run folder's writer lock is held throughout (:mod:`rqvae.run_lock`): a second
+    ``train`` or ``--resume`` into the same folder is refused with :class:`RunLocked`. A
+    non-finite loss or weight stops training with :class:`TrainingDiverged` (status "failed").
     """
+    with run_lock(out_dir, "train --resume" if resume else "train"):
+        return _train_locked(config, Path(out_dir), embeddings_path, catalog, resume)
+
+
+def _train_locked(
+    config: RunConfig,
+    out_dir: Path,
+    embeddings_path: Path,
+    catalog: CatalogSpec | None = None,
+    resume: bool = False,
+) -> Path:
     out_dir = Path(out_dir)
     # --- check inputs (nothing is written before this block has passed)
     embeddings = load_embeddings(Path(embeddings_path))
@@ -59,8 +75,6 @@ def train(
     previous = read_previous_run(out_dir, config, embeddings) if resume else None
     if not resume:
         prepare_run_folder(out_dir, config, embeddings, catalog, items, fresh=True)
-    elif previous is None:
-        prepare_run_folder(out_dir, config, embeddings, catalog, items, fresh=False)
     train_config = config.train
 
     deterministic_before = torch.are_deterministic_algorithms_enabled()
@@ -143,6 +157,11 @@ def _fit(
             for group in optimizer.param_groups:
                 group["lr"] = lr
             output = model(x)
+            if not torch.isfinite(output.loss_total):  # diverged: stop before it spreads
+                raise TrainingDiverged(
+                    f"{out_dir}: training diverged: loss is {output.loss_total.item():.4g} at step "
+                    f"{state['step'] + 1} (epoch {epoch}); lower --lr or --beta"
+                )
             optimizer.zero_grad(set_to_none=True)
             output.loss_total.backward()
             clip = train_config.grad_clip if train_config.grad_clip > 0 else math.inf
@@ -159,6 +178,7 @@ def _fit(
         record["samples_per_s"] = len(row_order) / max(train_seconds, 1e-9)
         record["wall_time_s"] = time.perf_counter() - started
         state.update(epoch=epoch, wall_time_s=record["wall_time_s"])
+        check_finite_epoch(out_dir, model, record, state["step"])
         metrics.append(record)
         for key, value in record.items():
             if key != "epoch" and value is not None:
@@ -181,6 +201,25 @@ def _fit(
     set_status(
         out_dir, "finished", epoch=state["epoch"], epochs=train_config.epochs, best=state["best"]
     )
+
+
+def check_finite_epoch(out_dir: Path, model: RQVAE, record: dict, step: int) -> None:
+    """Raise :class:`TrainingDiverged` when an epoch's metrics or the weights are not finite.
+
+    Runs once per epoch, before anything of the epoch is written, so a diverged epoch never
+    reaches ``metrics.jsonl`` or a checkpoint.
+    """
+    bad = [k for k, v in record.items() if isinstance(v, float) and not math.isfinite(v)]
+    bad += [
+        f"weight {name}"
+        for name, tensor in model.state_dict().items()
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())
+    ]
+    if bad:
+        raise TrainingDiverged(
+            f"{out_dir}: training diverged at step {step} (epoch {record['epoch']}): "
+            f"non-finite {', '.join(bad[:5])}; lower --lr or --beta"
+        )
 
 
 def lr_at(step: int, total_steps: int, config: TrainConfig) -> float:

@@ -18,6 +18,7 @@ from rqvae.embeddings import EmbeddingsFile
 from rqvae.errors import InputError
 from rqvae.files import atomic_write_json, atomic_write_parquet, read_json, sha256_of
 from rqvae.run_folder import CONFIG_FILE, ITEMS_FILE, config_document, run_info
+from rqvae.run_lock import LOCK_FILE
 from rqvae.train_metrics import metric_keys
 
 if TYPE_CHECKING:
@@ -60,12 +61,10 @@ def load_items(catalog: CatalogSpec | None, embeddings: EmbeddingsFile) -> pd.Da
     return items
 
 
-def read_previous_run(
-    out_dir: Path, config: RunConfig, embeddings: EmbeddingsFile
-) -> Checkpoint | None:
+def read_previous_run(out_dir: Path, config: RunConfig, embeddings: EmbeddingsFile) -> Checkpoint:
     """For ``--resume``: check the run matches these settings and data; load its last checkpoint.
 
-    Returns None when the run was stopped before its first checkpoint (it restarts from scratch).
+    Raises InputError when there is no checkpoint to continue from.
     """
     if not (out_dir / CONFIG_FILE).exists():
         raise InputError(f"{out_dir}: nothing to resume (no {CONFIG_FILE}); drop --resume")
@@ -87,7 +86,12 @@ def read_previous_run(
         )
     path = checkpoint_path(out_dir, "last")
     if not path.exists():
-        return None
+        # Retraining from scratch under --resume would silently discard what the user asked to
+        # keep; say so and let them choose.
+        raise InputError(
+            f"{path}: no checkpoint to resume from (the run stopped before its first "
+            f"checkpoint, or the file was removed); train into a new --out folder instead"
+        )
     previous = load_checkpoint(path)
     if previous.optimizer_state is None or "shuffle" not in previous.rng_states:
         raise InputError(f"{path}: not a resumable checkpoint (no optimizer or RNG state)")
@@ -122,7 +126,7 @@ def prepare_run_folder(
                 f"{out_dir}: already holds a run; pass --resume to continue it, or choose "
                 f"another --out"
             )
-        if any(out_dir.iterdir()):
+        if any(entry.name != LOCK_FILE for entry in out_dir.iterdir()):
             raise InputError(f"{out_dir}: folder exists and is not empty; choose another --out")
     if embeddings.item_ids is not None and items is None:
         ids_source = "sidecar"

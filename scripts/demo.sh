@@ -7,4 +7,4 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/rqvae demo --runs-dir runs
 echo "Dashboard: http://localhost:8501 (Ctrl-C to stop)"
-exec .venv/bin/streamlit run dashboard/app.py -- --runs-dir runs
+exec .venv/bin/rqvae dashboard --runs-dir runs --host 127.0.0.1 --port 8501

@@ -31,6 +31,7 @@ from analysis.diagnosis.results import (
     Unavailable,
     UsageResult,
 )
+from analysis.diagnosis.run_findings import run_findings
 from analysis.metrics.assignments import mahalanobis_comparison
 from analysis.metrics.behaviour import DEFAULT_WINDOW
 from analysis.metrics.coherence import semantic_coherence
@@ -53,7 +54,8 @@ from rqvae.errors import DiagnosticUnavailable, InputError, WorkbenchError
 from rqvae.files import file_fingerprint
 from rqvae.id_metrics import code_counts
 from rqvae.quantizers import Quantizer
-from rqvae.quantizers.from_run import load_run_quantizer
+from rqvae.quantizers.from_run import NonFiniteWeights, load_run_quantizer
+from rqvae.run_lock import effective_state
 
 Result = TypeVar("Result")
 
@@ -182,7 +184,7 @@ def diagnose_run(
         run_dir=run.path,
         name=run.name,
         kind=run.kind,
-        state=run.status().get("state", "unknown"),
+        state=effective_state(run.path, str(run.status().get("state", "unknown"))),
         n_items=data.n_items,
         n_levels=data.n_levels,
         codebook_sizes=sizes,
@@ -205,6 +207,7 @@ def diagnose_run(
         behaviour=behaviour,
         popularity=popularity,
         sequences=Path(sequences) if sequences is not None else None,
+        run_findings=run_findings(run),
     )
 
 
@@ -225,6 +228,8 @@ def _optional(compute: Callable[[], Result]) -> Result | Unavailable:
         return compute()
     except DiagnosticUnavailable as error:
         return Unavailable(error.reason)
+    except NonFiniteWeights:
+        raise  # a diverged checkpoint is not one missing diagnostic: the run is refused
     except WorkbenchError as error:
         return Unavailable(str(error))
 

@@ -88,6 +88,8 @@ class Diagnosis:
     behaviour, popularity : behavioural alignment and popularity allocation from the user
         sequences file ``sequences`` (:mod:`analysis.metrics.behaviour`,
         :mod:`analysis.metrics.popularity`); Unavailable without one.
+    run_findings : findings about the folder rather than the IDs (an interrupted run, stale
+        IDs, a ``best`` that missed its rule): :mod:`analysis.diagnosis.run_findings`.
     """
 
     run_dir: Path
@@ -116,6 +118,7 @@ class Diagnosis:
     behaviour: BehaviourAlignment | Unavailable = field(default_factory=lambda: NO_SEQUENCES)
     popularity: PopularityAllocation | Unavailable = field(default_factory=lambda: NO_SEQUENCES)
     sequences: Path | None = None
+    run_findings: list[Finding] = field(default_factory=list)  # see diagnosis.run_findings
 
     @property
     def codebook_size(self) -> int:

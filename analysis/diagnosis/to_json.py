@@ -6,7 +6,8 @@ Layout (keys are stable; tables are lists of records; NaN and inf become null)::
      "run": {"name", "path", "kind", "state", "n_items", "n_levels", "codebook_size",
              "codebook_sizes", "checkpoint", "checkpoint_agreement"},
      "verdict": {"severity", "findings": [{"code", "severity", "level", "message", "value",
-                                           "threshold"}, ...]},
+                                           "threshold"}, ...],
+                 "run_findings": [... the same fields: interrupted, stale IDs, best rule]},
      "diagnostics": {"usage", "entropy", "collisions", "residuals", "geometry", "taxonomy",
                      "coherence", "mahalanobis", "input_geometry", "latent_geometry",
                      "behaviour", "popularity"},
@@ -66,6 +67,7 @@ def diagnosis_to_json(diagnosis: Diagnosis) -> dict[str, Any]:
         "verdict": {
             "severity": diagnosis.verdict,
             "findings": [finding.to_dict() for finding in diagnosis.findings],
+            "run_findings": [finding.to_dict() for finding in diagnosis.run_findings],
         },
         "diagnostics": {
             "usage": section("usage", lambda u: {"levels": records(u.table)}),

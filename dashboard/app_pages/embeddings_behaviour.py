@@ -8,6 +8,7 @@ import streamlit as st
 from analysis.diagnosis.results import Unavailable
 from analysis.presentation import behaviour_figures
 from dashboard import widgets
+from dashboard.markup import code
 
 name, path, diagnosis = widgets.single_run_page("Embeddings and behaviour")
 
@@ -53,7 +54,7 @@ if isinstance(alignment, Unavailable):
 else:
     st.caption(
         f"{alignment.n_pairs:,} co-occurring pairs (items at most {alignment.window} positions "
-        f"apart) from {alignment.n_users:,} users in `{diagnosis.sequences}`. Random and "
+        f"apart) from {alignment.n_users:,} users in {code(diagnosis.sequences)}. Random and "
         "popularity-matched shares are exact expectations."
     )
     first = alignment.levels.iloc[0]

@@ -7,6 +7,7 @@ import streamlit as st
 
 from analysis.presentation import figures
 from dashboard import data, widgets
+from dashboard.markup import plain
 
 LOOKUP_LIMIT = 50
 SHOWN_PER_GROUP = 5  # a group can hold thousands of items; the lookup box lists more
@@ -78,10 +79,13 @@ if query.strip():
     try:
         matches = data.lookup(path, query, limit=LOOKUP_LIMIT)
     except data.RUN_ERRORS as error:
-        st.warning(str(error), icon=NO_MATCH_ICON)
+        st.warning(plain(error), icon=NO_MATCH_ICON)
     else:
         if matches.empty:
-            st.warning(f"Nothing in {name} matches {query.strip()!r}.", icon=NO_MATCH_ICON)
+            st.warning(
+                f"Nothing in {plain(name)} matches {plain(repr(query.strip()))}.",
+                icon=NO_MATCH_ICON,
+            )
         else:
             st.caption(f"{len(matches)} match(es), at most {LOOKUP_LIMIT} shown.")
             st.dataframe(matches, hide_index=True, width="stretch")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import shlex
+
 import streamlit as st
 
 from dashboard import data, session, widgets
+from dashboard.markup import code
 
 st.title("Report")
 runs = widgets.selected_run_paths()
@@ -15,8 +18,11 @@ if not runs:
 st.markdown(
     "One HTML page that works offline (plotly inlined once; the verdict first, then the run "
     "comparison and every diagnostic of every run) and the same numbers as JSON: what "
-    f"`rqvae report {' '.join(str(path) for path in runs.values())} --out report.html "
-    "--json report.json` writes."
+    + code(
+        f"rqvae report {' '.join(shlex.quote(str(path)) for path in runs.values())} "
+        "--out report.html --json report.json"
+    )
+    + " writes."
 )
 if st.button("Build the report", key="report_build", type="primary", icon=":material/build:"):
     st.session_state[session.REPORT_RUNS] = list(runs)

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data, session, widgets
+from dashboard.markup import plain
 from dashboard.paths import run_path
 
 LIVE_REFRESH_SECONDS = 5
@@ -70,19 +71,24 @@ st.caption("Pick the runs to look at in the sidebar; the cards below follow that
 # --- broken runs: say which file is wrong; the other runs stay usable -----------------------------
 for name, problem in problems.items():
     widgets.error_card(name, problem)
+# --- entries that resolve outside the runs folder: refused, never opened --------------------------
+for name, reason in data.refused_runs(root).items():
+    widgets.error_card(name, f"refused: {reason}")
 
 
 # --- one card per picked run ----------------------------------------------------------------------
 def run_card(name: str) -> None:
     overview = overviews[name]
     with st.container(border=True):
-        st.subheader(name)
+        st.subheader(plain(name))
         widgets.state_badge("broken" if name in problems else overview.state)
         diagnosis = diagnoses.get(name)
         if diagnosis is not None:
             widgets.verdict_badge(diagnosis.verdict)
+            for finding in diagnosis.run_findings:  # interrupted, stale IDs, best rule
+                st.markdown(f"- **{finding.severity}**: {plain(finding.message)}")
             for finding in diagnosis.findings[:MAX_FINDINGS]:
-                st.markdown(f"- **{finding.severity}**: {finding.message}")
+                st.markdown(f"- **{finding.severity}**: {plain(finding.message)}")
             if len(diagnosis.findings) > MAX_FINDINGS:
                 st.caption(f"... and {len(diagnosis.findings) - MAX_FINDINGS} more findings.")
             if not diagnosis.findings:
@@ -104,7 +110,7 @@ def live_progress(name: str) -> None:
     last = overview.final_metrics
     st.progress(
         min(overview.epochs_done / overview.epochs_total, 1.0) if overview.epochs_total else 0.0,
-        text=f"{name}: epoch {overview.epochs_done} of {overview.epochs_total or '?'}",
+        text=f"{plain(name)}: epoch {overview.epochs_done} of {overview.epochs_total or '?'}",
     )
     columns = st.columns(3)
     columns[0].metric("loss", f"{last.get('loss_total', float('nan')):.4g}")

@@ -6,6 +6,7 @@ import streamlit as st
 
 from analysis.presentation.taxonomy_figures import taxonomy_drilldown, taxonomy_scores_figure
 from dashboard import data, session, widgets
+from dashboard.markup import code, plain
 
 name, path, diagnosis = widgets.single_run_page(
     "Taxonomy", needs="taxonomy", what="The taxonomy view"
@@ -53,7 +54,7 @@ labels = {
 }
 navigation = st.columns([3, 1])
 navigation[0].selectbox(
-    f"Go down into a prefix under {prefix or 'the top'}",
+    f"Go down into a prefix under {plain(prefix or 'the top')}",
     list(labels),
     index=None,
     format_func=labels.get,
@@ -64,7 +65,7 @@ navigation[0].selectbox(
 navigation[1].button(
     "Up one level", on_click=go_up, disabled=not prefix, key="taxonomy_up", width="stretch"
 )
-st.markdown(f"**Prefix:** `{prefix or '(top)'}`")
+st.markdown(f"**Prefix:** {code(prefix or '(top)')}")
 
 # --- the tree and the category mix ----------------------------------------------------------------
 widgets.plot(taxonomy_drilldown(purity, prefix, depth, kind=kind))
@@ -72,7 +73,8 @@ if prefix:
     mix = data.category_mix(path)
     here = mix[(mix["node"] == prefix) & (mix["depth"] == depth)]
     st.caption(
-        f"Categories of the {int(here['items'].iloc[0]) if len(here) else 0} items under {prefix}:"
+        f"Categories of the {int(here['items'].iloc[0]) if len(here) else 0} items under "
+        f"{plain(prefix)}:"
     )
     st.dataframe(
         here[["category", "count", "share"]],

@@ -7,6 +7,7 @@ import streamlit as st
 from analysis.presentation import figures_compare
 from analysis.presentation.behaviour_figures import churn_figure
 from dashboard import data, widgets
+from dashboard.markup import plain
 
 LIVE_REFRESH_SECONDS = 5
 DEFAULT_CURVES = ("loss_total", "val_loss_total", "unique_id_ratio")
@@ -51,7 +52,7 @@ else:
         curves = data.curves(paths)
         if live:
             st.caption(
-                f"Live: {', '.join(live)} still training; refreshing every "
+                f"Live: {plain(', '.join(live))} still training; refreshing every "
                 f"{LIVE_REFRESH_SECONDS} s."
             )
         chart_columns = st.columns(2)
@@ -123,4 +124,4 @@ else:
     widgets.plot(churn_figure(result.churn, (run_a, run_b)))
     st.dataframe(result.churn.levels, hide_index=True, width="stretch")
     for finding in result.findings:
-        st.warning(finding.message, icon=":material/warning:")
+        st.warning(plain(finding.message), icon=":material/warning:")

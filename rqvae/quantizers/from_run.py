@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rqvae.errors import DiagnosticUnavailable
+import numpy as np
+
+from rqvae.errors import DiagnosticUnavailable, InputError
 from rqvae.quantizers.base import Quantizer
 from rqvae.quantizers.stored import StoredQuantizer
 from rqvae.run_folder import CHECKPOINT_DIR, Run
@@ -16,6 +18,10 @@ from rqvae.run_folder import CHECKPOINT_DIR, Run
 NO_CHECKPOINT_IMPORTED = "no checkpoint: imported IDs carry no codewords"
 # Kinds whose quantizer is a StoredQuantizer in checkpoints/quantizer.{safetensors,json}.
 STORED_KINDS = ("imported-checkpoint", "baseline")
+
+
+class NonFiniteWeights(InputError):
+    """A checkpoint holds NaN or inf weights: unusable for assigning or diagnosing."""
 
 
 def load_run_quantizer(run: Run | str | Path, which: str = "best") -> Quantizer:
@@ -29,7 +35,36 @@ def load_run_quantizer(run: Run | str | Path, which: str = "best") -> Quantizer:
         raise DiagnosticUnavailable(NO_CHECKPOINT_IMPORTED)
     if run.kind in STORED_KINDS:
         # one stored quantizer per run: there is no "best" or "last" to choose from
-        return StoredQuantizer.load(run.path / CHECKPOINT_DIR)
-    from rqvae.quantizers.rqvae_model import RQVAEQuantizer
+        quantizer = StoredQuantizer.load(run.path / CHECKPOINT_DIR)
+    else:
+        from rqvae.quantizers.rqvae_model import RQVAEQuantizer
 
-    return RQVAEQuantizer.from_run(run.path, which)
+        quantizer = RQVAEQuantizer.from_run(run.path, which)
+    check_finite_weights(quantizer)
+    return quantizer
+
+
+def check_finite_weights(quantizer: Quantizer) -> None:
+    """InputError naming the checkpoint when any codeword (or network weight) is NaN or inf.
+
+    A diverged checkpoint assigns every item the same code without complaint, so it is
+    refused before anything uses it.
+    """
+    bad = [
+        f"level {level} codebook"
+        for level, codebook in enumerate(quantizer.codebooks)
+        if not np.isfinite(codebook).all()
+    ]
+    model = getattr(quantizer, "model", None)
+    if model is not None:
+        bad += [
+            name
+            for name, tensor in model.state_dict().items()
+            if tensor.is_floating_point() and not bool(tensor.isfinite().all())
+        ]
+    if bad:
+        source = getattr(quantizer, "source", "") or "checkpoint"
+        raise NonFiniteWeights(
+            f"{source}: non-finite weights (NaN or inf) in {', '.join(bad[:5])}; the training "
+            "diverged; retrain with a lower --lr or --beta"
+        )

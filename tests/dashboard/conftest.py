@@ -3,7 +3,8 @@
 The gallery root holds every kind of run the dashboard must handle::
 
     trained            a real 2-epoch training on 1,000 items of amazon-scientific (checkpoint)
-    live               a copy of `trained` whose status.json says it is still training
+    live               a copy of `trained` whose status.json says it is still training (the
+                       test session holds its writer lock, as a live trainer would)
     letter             LETTER's published IDs, imported with catalog and embeddings (no checkpoint)
     mql4grec           MQL4GRec's IDs, every item on one first-level code (collapsed)
     broken-config      a run whose config.json is not JSON
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +26,7 @@ import pytest
 
 from rqvae.files import atomic_write_json
 from rqvae.run_folder import CONFIG_FILE, SEMANTIC_IDS_FILE, STATUS_FILE
+from rqvae.run_lock import run_lock
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 APP_PATH = REPO_ROOT / "dashboard" / "app.py"
@@ -71,7 +74,7 @@ def _train(slice_files: dict[str, Path], out: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def gallery_root(tmp_path_factory, scientific_dir: Path, scientific_slice) -> Path:
+def gallery_root(tmp_path_factory, scientific_dir: Path, scientific_slice) -> Iterator[Path]:
     """A runs folder with one run of every kind (see the module docstring)."""
     root = tmp_path_factory.mktemp("runs")
     trained = _train(scientific_slice, root / "trained")
@@ -91,7 +94,10 @@ def gallery_root(tmp_path_factory, scientific_dir: Path, scientific_slice) -> Pa
     shutil.copytree(root / "letter", broken_ids)
     table = (broken_ids / SEMANTIC_IDS_FILE).read_bytes()
     (broken_ids / SEMANTIC_IDS_FILE).write_bytes(table[: len(table) // 2])
-    return root
+    # "live" is training only while a writer holds its lock (else it shows as interrupted);
+    # this session plays that writer.
+    with run_lock(live, "train"):
+        yield root
 
 
 @pytest.fixture

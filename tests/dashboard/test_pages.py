@@ -19,6 +19,7 @@ from streamlit.testing.v1 import AppTest
 
 from rqvae.files import append_jsonl
 from rqvae.run_folder import METRICS_FILE
+from rqvae.run_lock import run_lock
 from rqvae.semantic_ids import level_columns
 from tests.dashboard.conftest import APP_PATH
 from tests.run_configs import schema_2
@@ -156,12 +157,13 @@ def test_runs_page_labels_levels_of_different_sizes(app_env, tmp_path):
 def test_live_run_shows_a_new_epoch_on_the_next_refresh(app_env, gallery_root, tmp_path):
     shutil.copytree(gallery_root / "live", tmp_path / "live")
     app_env(tmp_path)
-    app = open_app(runs=["live"])
-    assert any("epoch 2 of 2" in bar.text for bar in app.get("progress"))
-    last = json.loads((tmp_path / "live" / METRICS_FILE).read_text().splitlines()[-1])
-    append_jsonl(tmp_path / "live" / METRICS_FILE, {**last, "epoch": last["epoch"] + 1})
-    app.run()
-    assert any("epoch 3 of 2" in bar.text for bar in app.get("progress"))
+    with run_lock(tmp_path / "live", "train"):  # a trainer is writing it
+        app = open_app(runs=["live"])
+        assert any("epoch 2 of 2" in bar.text for bar in app.get("progress"))
+        last = json.loads((tmp_path / "live" / METRICS_FILE).read_text().splitlines()[-1])
+        append_jsonl(tmp_path / "live" / METRICS_FILE, {**last, "epoch": last["epoch"] + 1})
+        app.run()
+        assert any("epoch 3 of 2" in bar.text for bar in app.get("progress"))
 
 
 def test_runs_outside_the_root_are_refused(app_env, gallery_root):

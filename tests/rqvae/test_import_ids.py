@@ -47,7 +47,12 @@ def assert_nothing_written(out):
 def test_lcrec_index_with_catalog_follows_catalog_order(tmp_path):
     catalog = write_catalog(tmp_path / "items.jsonl")
     index = {"d": ["<a_3>", "<b_1>"], "b": ["<a_0>", "<b_1>"], "a": ["<a_0>", "<b_1>"]}
-    out = import_ids(write_index(tmp_path / "x.index.json", index), tmp_path / "run", catalog)
+    ids = write_index(tmp_path / "x.index.json", index)
+    with pytest.raises(InputError, match="no IDs for 1 of the 4 items.*'c'.*--allow-missing"):
+        import_ids(ids, tmp_path / "run", catalog)
+    assert not (tmp_path / "run").exists()
+    out = import_ids(ids, tmp_path / "run", catalog, allow_missing=True)
+    assert Run(out).status()["missing_items"] == 1
     table = pd.read_parquet(out / "semantic_ids.parquet")
     assert list(table.columns) == ["item_id", "code_0", "code_1", "collision", "sid"]
     assert table["item_id"].tolist() == ["a", "b", "d"]  # catalog order; c has no ID
@@ -183,7 +188,9 @@ def test_embeddings_follow_the_catalog_rows(tmp_path):
     embeddings = np.arange(16, dtype=np.float32).reshape(4, 4)  # row i = catalog item i
     np.save(tmp_path / "emb.npy", embeddings)
     ids = write_index(tmp_path / "x.json", {"d": ["<a_1>"], "a": ["<a_0>"]})
-    out = import_ids(ids, tmp_path / "run", catalog, embeddings_path=tmp_path / "emb.npy")
+    out = import_ids(
+        ids, tmp_path / "run", catalog, embeddings_path=tmp_path / "emb.npy", allow_missing=True
+    )
     data = RunData.load(out)
     assert data.item_ids.tolist() == ["a", "d"]
     np.testing.assert_array_equal(data.embeddings()[0:2], embeddings[[0, 3]])
@@ -191,7 +198,8 @@ def test_embeddings_follow_the_catalog_rows(tmp_path):
 
 def test_catalog_without_categories_makes_taxonomy_unavailable(tmp_path):
     ids = write_index(tmp_path / "x.json", {"a": ["<a_0>"], "b": ["<a_1>"]})
-    plain = import_ids(ids, tmp_path / "plain", write_catalog(tmp_path / "c.jsonl", False))
+    catalog = write_catalog(tmp_path / "c.jsonl", False)
+    plain = import_ids(ids, tmp_path / "plain", catalog, allow_missing=True)
     data = RunData.load(plain)
     assert data.categories == [[], []]
     with pytest.raises(DiagnosticUnavailable, match="no item in the catalog has a category"):
@@ -229,3 +237,40 @@ def test_reference_import_round_trip(
         codebook_usage(data.codes, 256), usage_entropy(data.codes, 256), report
     )
     assert worst_severity(findings) == "error"
+
+
+# --- issue 8, finding 6: the gaps a careless ID file went through -------------------------------
+
+
+def test_duplicate_keys_in_an_lcrec_index_are_refused(tmp_path):
+    # json.dumps cannot write a duplicated key, so the file is written by hand
+    ids = tmp_path / "dup.index.json"
+    ids.write_text('{"a": ["<a_0>"], "b": ["<a_1>"], "a": ["<a_2>"]}')
+    with pytest.raises(InputError, match=r"item ids appear more than once: 'a'"):
+        import_ids(ids, tmp_path / "run")
+    assert_nothing_written(tmp_path / "run")
+
+
+@pytest.mark.parametrize("file_name", ["big.index.json", "big.csv"])
+def test_a_23_digit_code_is_refused_with_its_value(tmp_path, file_name):
+    huge = "1" * 23
+    ids = tmp_path / file_name
+    if file_name.endswith(".json"):
+        ids.write_text(json.dumps({"a": ["<a_0>"], "b": [f"<a_{huge}>"]}))
+    else:
+        ids.write_text(f"item_id,code_0\na,0\nb,{huge}\n")
+    with pytest.raises(InputError, match=f"{huge}.*out of range"):
+        import_ids(ids, tmp_path / "run")
+    assert_nothing_written(tmp_path / "run")
+
+
+def test_nan_embeddings_are_refused_at_import(tmp_path):
+    catalog = write_catalog(tmp_path / "items.jsonl")
+    embeddings = np.ones((4, 3), dtype=np.float32)
+    embeddings[2, 1] = np.nan
+    np.save(tmp_path / "emb.npy", embeddings)
+    index = {name: [f"<a_{code}>"] for code, name in enumerate("abcd")}
+    ids = write_index(tmp_path / "x.index.json", index)
+    with pytest.raises(InputError, match=r"emb\.npy: rows 2 contain NaN or inf"):
+        import_ids(ids, tmp_path / "run", catalog, embeddings_path=tmp_path / "emb.npy")
+    assert_nothing_written(tmp_path / "run")

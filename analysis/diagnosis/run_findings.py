@@ -1,0 +1,77 @@
+"""Findings about the run folder itself rather than its IDs: is the run's state what it says,
+are the IDs those of the current checkpoint, did ``best`` meet its rule.
+
+These go into ``Diagnosis.run_findings`` (``verdict.run_findings`` in the JSON), next to the
+health findings of the IDs, and use the same :class:`~analysis.metrics.health.Finding`:
+
+- ``training_interrupted`` (warning): status.json says "training" but no process holds the
+  run's writer lock: it was killed; ``rqvae train ... --resume`` continues it.
+- ``training_failed`` (error): status.json says "failed"; the message is its error.
+- ``ids_stale`` (warning): ``semantic_ids.parquet`` was assigned from a checkpoint file whose
+  SHA-256 differs from the run's current ``best`` (e.g. after ``--resume``); value is the epoch
+  the IDs came from, threshold the epoch of ``best``.
+- ``best_not_qualified`` (warning): no epoch met the best-checkpoint rule, so ``best`` holds an
+  epoch that did not qualify (see :func:`rqvae.checkpoint.best_warning`).
+"""
+
+from __future__ import annotations
+
+from analysis.metrics.health import Finding
+from rqvae.checkpoint import best_warning, checkpoint_path, checkpoint_state
+from rqvae.files import sha256_of
+from rqvae.run_folder import SEMANTIC_IDS_FILE, Run
+from rqvae.run_lock import effective_state
+from rqvae.semantic_ids import read_ids_source
+
+
+def run_findings(run: Run) -> list[Finding]:
+    """The findings above for ``run`` (an empty list when all is well)."""
+    findings = []
+    status = run.status()
+    state = effective_state(run.path, str(status.get("state", "unknown")))
+    if state == "interrupted":
+        findings.append(
+            _finding(
+                "training_interrupted",
+                "warning",
+                f"training stopped at epoch {status.get('epoch')} of {status.get('epochs')} "
+                "without finishing (the process is gone); continue it with rqvae train ... "
+                "--resume",
+                status.get("epoch"),
+            )
+        )
+    elif state == "failed":
+        findings.append(
+            _finding("training_failed", "error", f"training failed: {status.get('error')}")
+        )
+    findings += _stale_ids(run)
+    warning = best_warning(run.path) if run.kind == "trained" else None
+    if warning:
+        findings.append(_finding("best_not_qualified", "warning", warning))
+    return findings
+
+
+def _stale_ids(run: Run) -> list[Finding]:
+    ids_path, best = run.path / SEMANTIC_IDS_FILE, checkpoint_path(run.path, "best")
+    if run.kind != "trained" or not ids_path.exists() or not best.exists():
+        return []
+    source = read_ids_source(ids_path)
+    if source is None or not source.get("sha256") or source.get("checkpoint") != "best":
+        return []  # IDs from an older workbench, or asked for another checkpoint on purpose
+    if source["sha256"] == sha256_of(best):
+        return []
+    best_epoch = checkpoint_state(best).get("epoch")
+    return [
+        _finding(
+            "ids_stale",
+            "warning",
+            f"semantic_ids.parquet comes from epoch {source.get('epoch')}, but the run's best "
+            f"checkpoint is now epoch {best_epoch}; refresh with: rqvae assign --run {run.path}",
+            source.get("epoch"),
+            best_epoch,
+        )
+    ]
+
+
+def _finding(code, severity, message, value=None, threshold=None) -> Finding:
+    return Finding(code, severity, None, message, value, threshold)

@@ -1,0 +1,38 @@
+"""User strings are text, never markup: escaping for every string Streamlit renders as markdown.
+
+``st.markdown``, ``st.caption``, ``st.title``, alerts, widget labels and progress texts render
+markdown, so a run folder named ``x ![p](https://example.invalid/)`` would make the browser
+fetch that URL, and a backtick in a name would close a code span. Every string that comes from
+a file or a user (run names, paths, titles, categories, item ids, queries, error messages) goes
+through :func:`plain` (running text) or :func:`code` (inside a code span) before it is put into
+markdown.
+"""
+
+from __future__ import annotations
+
+import re
+
+# The characters that open markdown constructs: links and images ("[" "]"), code spans ("`"),
+# HTML and autolinks ("<" ">"), emphasis and strike-through ("*" "~"), LaTeX ("$"), headings
+# and tables ("#" "|"), Streamlit's ":color[...]" (needs "["), and the escape itself. An
+# underscore inside a word ("semantic_ids") is never emphasis, so names stay readable.
+_SPECIAL = re.compile(r"([\\`*\[\]<>$~#|]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))")
+
+
+def plain(text: object) -> str:
+    """``text`` as markdown that renders as exactly those characters: no links, images, emphasis,
+    HTML or LaTeX. Line breaks become spaces (a message is one line)."""
+    flat = " ".join(str(text).splitlines())
+    return _SPECIAL.sub(r"\\\1", flat)
+
+
+def code(text: object) -> str:
+    """``text`` as an inline code span that no backtick inside it can close.
+
+    CommonMark: a span opened by N backticks closes only at a run of exactly N, so the fence is
+    one longer than the longest run inside; the padding spaces are stripped when rendered.
+    """
+    flat = " ".join(str(text).splitlines())
+    longest = max((len(run) for run in re.findall(r"`+", flat)), default=0)
+    fence = "`" * (longest + 1)
+    return f"{fence} {flat} {fence}"
