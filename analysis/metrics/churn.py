@@ -13,9 +13,13 @@ other numbers. So churn is reported twice, for every prefix length l + 1:
   prefix in a tree of IDs. An item's matched prefix of length l + 1 is unchanged when every
   one of its first l + 1 codes was renamed onto B's code.
 
-``matched_churn <= raw_churn`` always; a copy of a run with every level's labels permuted has
-raw churn near 1 and matched churn 0. Only the prefix lengths both runs have are compared; the
-full-ID churn needs both runs to have the same number of levels.
+Matching inside a prefix is lenient where prefixes hold few items: with one or two items per
+prefix almost any relabelling can be matched away, so at deep levels matched churn is a lower
+bound (a million items whose last level is redrawn at random keep 94.5 % of their matched full
+IDs when each 2-level prefix holds ~15 items). Read it with the level-0 number, where every
+prefix holds many items. ``matched_churn <= raw_churn`` always; a copy of a run with every
+level's labels permuted has raw churn near 1 and matched churn 0. Only the prefix lengths both
+runs have are compared; the full-ID churn needs both runs to have the same number of levels.
 """
 
 from __future__ import annotations
