@@ -1,4 +1,4 @@
-"""The analysis commands: ``diagnose`` and ``report``.
+"""The analysis commands: ``diagnose``, ``report`` and ``churn``.
 
 Exit codes: 0 success; 1 ``--fail-on`` found findings at that severity or worse; 2 bad input
 (the group prints ``error: <message>``).
@@ -64,6 +64,20 @@ def diagnosis_options(function):
             help="Reuse the diagnosis stored in RUN/cache for unchanged run files (shared with "
             "the dashboard).",
         ),
+        click.option(
+            "--sequences",
+            default=None,
+            type=click.Path(dir_okay=False),
+            help="User sequences (JSONL with item_ids, or LC-Rec .inter.json): behavioural "
+            "alignment and popularity allocation.",
+        ),
+        click.option(
+            "--window",
+            default=3,
+            show_default=True,
+            type=click.IntRange(min=1),
+            help="Items at most this many positions apart in a sequence co-occur.",
+        ),
     ]
     for option in reversed(options):
         function = option(function)
@@ -74,13 +88,19 @@ def diagnosis_options(function):
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False))
 @diagnosis_options
-def diagnose(run_dir, json_path, checkpoint, umap, thresholds, fail_on, cache):
+def diagnose(run_dir, json_path, checkpoint, umap, thresholds, fail_on, cache, sequences, window):
     """Run every diagnostic on RUN; print the verdict, optionally write JSON."""
     from analysis.diagnosis.diagnose import diagnose_run
     from analysis.diagnosis.to_json import diagnosis_to_json
 
     diagnosis = diagnose_run(
-        run_dir, thresholds_from(thresholds), which=checkpoint, umap=umap, cache=cache
+        run_dir,
+        thresholds_from(thresholds),
+        which=checkpoint,
+        umap=umap,
+        sequences=sequences,
+        window=window,
+        cache=cache,
     )
     if json_path:
         atomic_write_json(json_path, diagnosis_to_json(diagnosis))
@@ -96,7 +116,19 @@ def diagnose(run_dir, json_path, checkpoint, umap, thresholds, fail_on, cache):
 @click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False))
 @click.option("--pdf", "pdf_path", default=None, type=click.Path(dir_okay=False))
 @diagnosis_options
-def report(run_dirs, out, json_path, pdf_path, checkpoint, umap, thresholds, fail_on, cache):
+def report(
+    run_dirs,
+    out,
+    json_path,
+    pdf_path,
+    checkpoint,
+    umap,
+    thresholds,
+    fail_on,
+    cache,
+    sequences,
+    window,
+):
     """Write a self-contained HTML report (and JSON / PDF) over one or more runs."""
     from analysis.presentation.report import write_report
 
@@ -109,6 +141,8 @@ def report(run_dirs, out, json_path, pdf_path, checkpoint, umap, thresholds, fai
         which=checkpoint,
         umap=umap,
         cache=cache,
+        sequences=sequences,
+        window=window,
     )
     for diagnosis in result.diagnoses:
         _print_summary(diagnosis)
@@ -133,13 +167,49 @@ def _print_summary(diagnosis) -> None:
         click.echo(f"  {finding.severity:<8} {finding.message}")
     for finding in diagnosis.run_findings:
         click.echo(f"  {finding.severity:<8} run: {finding.message}")
+    for line in _behaviour_lines(diagnosis):
+        click.echo(f"  {line}")
     missing = {}
-    for name in ("residuals", "geometry", "taxonomy", "coherence", "mahalanobis"):
+    names = ("residuals", "geometry", "taxonomy", "coherence", "mahalanobis")
+    names += ("input_geometry", "latent_geometry", "behaviour", "popularity")
+    for name in names:
         value = getattr(diagnosis, name)
         if isinstance(value, Unavailable):
             missing.setdefault(value.reason, []).append(name)
     for reason, names in missing.items():
         click.echo(f"  unavailable: {', '.join(names)} ({reason})")
+
+
+def _behaviour_lines(diagnosis) -> list[str]:
+    """One line per embedding / behaviour diagnostic that ran: its headline numbers."""
+    lines = []
+    for name in ("input_geometry", "latent_geometry"):
+        if diagnosis.available(name):
+            g = getattr(diagnosis, name)
+            lines.append(
+                f"{g.space} geometry: anisotropy {g.anisotropy:.4f} ({g.n_pairs:,} random "
+                f"pairs), effective rank {g.effective_rank:.1f} of {g.dim}, mean norm "
+                f"{g.norms.mean():.4g}"
+            )
+    if diagnosis.available("behaviour"):
+        b = diagnosis.behaviour
+        shares = ", ".join(
+            f"l{row.level} {row.cooccurring_share:.4f} vs {row.random_share:.4f} / "
+            f"{row.popularity_share:.4f}"
+            for row in b.levels.itertuples()
+        )
+        lines.append(
+            f"behaviour ({b.n_pairs:,} co-occurring pairs, window {b.window}): shared prefix "
+            f"co-occurring vs random / popularity-matched: {shares}"
+        )
+    if diagnosis.available("popularity"):
+        p = diagnosis.popularity.summary()
+        lines.append(
+            f"popularity: head {p['head_items']:,} items ({p['head_interaction_share']:.1%} of "
+            f"interactions), collision share head {p['head_collision_share']:.4f}, tail "
+            f"{p['tail_collision_share']:.4f}, interactions {p['interaction_collision_share']:.4f}"
+        )
+    return lines
 
 
 def _exit_for(verdict: str, fail_on: str | None) -> None:
@@ -148,4 +218,46 @@ def _exit_for(verdict: str, fail_on: str | None) -> None:
         sys.exit(1)
 
 
-COMMANDS = [diagnose, report]
+@click.command()
+@click.argument("run_a", type=click.Path(file_okay=False))
+@click.argument("run_b", type=click.Path(file_okay=False))
+@click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False))
+@click.option(
+    "--threshold",
+    "thresholds",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Override a verdict threshold, e.g. --threshold churn_warning=0.3 (repeatable).",
+)
+def churn(run_a, run_b, json_path, thresholds):
+    """Share of items whose ID (and each prefix) changes from RUN_A to RUN_B, raw and after
+    matching code labels (Hungarian matching per level and prefix)."""
+    from analysis.diagnosis.churn import run_churn
+
+    result = run_churn(run_a, run_b, thresholds_from(thresholds))
+    click.echo(
+        f"churn {result.name_a} -> {result.name_b}: {result.items_common:,} common items "
+        f"({result.items_only_a:,} only in A, {result.items_only_b:,} only in B)"
+        + (", settings differ only in the seed" if result.seeds_only else "")
+    )
+    click.echo("  prefix  raw churn  matched churn")
+    for row in result.churn.levels.itertuples():
+        click.echo(f"  {row.prefix_length:>6}  {row.raw_churn:>9.4f}  {row.matched_churn:>13.4f}")
+    if result.churn.full_id_raw is None:
+        click.echo(
+            f"  full ID: not compared ({result.churn.n_levels_a} and "
+            f"{result.churn.n_levels_b} levels)"
+        )
+    else:
+        click.echo(
+            f"  full ID: raw {result.churn.full_id_raw:.4f}, matched "
+            f"{result.churn.full_id_matched:.4f}"
+        )
+    for finding in result.findings:
+        click.echo(f"  {finding.severity:<8} {finding.message}")
+    if json_path:
+        atomic_write_json(json_path, result.to_json())
+        click.echo(f"wrote {json_path}")
+
+
+COMMANDS = [diagnose, report, churn]

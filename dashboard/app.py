@@ -67,6 +67,7 @@ navigation = st.navigation(
             page("codeword_map.py", "Codeword map", ":material/scatter_plot:"),
             page("taxonomy.py", "Taxonomy", ":material/account_tree:"),
             page("mahalanobis.py", "Euclidean vs Mahalanobis", ":material/compare_arrows:"),
+            page("embeddings_behaviour.py", "Embeddings and behaviour", ":material/group:"),
         ],
         "Across runs": [
             page("training_comparison.py", "Training and comparison", ":material/show_chart:"),

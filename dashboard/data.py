@@ -24,11 +24,13 @@ import pandas as pd
 import pyarrow.parquet
 import streamlit as st
 
+from analysis.diagnosis.churn import RunChurn, run_churn
 from analysis.diagnosis.diagnose import diagnose_run
 from analysis.diagnosis.results import Diagnosis
 from analysis.metrics.taxonomy import prefix_taxonomy
 from analysis.presentation.labels import sizes_label
 from analysis.presentation.report import write_report
+from analysis.reading.behaviour_sequences import find_sequences
 from analysis.reading.run_data import RunData
 from analysis.reading.run_tables import compare_runs, config_diff, final_metrics
 from dashboard import background
@@ -222,31 +224,48 @@ def diagnosis_now(run_dir: Path, with_maps: bool = False) -> PartialDiagnosis:
     job = _diagnosis_job(run_dir, with_maps)
     if job.wait(float(os.environ.get("RQVAE_DASHBOARD_WAIT_S", "2"))):
         return PartialDiagnosis(job.result(), None)
-    quick = _id_diagnosis(str(run_dir), stamp(run_dir, RUN_FILES), is_locked(run_dir))
+    sequences = find_sequences(Run(run_dir))
+    quick = _id_diagnosis(
+        str(run_dir), stamp(run_dir, RUN_FILES), is_locked(run_dir), _file_stamp(sequences)
+    )
     return PartialDiagnosis(quick, job)
 
 
 def _diagnosis_job(run_dir: Path, with_maps: bool) -> background.Job:
     # the lock is in the key: a trainer killed without touching a file makes a run "interrupted"
+    sequences = find_sequences(Run(run_dir))
     key = (
         "diagnosis",
         str(run_dir),
         stamp(run_dir, DIAGNOSIS_FILES),
         with_maps,
         is_locked(run_dir),
+        _file_stamp(sequences),
     )
     title = "UMAP maps and codebook diagnostics" if with_maps else "Codebook diagnostics"
     # the on-disk store is shared with `rqvae diagnose`: a run diagnosed there opens at once
     return background.job(
         key,
         title,
-        lambda report: diagnose_run(run_dir, umap=with_maps, cache=True, progress=report),
+        # user sequences in the run folder or next to its catalog feed the behaviour diagnostics
+        lambda report: diagnose_run(
+            run_dir, umap=with_maps, cache=True, progress=report, sequences=sequences
+        ),
     )
 
 
 @st.cache_resource(show_spinner="Counting codes ...", max_entries=16)
-def _id_diagnosis(run_dir: str, file_stamp: Stamp, locked: bool) -> Diagnosis:
-    return diagnose_run(run_dir, umap=False, model=False, cache=True)
+def _id_diagnosis(run_dir: str, file_stamp: Stamp, locked: bool, sequences: tuple) -> Diagnosis:
+    found = Path(sequences[0]) if sequences else None
+    return diagnose_run(run_dir, umap=False, model=False, cache=True, sequences=found)
+
+
+def _file_stamp(path: Path | None) -> tuple:
+    """``(path, mtime_ns, size)`` of an optional file outside the run folder, or ``()``."""
+    if path is None:
+        return ()
+    info = Path(path).stat()
+    return (str(path), info.st_mtime_ns, info.st_size)
 
 
 def run_data(run_dir: Path) -> RunData:
@@ -341,6 +360,18 @@ def _runs_table(runs: RunsKey) -> pd.DataFrame:
     differing = config_diff(paths).set_index("key").T.rename_axis("run").reset_index()
     settings = [column for column in differing.columns if column not in finals]
     return finals.merge(differing[["run", *settings]], on="run", how="left")
+
+
+def churn(run_a: Path, run_b: Path) -> RunChurn:
+    """ID churn from run A to run B, raw and matched
+    (:func:`analysis.diagnosis.churn.run_churn`)."""
+    return _churn(_runs_key([run_a, run_b], ID_FILES))
+
+
+@st.cache_data(show_spinner="Matching the two runs' codes ...", max_entries=32)
+def _churn(runs: RunsKey) -> RunChurn:
+    (path_a, _), (path_b, _) = runs
+    return run_churn(path_a, path_b)
 
 
 @dataclass

@@ -22,9 +22,11 @@ from typing import TypeVar
 
 import numpy as np
 
+from analysis.diagnosis.behaviour import behaviour_diagnostics, behaviour_verdict, input_geometry
 from analysis.diagnosis.geometry import build_geometry
 from analysis.diagnosis.model_pass import MODEL_CHUNK, ModelPass, model_pass
 from analysis.diagnosis.results import (
+    NO_SEQUENCES,
     Diagnosis,
     EntropyResult,
     TaxonomyResult,
@@ -34,8 +36,10 @@ from analysis.diagnosis.results import (
 from analysis.diagnosis.run_findings import run_findings
 from analysis.diagnosis.store import diagnosis_key, load_diagnosis, save_diagnosis
 from analysis.metrics.assignments import mahalanobis_comparison
+from analysis.metrics.behaviour import DEFAULT_WINDOW
 from analysis.metrics.coherence import semantic_coherence
 from analysis.metrics.collisions import collision_report
+from analysis.metrics.embedding_geometry import DEFAULT_PAIRS, embedding_geometry
 from analysis.metrics.entropy import (
     branching_factor,
     branching_summary,
@@ -43,12 +47,13 @@ from analysis.metrics.entropy import (
     usage_entropy,
 )
 from analysis.metrics.geometry import Geometry
-from analysis.metrics.health import HealthThresholds, health_verdict, worst_severity
+from analysis.metrics.health import SEVERITY_ORDER, HealthThresholds, health_verdict, worst_severity
+from analysis.metrics.popularity import DEFAULT_HEAD_FRACTION
 from analysis.metrics.taxonomy import informative_depth, node_purity, taxonomy_scores
 from analysis.metrics.umap_maps import UmapSettings
 from analysis.metrics.usage import codebook_usage, lorenz_curve
 from analysis.reading.run_data import RunData
-from rqvae.errors import DiagnosticUnavailable, WorkbenchError
+from rqvae.errors import DiagnosticUnavailable, InputError, WorkbenchError
 from rqvae.files import file_fingerprint
 from rqvae.id_metrics import code_counts
 from rqvae.quantizers import Quantizer
@@ -66,8 +71,11 @@ STAGES = (
     "collisions",
     "taxonomy",
     "coherence",
+    "input_geometry",
+    "behaviour",
     "model_pass",
     "geometry",
+    "latent_geometry",
     "mahalanobis",
     "verdict",
 )
@@ -86,6 +94,10 @@ def diagnose_run(
     chunk_size: int = MODEL_CHUNK,
     sample_size: int = 2000,
     seed: int = 0,
+    sequences: str | Path | None = None,
+    window: int = DEFAULT_WINDOW,
+    head_fraction: float = DEFAULT_HEAD_FRACTION,
+    geometry_pairs: int = DEFAULT_PAIRS,
     cache: bool = False,
     model: bool = True,
     progress: Progress | None = None,
@@ -97,6 +109,10 @@ def diagnose_run(
     umap : compute the UMAP maps (cached in ``run_dir/cache``); False skips them.
     coherence_queries, coherence_k : sample size and neighbours of diagnostic 7.
     chunk_size : items per chunk of the model pass. sample_size : items kept for plots.
+    sequences : user sequences file for behavioural alignment and popularity allocation
+        (``window``: positions apart that count as co-occurring; ``head_fraction``: share of
+        the interacted items that are "popular"). geometry_pairs : random pairs (drawn with
+        ``seed``) for the anisotropy of the input and latent geometry.
     cache : reuse (and keep) the diagnosis stored in ``run_dir/cache/diagnosis`` for the same
         run files and options (:mod:`analysis.diagnosis.store`); ``timings["cache_read"]``
         then says how long reading it took.
@@ -106,8 +122,11 @@ def diagnose_run(
     progress : called as ``progress(stage, fraction_done)`` when each of :data:`STAGES` starts.
 
     Raises InputError only when the run itself is unusable (no or corrupt semantic IDs, a
-    config.json that is not a run's).
+    config.json that is not a run's) or ``sequences`` names no file.
     """
+    if sequences is not None and not Path(sequences).is_file():
+        # a mistyped path is the caller's error; a bad file's content is one Unavailable below
+        raise InputError(f"{sequences}: sequences file not found")
     thresholds = thresholds or HealthThresholds()
     options = {
         "thresholds": asdict(thresholds),
@@ -118,6 +137,10 @@ def diagnose_run(
         "sample_size": sample_size,
         "seed": seed,
         "model": model,
+        "sequences": None
+        if sequences is None
+        else [str(Path(sequences).resolve()), file_fingerprint(sequences)["sha256"]],
+        "behaviour": [window, head_fraction, geometry_pairs],
         # not in any file: a killed trainer turns "training" into "interrupted"
         "locked": is_locked(run_dir),
     }
@@ -135,6 +158,10 @@ def diagnose_run(
         seed=seed,
         model=model,
         progress=progress,
+        sequences=sequences,
+        window=window,
+        head_fraction=head_fraction,
+        geometry_pairs=geometry_pairs,
     )
     if not cache:
         return compute()
@@ -164,6 +191,10 @@ def _diagnose(
     seed: int,
     model: bool,
     progress: Progress | None,
+    sequences: str | Path | None,
+    window: int,
+    head_fraction: float,
+    geometry_pairs: int,
 ) -> Diagnosis:
     timings: dict[str, float] = {}
     stage = _stage_timer(timings, progress)
@@ -196,12 +227,20 @@ def _diagnose(
             )
         )
 
+    with stage("input_geometry"):
+        input_result = _optional(lambda: input_geometry(data, geometry_pairs, seed))
+    behaviour = popularity = NO_SEQUENCES
+    if sequences is not None:
+        with stage("behaviour"):
+            both = _optional(lambda: behaviour_diagnostics(data, sequences, window, head_fraction))
+        behaviour, popularity = (both, both) if isinstance(both, Unavailable) else both
+
     with stage("model_pass"):
         if model:
             passed = _optional(lambda: _model_pass(data, which, chunk_size, sample_size, seed))
         else:
             passed = Unavailable(DEFERRED)
-    residuals = geometry = mahalanobis = passed
+    residuals = geometry = mahalanobis = latent_result = passed
     checkpoint = agreement = None
     if not isinstance(passed, Unavailable):
         result, quantizer = passed
@@ -211,6 +250,12 @@ def _diagnose(
         with stage("geometry"):
             geometry = _optional(
                 lambda: _geometry(data, quantizer, result, umap, umap_settings, seed)
+            )
+        with stage("latent_geometry"):
+            latent_result = _optional(
+                lambda: embedding_geometry(
+                    result.latents, space="latent", n_pairs=geometry_pairs, seed=seed
+                )
             )
         with stage("mahalanobis"):
             mahalanobis = _optional(
@@ -236,6 +281,10 @@ def _diagnose(
             metrics=metrics if len(metrics) else None,
             thresholds=thresholds,
         )
+        findings += behaviour_verdict(
+            input_result, behaviour, popularity, thresholds or HealthThresholds()
+        )
+        findings.sort(key=lambda f: -SEVERITY_ORDER[f.severity])  # stable: levels stay ordered
     return Diagnosis(
         run_dir=run.path,
         name=run.name,
@@ -258,6 +307,11 @@ def _diagnose(
         checkpoint=checkpoint,
         checkpoint_agreement=agreement,
         timings=timings,
+        input_geometry=input_result,
+        latent_geometry=latent_result,
+        behaviour=behaviour,
+        popularity=popularity,
+        sequences=Path(sequences) if sequences is not None else None,
         run_findings=run_findings(run),
     )
 

@@ -10,9 +10,12 @@ import numpy as np
 import pandas as pd
 
 from analysis.metrics.assignments import AssignmentComparison
+from analysis.metrics.behaviour import BehaviourAlignment
 from analysis.metrics.collisions import CollisionReport
+from analysis.metrics.embedding_geometry import EmbeddingGeometry
 from analysis.metrics.geometry import Geometry
 from analysis.metrics.health import Finding
+from analysis.metrics.popularity import PopularityAllocation
 from analysis.metrics.residuals import ResidualNorms
 
 
@@ -21,6 +24,13 @@ class Unavailable:
     """A diagnostic that could not run for this run, and why (one line)."""
 
     reason: str
+
+
+NOT_COMPUTED = Unavailable("not computed")
+NO_SEQUENCES = Unavailable(
+    "no user sequences: pass --sequences FILE, or put sequences.jsonl.gz in the run folder "
+    "or next to its catalog"
+)
 
 
 @dataclass
@@ -73,6 +83,11 @@ class Diagnosis:
     checkpoint_agreement : share of items whose semantic_ids.parquet codes equal the codes the
         checkpoint assigns now (1.0 when the IDs were assigned from it); None without checkpoint.
     timings : seconds spent per diagnostic.
+    input_geometry, latent_geometry : norms, anisotropy and spectrum of the input embeddings and
+        of the checkpoint's latents (:mod:`analysis.metrics.embedding_geometry`).
+    behaviour, popularity : behavioural alignment and popularity allocation from the user
+        sequences file ``sequences`` (:mod:`analysis.metrics.behaviour`,
+        :mod:`analysis.metrics.popularity`); Unavailable without one.
     run_findings : findings about the folder rather than the IDs (an interrupted run, stale
         IDs, a ``best`` that missed its rule): :mod:`analysis.diagnosis.run_findings`.
     """
@@ -98,6 +113,11 @@ class Diagnosis:
     checkpoint: Path | None = None
     checkpoint_agreement: float | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    input_geometry: EmbeddingGeometry | Unavailable = field(default_factory=lambda: NOT_COMPUTED)
+    latent_geometry: EmbeddingGeometry | Unavailable = field(default_factory=lambda: NOT_COMPUTED)
+    behaviour: BehaviourAlignment | Unavailable = field(default_factory=lambda: NO_SEQUENCES)
+    popularity: PopularityAllocation | Unavailable = field(default_factory=lambda: NO_SEQUENCES)
+    sequences: Path | None = None
     run_findings: list[Finding] = field(default_factory=list)  # see diagnosis.run_findings
 
     @property

@@ -9,13 +9,20 @@ Layout (keys are stable; tables are lists of records; NaN and inf become null)::
                                            "threshold"}, ...],
                  "run_findings": [... the same fields: interrupted, stale IDs, best rule]},
      "diagnostics": {"usage", "entropy", "collisions", "residuals", "geometry", "taxonomy",
-                     "coherence", "mahalanobis"},
+                     "coherence", "mahalanobis", "input_geometry", "latent_geometry",
+                     "behaviour", "popularity"},
      "timings_s": {...}}
 
 Every entry of "diagnostics" has ``"available": true`` plus its numbers, or
 ``"available": false`` and a ``"reason"``. Large tables are cut: the taxonomy keeps first-level
 nodes, and the UMAP item sample and residual sample are left out (the HTML report and the
 dashboard show them). ``codebook_size`` is the largest of ``codebook_sizes``.
+
+The embedding and behaviour entries: ``input_geometry`` / ``latent_geometry`` hold the summary
+of :class:`~analysis.metrics.embedding_geometry.EmbeddingGeometry` (anisotropy, ``n_pairs``,
+effective rank, ...), its norm quantiles and the first 50 eigenvalues; ``behaviour`` the pair
+counts and one row per level; ``popularity`` the group summary, the per-group table and the
+per-prefix-length table (not every prefix). ``run.sequences`` names the sequences file.
 """
 
 from __future__ import annotations
@@ -55,6 +62,7 @@ def diagnosis_to_json(diagnosis: Diagnosis) -> dict[str, Any]:
             "codebook_sizes": list(diagnosis.codebook_sizes),
             "checkpoint": str(diagnosis.checkpoint) if diagnosis.checkpoint else None,
             "checkpoint_agreement": diagnosis.checkpoint_agreement,
+            "sequences": str(diagnosis.sequences) if diagnosis.sequences else None,
         },
         "verdict": {
             "severity": diagnosis.verdict,
@@ -115,10 +123,31 @@ def diagnosis_to_json(diagnosis: Diagnosis) -> dict[str, Any]:
                     "changed_items": records(m.changed),
                 },
             ),
+            "input_geometry": section("input_geometry", _geometry_json),
+            "latent_geometry": section("latent_geometry", _geometry_json),
+            "behaviour": section(
+                "behaviour", lambda b: {**b.summary(), "levels": records(b.levels)}
+            ),
+            "popularity": section(
+                "popularity",
+                lambda p: {
+                    **p.summary(),
+                    "groups": records(p.groups),
+                    "levels": records(p.levels),
+                },
+            ),
         },
         "timings_s": dict(diagnosis.timings),
     }
     return json_safe(result)
+
+
+def _geometry_json(geometry) -> dict[str, Any]:
+    return {
+        **geometry.summary(),
+        "norms": records(geometry.norm_summary)[0],
+        "eigenvalues": geometry.eigenvalues[:50].tolist(),
+    }
 
 
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:

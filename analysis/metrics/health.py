@@ -50,6 +50,16 @@ class HealthThresholds:
     # over the last `convergence_window` epochs.
     convergence_window: int = 5
     convergence_tolerance: float = 0.01
+    # Embeddings and behaviour (rules in analysis/metrics/behaviour_health.py).
+    # Input anisotropy (mean cosine of random pairs) above this is a warning.
+    anisotropy_warning: float = 0.4
+    # Level-0 prefixes ignore behaviour: co-occurring pairs share the first code less than this
+    # many times as often as popularity-matched random pairs.
+    behaviour_lift_warning: float = 2.0
+    # Popular (head) items that share their full ID with another item: share above this.
+    popular_collision_warning: float = 0.1
+    # Two runs that differ only in their seed: matched full-ID churn above this.
+    churn_warning: float = 0.5
 
     def __post_init__(self) -> None:
         fractions = (
@@ -59,6 +69,9 @@ class HealthThresholds:
             "unique_ratio_error",
             "unique_ratio_warning",
             "residual_min_shrink",
+            "anisotropy_warning",
+            "popular_collision_warning",
+            "churn_warning",
         )
         for name in fractions:
             if not 0 <= getattr(self, name) <= 1:
@@ -68,6 +81,7 @@ class HealthThresholds:
             ("loss_scale_ratio", 1),
             ("convergence_window", 1),
             ("convergence_tolerance", 0),
+            ("behaviour_lift_warning", 0),
         ):
             if getattr(self, name) < low:
                 raise InputError(f"threshold {name} is {getattr(self, name)}, expected >= {low}")

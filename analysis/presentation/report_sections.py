@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 from analysis.diagnosis.results import Diagnosis, Unavailable
 from analysis.metrics.health import SEVERITY_ORDER
 from analysis.metrics.taxonomy import purity_by_prefix_length
-from analysis.presentation import figures, figures_compare, taxonomy_figures
+from analysis.presentation import behaviour_figures, figures, figures_compare, taxonomy_figures
 from analysis.presentation.labels import sizes_label
 from analysis.reading.run_tables import compare_runs, config_diff, final_metrics
 
@@ -116,6 +116,7 @@ def comparison_blocks(diagnoses: Sequence[Diagnosis]) -> list[Block]:
         parallel = _parallel_table(final, diff)
         if parallel is not None:
             blocks.append(Block(figure=figures_compare.parallel_coordinates(*parallel)))
+        blocks += churn_blocks(diagnoses)
     if len(curves):
         blocks.append(heading(2, "Training curves", "training"))
         epochs = curves.groupby("run")["epoch"].nunique().max()
@@ -172,6 +173,7 @@ def run_blocks(d: Diagnosis) -> list[Block]:
         ("7. Semantic coherence", _coherence),
         ("8. Euclidean against Mahalanobis assignment", _mahalanobis),
         ("9. Health verdict", _verdict),
+        ("10. Embeddings and behaviour", embeddings_behaviour_blocks),
     )
     for title, build in sections:
         blocks.append(heading(3, title))
@@ -319,3 +321,69 @@ def _verdict(d: Diagnosis) -> list[Block]:
     frame = pd.DataFrame([f.to_dict() for f in d.findings])
     frame = frame.sort_values("severity", key=lambda s: -s.map(SEVERITY_ORDER), kind="stable")
     return [table(frame, max_rows=50)]
+
+
+# --- embeddings and behaviour -----------------------------------------------------------------
+
+
+def embeddings_behaviour_blocks(d: Diagnosis) -> list[Block]:
+    """Input and latent geometry, behavioural alignment and popularity allocation of one run."""
+    blocks: list[Block] = []
+    spaces = [g for g in (d.input_geometry, d.latent_geometry) if not isinstance(g, Unavailable)]
+    for name, result in (("Input", d.input_geometry), ("Latent", d.latent_geometry)):
+        if isinstance(result, Unavailable):
+            blocks += [text(f"<p><b>{name} geometry</b></p>"), unavailable(result)]
+    if spaces:
+        summary = pd.DataFrame([g.summary() for g in spaces])
+        blocks.append(table(summary, caption="Norms, anisotropy (random pairs) and effective rank"))
+        blocks += [Block(figure=behaviour_figures.norm_histogram(g)) for g in spaces]
+        blocks.append(Block(figure=behaviour_figures.spectrum_figure(spaces)))
+    if isinstance(d.behaviour, Unavailable):
+        blocks += [text("<p><b>Behavioural alignment</b></p>"), unavailable(d.behaviour)]
+    else:
+        b = d.behaviour
+        blocks.append(
+            text(
+                f"<p>{b.n_pairs:,} co-occurring pairs (items at most {b.window} positions apart) "
+                f"from {b.n_users:,} users and {b.n_interactions:,} interactions of "
+                f"<code>{html.escape(str(d.sequences))}</code>; chance shares are exact "
+                "expectations.</p>"
+            )
+        )
+        blocks += [table(b.levels), Block(figure=behaviour_figures.alignment_figure(b.levels))]
+    if isinstance(d.popularity, Unavailable):
+        blocks += [text("<p><b>Popularity allocation</b></p>"), unavailable(d.popularity)]
+    else:
+        p = d.popularity
+        summary = pd.DataFrame([p.summary()])
+        blocks += [
+            table(summary, caption="Popularity groups and collisions"),
+            table(p.groups, max_rows=40, caption="Items sharing the prefix, per popularity group"),
+            Block(figure=behaviour_figures.popularity_groups_figure(p.groups)),
+            table(p.levels, caption="Crowding and fan-out against popularity per prefix length"),
+        ]
+        if len(p.prefixes):
+            blocks.append(Block(figure=behaviour_figures.fanout_figure(p.prefixes, 1)))
+    return blocks
+
+
+def churn_blocks(diagnoses: Sequence[Diagnosis]) -> list[Block]:
+    """ID churn from the first run to each other run, with its findings."""
+    from analysis.diagnosis.churn import run_churn
+    from rqvae.errors import WorkbenchError
+
+    blocks = [heading(3, "ID churn against the first run")]
+    first = diagnoses[0]
+    for other in diagnoses[1:]:
+        try:
+            result = run_churn(first.run_dir, other.run_dir)
+        except WorkbenchError as error:
+            blocks.append(unavailable(Unavailable(f"{first.name} → {other.name}: {error}")))
+            continue
+        names = (first.name, other.name)
+        blocks.append(table(result.churn.levels, caption=f"Churn {names[0]} → {names[1]}"))
+        blocks.append(Block(figure=behaviour_figures.churn_figure(result.churn, names)))
+        if result.findings:
+            frame = pd.DataFrame([f.to_dict() for f in result.findings])
+            blocks.append(table(frame, caption=f"Findings of {names[0]} → {names[1]}"))
+    return blocks

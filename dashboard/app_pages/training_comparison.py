@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from analysis.presentation import figures_compare
+from analysis.presentation.behaviour_figures import churn_figure
 from dashboard import data, widgets
 from dashboard.markup import plain
 
@@ -97,3 +98,30 @@ if len(runs) >= 2:
     if axes:
         colour = "ids_unique_ratio" if "ids_unique_ratio" in table else None
         widgets.plot(figures_compare.parallel_coordinates(table, axes, color=colour))
+
+# --- ID churn between two runs --------------------------------------------------------------------
+st.subheader("ID churn")
+if len(runs) < 2:
+    st.caption("Pick two or more runs to see how many items change their ID between two of them.")
+else:
+    names = list(runs)
+    pick = st.columns(2)
+    run_a = pick[0].selectbox("From run", names, index=0, key="training_churn_a")
+    run_b = pick[1].selectbox("To run", names, index=1, key="training_churn_b")
+    result = widgets.load_or_stop(
+        f"{run_a} -> {run_b}", lambda: data.churn(runs[run_a], runs[run_b])
+    )
+    cards = st.columns(3)
+    full_raw, full_matched = result.churn.full_id_raw, result.churn.full_id_matched
+    cards[0].metric("common items", f"{result.items_common:,}")
+    cards[1].metric("full ID, raw", "-" if full_raw is None else f"{full_raw:.1%}")
+    cards[2].metric(
+        "full ID, matched",
+        "-" if full_matched is None else f"{full_matched:.1%}",
+        help="After renaming A's codes onto B's by maximum overlap (Hungarian matching per "
+        "level and prefix): the churn no relabelling can remove.",
+    )
+    widgets.plot(churn_figure(result.churn, (run_a, run_b)))
+    st.dataframe(result.churn.levels, hide_index=True, width="stretch")
+    for finding in result.findings:
+        st.warning(plain(finding.message), icon=":material/warning:")

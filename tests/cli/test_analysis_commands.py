@@ -37,7 +37,10 @@ def test_import_then_diagnose(tmp_path, scientific_dir):
     result = invoke("diagnose", out, "--json", tmp_path / "d.json", "--no-umap")
     assert result.exit_code == 0, result.output
     assert "letter: WARNING" in result.output
-    assert "unavailable: residuals, geometry, mahalanobis (no checkpoint" in result.output
+    assert (
+        "unavailable: residuals, geometry, mahalanobis, latent_geometry (no checkpoint"
+        in result.output
+    )
     document = json.loads((tmp_path / "d.json").read_text())
     assert document["run"]["kind"] == "imported-ids"
     assert document["diagnostics"]["taxonomy"]["available"] is True

@@ -36,6 +36,7 @@ PAGES = {
     "Codeword map": "Codeword map: trained",
     "Taxonomy": "Taxonomy: trained",
     "Euclidean vs Mahalanobis": "Euclidean vs Mahalanobis: trained",
+    "Embeddings and behaviour": "Embeddings and behaviour: trained",
     "Training and comparison": "Training and comparison",
     "Report": "Report",
 }

@@ -58,7 +58,8 @@ def test_json_is_strict_and_stable(letter_run):
     text = json.dumps(document, allow_nan=False)  # no NaN or inf slipped through
     assert json.loads(text) == document
     assert set(document) == {"schema", "run", "verdict", "diagnostics", "timings_s"}
-    assert set(document["diagnostics"]) == DIAGNOSTIC_KEYS
+    new_keys = {"input_geometry", "latent_geometry", "behaviour", "popularity"}  # issue 13
+    assert set(document["diagnostics"]) == DIAGNOSTIC_KEYS | new_keys
     residuals = document["diagnostics"]["residuals"]
     assert residuals == {"available": False, "reason": NO_CHECKPOINT_IMPORTED}
     assert document["verdict"]["severity"] == "warning"

@@ -71,10 +71,14 @@ def test_two_imported_runs(tmp_path, imported_diagnoses, letter_run, mql_run):
 
 
 @pytest.mark.slow
-def test_trained_run_report_has_every_figure(tmp_path, trained_run, letter_run):
+def test_trained_run_report_has_every_figure(tmp_path, trained_run, letter_run, scientific_dir):
     out = tmp_path / "report.html"
     diagnoses = [
-        diagnose_run(trained_run, umap_settings=UmapSettings(n_epochs=50, item_sample=300)),
+        diagnose_run(
+            trained_run,
+            umap_settings=UmapSettings(n_epochs=50, item_sample=300),
+            sequences=scientific_dir / "sequences.jsonl.gz",  # nothing unavailable, behaviour too
+        ),
         diagnose_run(letter_run, umap=False),
     ]
     write_report([trained_run, letter_run], out, diagnoses=diagnoses)

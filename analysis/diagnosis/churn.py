@@ -1,0 +1,100 @@
+"""ID churn between two run folders on one catalog (``rqvae churn RUN_A RUN_B``).
+
+Items are matched by ``item_id``; churn is measured over the items both runs have (a catalog
+update adds and removes some, which are counted apart). The metric itself is
+:func:`analysis.metrics.churn.id_churn`. JSON layout (``--json``)::
+
+    {"schema": "rqvae-churn/1", "run_a", "run_b", "items_common", "items_only_a",
+     "items_only_b", "n_levels_a", "n_levels_b", "seeds_only", "full_id_raw",
+     "full_id_matched", "levels": [{"level", "prefix_length", "items", "raw_changed",
+     "raw_churn", "matched_changed", "matched_churn"}, ...], "findings": [...]}
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from analysis.diagnosis.to_json import json_safe, records
+from analysis.metrics.behaviour_health import churn_findings
+from analysis.metrics.churn import Churn, id_churn
+from analysis.metrics.health import Finding, HealthThresholds
+from analysis.reading.run_data import RunData
+from analysis.reading.run_tables import config_diff
+from rqvae.errors import DiagnosticUnavailable
+
+SCHEMA = "rqvae-churn/1"
+
+
+@dataclass
+class RunChurn:
+    """Churn between run A and run B, with the item bookkeeping and the verdict findings.
+
+    seeds_only : the runs' config.json differ in nothing but a seed (so churn is chance).
+    """
+
+    name_a: str
+    name_b: str
+    path_a: Path
+    path_b: Path
+    items_common: int
+    items_only_a: int
+    items_only_b: int
+    seeds_only: bool
+    churn: Churn
+    findings: list[Finding] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return json_safe(
+            {
+                "schema": SCHEMA,
+                "run_a": {"name": self.name_a, "path": str(self.path_a)},
+                "run_b": {"name": self.name_b, "path": str(self.path_b)},
+                "items_common": self.items_common,
+                "items_only_a": self.items_only_a,
+                "items_only_b": self.items_only_b,
+                "n_levels_a": self.churn.n_levels_a,
+                "n_levels_b": self.churn.n_levels_b,
+                "seeds_only": self.seeds_only,
+                "full_id_raw": self.churn.full_id_raw,
+                "full_id_matched": self.churn.full_id_matched,
+                "levels": records(self.churn.levels),
+                "findings": [finding.to_dict() for finding in self.findings],
+            }
+        )
+
+
+def run_churn(
+    run_a: str | Path, run_b: str | Path, thresholds: HealthThresholds | None = None
+) -> RunChurn:
+    """Read both runs' semantic IDs and measure the churn from A to B over their common items.
+
+    Raises InputError for an unusable run, DiagnosticUnavailable when they share no item.
+    """
+    data_a, data_b = RunData.load(run_a), RunData.load(run_b)
+    common, rows_a, rows_b = np.intersect1d(
+        data_a.item_ids.astype(str), data_b.item_ids.astype(str), return_indices=True
+    )
+    if len(common) == 0:
+        raise DiagnosticUnavailable(
+            f"{data_a.run.path} and {data_b.run.path} have no item in common"
+        )
+    churn = id_churn(data_a.codes[rows_a], data_b.codes[rows_b])
+    differing = set(config_diff([data_a.run.path, data_b.run.path])["key"])
+    seeds_only = bool(differing) and all(key.rsplit(".", 1)[-1] == "seed" for key in differing)
+    names = (data_a.name, data_b.name)
+    return RunChurn(
+        name_a=data_a.name,
+        name_b=data_b.name,
+        path_a=data_a.run.path,
+        path_b=data_b.run.path,
+        items_common=len(common),
+        items_only_a=data_a.n_items - len(common),
+        items_only_b=data_b.n_items - len(common),
+        seeds_only=seeds_only,
+        churn=churn,
+        findings=churn_findings(churn, thresholds or HealthThresholds(), seeds_only, names),
+    )
