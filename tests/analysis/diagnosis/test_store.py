@@ -38,6 +38,10 @@ def assert_same(stored, fresh, where: str) -> None:
     assert type(stored) is type(fresh), where
     if isinstance(fresh, pd.DataFrame):
         pd.testing.assert_frame_equal(stored, fresh, obj=where)
+    elif isinstance(fresh, np.ndarray) and fresh.dtype == object:
+        assert stored.dtype == object and stored.shape == fresh.shape, where
+        for index, (a, b) in enumerate(zip(stored.tolist(), fresh.tolist(), strict=True)):
+            assert_same(a, b, f"{where}[{index}]")
     elif isinstance(fresh, np.ndarray):
         assert stored.dtype == fresh.dtype and np.array_equal(stored, fresh, equal_nan=True), where
     elif dataclasses.is_dataclass(fresh):
@@ -62,15 +66,18 @@ def without_timings(document: dict) -> dict:
     return {key: value for key, value in document.items() if key != "timings_s"}
 
 
-def test_stored_diagnosis_reads_back_equal(run_copy, monkeypatch):
-    fresh = diagnose_run(run_copy, umap=False, cache=True)
+def test_stored_diagnosis_reads_back_equal(run_copy, scientific_dir, monkeypatch):
+    sequences = scientific_dir / "sequences.jsonl.gz"
+    fresh = diagnose_run(run_copy, umap=False, cache=True, sequences=sequences)
     assert "cache_read" not in fresh.timings
+    assert fresh.available("behaviour") and fresh.available("latent_geometry")
     forbid_computing(monkeypatch)
-    stored = diagnose_run(run_copy, umap=False, cache=True)
+    stored = diagnose_run(run_copy, umap=False, cache=True, sequences=sequences)
     assert "cache_read" in stored.timings
     assert without_timings(diagnosis_to_json(stored)) == without_timings(diagnosis_to_json(fresh))
-    for name in ("usage", "entropy", "collisions", "residuals", "geometry", "taxonomy"):
-        assert_same(getattr(stored, name), getattr(fresh, name), name)
+    for field in dataclasses.fields(fresh):
+        if field.name not in ("timings", "run_dir"):
+            assert_same(getattr(stored, field.name), getattr(fresh, field.name), field.name)
     assert_same(stored.coherence, fresh.coherence, "coherence")
     assert_same(stored.mahalanobis, fresh.mahalanobis, "mahalanobis")
     assert_same(stored.findings, fresh.findings, "findings")
