@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from rqvae.best_rule import BestRule, NeighborProbe
 from rqvae.checkpoint import Checkpoint, checkpoint_path, load_weights, save_checkpoint
 from rqvae.config import RunConfig, TrainConfig
 from rqvae.embeddings import EmbeddingsFile, load_embeddings
@@ -97,6 +98,7 @@ def _fit(
     else:
         eval_rows = np.arange(n_items)
     array = embeddings.array
+    probe = NeighborProbe(array, eval_rows, train_config.seed)  # the semantic check's pairs
 
     # --- model
     model = RQVAE(model_config)
@@ -122,6 +124,7 @@ def _fit(
                 first = _rows(array, train_rows[: model_config.kmeans_init_size])
                 model.quantizer.init_codebooks(model.encode(first), generator=shuffle)
         state = {"epoch": 0, "step": 0, "wall_time_s": 0.0, "best": None}
+    rule = BestRule(train_config)
     metrics.truncate_after(state["epoch"])  # lines logged after that checkpoint are redone
 
     # --- loop
@@ -132,7 +135,8 @@ def _fit(
         total=train_config.epochs, initial=state["epoch"], desc=f"train {out_dir.name}", unit="ep"
     )
     started = time.perf_counter() - state["wall_time_s"]
-    for epoch in range(state["epoch"] + 1, train_config.epochs + 1):
+    first_epoch = train_config.epochs + 1 if state.get("stop_reason") else state["epoch"] + 1
+    for epoch in range(first_epoch, train_config.epochs + 1):
         epoch_start = time.perf_counter()
         row_order = train_rows[torch.randperm(len(train_rows), generator=shuffle).numpy()]
         sums = _EpochSums(model_config.num_levels)
@@ -155,7 +159,7 @@ def _fit(
 
         record = {"epoch": epoch, "step": state["step"], "lr": lr, **sums.means()}
         record.update(evaluate_losses(model, array, val_rows))
-        record.update(evaluate_ids(model, array, eval_rows))
+        record.update(evaluate_ids(model, array, eval_rows, probe))
         record["samples_per_s"] = len(row_order) / max(train_seconds, 1e-9)
         record["wall_time_s"] = time.perf_counter() - started
         state.update(epoch=epoch, wall_time_s=record["wall_time_s"])
@@ -166,20 +170,32 @@ def _fit(
         board.flush()
 
         # --- save: best by the configured rule, "last" every N epochs and at the end
-        rank = metrics.rank(record)
+        rank = rule.rank(record)
         if state["best"] is None or rank > tuple(state["best"]["rank"]):
             state["best"] = {"epoch": epoch, "rank": list(rank)}
             save_checkpoint(checkpoint_path(out_dir, "best"), model, None, dict(state))
-        if epoch % train_config.checkpoint_every == 0 or epoch == train_config.epochs:
+        state["stop_reason"] = rule.stop_reason(epoch, state["best"]["epoch"])
+        final = epoch == train_config.epochs or state["stop_reason"] is not None
+        if epoch % train_config.checkpoint_every == 0 or final:
             rng = {"torch": torch.get_rng_state(), "shuffle": shuffle.get_state()}
             save_checkpoint(checkpoint_path(out_dir, "last"), model, optimizer, dict(state), rng)
         set_status(out_dir, "training", epoch=epoch, epochs=train_config.epochs)
         progress.update(1)
         progress.set_postfix(loss=f"{record['loss_total']:.4f}", unique=record["unique_id_ratio"])
+        if state["stop_reason"] is not None:
+            break
     progress.close()
     board.close()
+    stopped = {"stopped": "early", "stop_reason": state["stop_reason"]}
+    if not state.get("stop_reason"):
+        stopped = {"stopped": "epochs", "stop_reason": f"ran all {train_config.epochs} epochs"}
     set_status(
-        out_dir, "finished", epoch=state["epoch"], epochs=train_config.epochs, best=state["best"]
+        out_dir,
+        "finished",
+        epoch=state["epoch"],
+        epochs=train_config.epochs,
+        best=state["best"],
+        **stopped,
     )
 
 
@@ -212,8 +228,11 @@ def evaluate_losses(model: RQVAE, array: np.ndarray, rows: np.ndarray) -> dict:
 
 
 @torch.no_grad()
-def evaluate_ids(model: RQVAE, array: np.ndarray, rows: np.ndarray) -> dict:
-    """ID metrics on ``rows``: unique-ID ratio, per-level usage, perplexity, residual norms.
+def evaluate_ids(
+    model: RQVAE, array: np.ndarray, rows: np.ndarray, probe: NeighborProbe | None = None
+) -> dict:
+    """ID metrics on ``rows``: unique-ID ratio, per-level usage, perplexity, residual norms,
+    and with a ``probe`` the semantic check ``neighbor_share_l0`` (:mod:`rqvae.best_rule`).
 
     ``residual_norm_l{i}`` is the mean Euclidean norm of the residual left after level i,
     ``||z - c_0 - ... - c_i||``, in latent units.
@@ -237,6 +256,8 @@ def evaluate_ids(model: RQVAE, array: np.ndarray, rows: np.ndarray) -> dict:
         record[f"residual_norm_l{level}"] = norm_sums[level] / len(rows)
         record[f"codebook_usage_l{level}"] = float(usage[level])
         record[f"perplexity_l{level}"] = float(spread[level])
+    if probe is not None:
+        record.update(probe.measure(codes))
     return record
 
 
