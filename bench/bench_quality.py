@@ -71,8 +71,9 @@ def run_one(data: Path, catalog: str, seed: int, settings: dict, folder: Path) -
         "catalog": catalog,
         "seed": seed,
         "unique": len(np.unique(codes, axis=0)) / len(codes),
-        "usage": [len(np.unique(codes[:, level])) / config.model.codebook_size
-                  for level in range(levels)],  # fmt: skip
+        "usage": [
+            len(np.unique(codes[:, level])) / config.model.codebook_size for level in range(levels)
+        ],  # fmt: skip
         "nmi_l0_d2": None,
         "best_epoch": status["best"]["epoch"],
         "epochs_run": lines[-1]["epoch"],
@@ -117,7 +118,8 @@ def main() -> None:
         settings[key] = parse_value(value)
     catalogs = CATALOGS if args.catalog == "all" else (args.catalog,)
     print(f"settings {settings or 'default'}; torch threads {torch.get_num_threads()}")
-    header = "catalog            seed unique  usage            NMI(l0,d2) best  epochs stop    train_s"
+    header = "catalog            seed unique  usage            NMI(l0,d2) best  epochs stop"
+    header += "    train_s"
     print(header)
     with tempfile.TemporaryDirectory() as folder:
         for catalog in catalogs:
