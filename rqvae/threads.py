@@ -16,3 +16,12 @@ def default_threads() -> int:
     """``OMP_NUM_THREADS`` when it is set to a positive integer, else :data:`DEFAULT_THREADS`."""
     value = os.environ.get("OMP_NUM_THREADS", "").strip()
     return int(value) if value.isdigit() and int(value) > 0 else DEFAULT_THREADS
+
+
+def use_default_threads() -> int:
+    """Set torch's intra-op thread count to :func:`default_threads`; returns it."""
+    import torch
+
+    threads = default_threads()
+    torch.set_num_threads(threads)
+    return threads
