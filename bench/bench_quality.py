@@ -101,7 +101,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--catalog", default="all", choices=(*CATALOGS, "all"))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--threads", type=int, default=None, help="torch threads")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: 1)")
     parser.add_argument("--set", dest="settings", nargs="*", default=[], metavar="KEY=VALUE")
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--trace", action="store_true", help="print every epoch")
@@ -110,6 +110,9 @@ def main() -> None:
     TRACE = args.trace
     import torch
 
+    from rqvae.threads import use_default_threads
+
+    use_default_threads()  # as `rqvae train` does: OMP_NUM_THREADS, else the measured default
     if args.threads:
         torch.set_num_threads(args.threads)
     settings = {}
