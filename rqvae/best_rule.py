@@ -21,9 +21,9 @@ Among qualified epochs the highest ``best_metric`` (``unique_id_ratio``) wins, t
 lowest ``best_tiebreak`` (``val_loss_total``), then by the earlier epoch. While no epoch has
 qualified, the highest ``best_metric`` wins.
 
-Early stopping: after each epoch, if the best epoch is ``patience`` or more epochs old, training
-stops (``patience = 0`` never stops early); ``status.json`` says ``"stopped": "early"`` and
-``"stop_reason"``.
+Early stopping: after each epoch, if the best epoch is valid (qualified) and ``patience`` or more
+epochs old, training stops (``patience = 0`` never stops early); ``status.json`` says
+``"stopped": "early"`` and ``"stop_reason"``.
 """
 
 from __future__ import annotations
@@ -125,10 +125,16 @@ class BestRule:
         tiebreak = sys.float_info.max if tiebreak is None else float(tiebreak)
         return (qualified, float(record[train.best_metric]), -tiebreak)
 
-    def stop_reason(self, epoch: int, best_epoch: int) -> str | None:
-        """Why training stops after ``epoch``, or None to go on."""
-        patience = self.train.patience
-        if patience > 0 and epoch - best_epoch >= patience and epoch < self.train.epochs:
+    def stop_reason(self, epoch: int, best: dict[str, Any]) -> str | None:
+        """Why training stops after ``epoch``, or None to go on.
+
+        ``best`` is the best epoch's record ``{"epoch", "rank"}``. Only a valid best epoch
+        (``rank[0] == 1``) starts the patience clock: a run still looking for a valid epoch (a
+        codebook not yet fully used after a collapse) goes on.
+        """
+        patience, best_epoch = self.train.patience, best["epoch"]
+        valid = bool(best["rank"][0])
+        if valid and patience > 0 and epoch - best_epoch >= patience and epoch < self.train.epochs:
             return (
                 f"early stop: the best-rule score has not improved for {epoch - best_epoch} "
                 f"epochs (patience {patience}); best epoch {best_epoch}"

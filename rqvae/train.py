@@ -174,7 +174,7 @@ def _fit(
         if state["best"] is None or rank > tuple(state["best"]["rank"]):
             state["best"] = {"epoch": epoch, "rank": list(rank)}
             save_checkpoint(checkpoint_path(out_dir, "best"), model, None, dict(state))
-        state["stop_reason"] = rule.stop_reason(epoch, state["best"]["epoch"])
+        state["stop_reason"] = rule.stop_reason(epoch, state["best"])
         final = epoch == train_config.epochs or state["stop_reason"] is not None
         if epoch % train_config.checkpoint_every == 0 or final:
             rng = {"torch": torch.get_rng_state(), "shuffle": shuffle.get_state()}

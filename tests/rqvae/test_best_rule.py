@@ -49,20 +49,23 @@ def test_probe_matches_the_coherence_diagnostic_on_real_data(scientific_embeddin
     assert measured["neighbor_lift_l0"] > 1.2  # the code follows the embeddings (1.53)
 
 
-def test_stop_reason_counts_epochs_since_the_best():
+def test_stop_reason_counts_epochs_since_a_valid_best():
     rule = BestRule(TrainConfig(epochs=50, patience=3))
-    assert rule.stop_reason(epoch=5, best_epoch=3) is None
-    assert "patience 3" in rule.stop_reason(epoch=6, best_epoch=3)
-    assert rule.stop_reason(epoch=50, best_epoch=3) is None  # the last epoch: not "early"
-    assert BestRule(TrainConfig(epochs=50, patience=0)).stop_reason(40, 1) is None
+    valid, invalid = {"epoch": 3, "rank": [1, 0.9, -0.5]}, {"epoch": 3, "rank": [0, 0.9, -0.5]}
+    assert rule.stop_reason(epoch=5, best=valid) is None
+    assert "patience 3" in rule.stop_reason(epoch=6, best=valid)
+    assert rule.stop_reason(epoch=30, best=invalid) is None  # no valid epoch yet: go on
+    assert rule.stop_reason(epoch=50, best=valid) is None  # the last epoch: not "early"
+    assert BestRule(TrainConfig(epochs=50, patience=0)).stop_reason(40, valid) is None
 
 
 def test_run_stops_early_and_says_why(tmp_path):
-    """A tiny run of up to 40 epochs with patience 3 stops 3 epochs after its best epoch;
+    """A tiny run of up to 40 epochs with patience 3 stops 3 epochs after its (valid) best epoch;
     status.json and the last metrics line say so, and the last checkpoint is that epoch."""
     embeddings = write_embeddings(tmp_path / "emb.npy")
     config = tiny_config(epochs=40)
     config.train.patience = 3
+    config.train.best_min_neighbor_lift = 0.0  # random vectors: no neighbourhoods to follow
     config.train.checkpoint_every = 10
     out = train(config, tmp_path / "run", embeddings)
     status = Run(out).status()
