@@ -239,11 +239,47 @@ def test_interrupted_run_resumes_and_matches_an_uninterrupted_one(
         assert all(torch.equal(resumed[key], uninterrupted[key]) for key in resumed)
 
 
+# The quality targets of the default config (issue 11), on the IDs `assign` writes.
+SCIENTIFIC_TARGETS = {"unique": 0.98, "nmi_level0_depth2": 0.43}
+DEBIAN_TARGETS = {"unique": 0.955}
+
+
+def default_run_codes(out: Path, embeddings: Path) -> np.ndarray:
+    """Train with the default config (seed 0), assign, and return the codes (n_items, 3)."""
+    table = assign_run(train(load_config(None, {}), out, embeddings))
+    return table[["code_0", "code_1", "code_2"]].to_numpy()
+
+
 @pytest.mark.slow
-def test_default_config_reaches_the_quality_target(tmp_path, scientific_embeddings):
-    """Default settings: unique-ID ratio >= 0.95 with every code of every level in use."""
-    out = train(load_config(None, {}), tmp_path / "default", scientific_embeddings)
-    table = assign_run(out)
-    codes = table[["code_0", "code_1", "code_2"]].to_numpy()
-    assert unique_ratio(codes) >= 0.95
+@pytest.mark.xfail(
+    strict=True,
+    reason="not reached yet: unique about 0.97 at full usage, NMI 0.41 (bench/RESULTS.md)",
+)
+def test_default_config_reaches_the_quality_target_on_scientific(tmp_path, scientific_dir):
+    """amazon-scientific: unique-ID ratio >= 0.98, every code of every level in use, and the
+    level-0 prefix's NMI with the depth-2 categories >= 0.43."""
+    from analysis.metrics.taxonomy import taxonomy_scores
+    from rqvae.catalog import load_catalog
+
+    codes = default_run_codes(tmp_path / "default", scientific_dir / "embeddings.minilm.npy")
     assert [len(np.unique(codes[:, level])) for level in range(3)] == [256, 256, 256]
+    spec = CatalogSpec(
+        path=scientific_dir / "items.jsonl.gz",
+        format="generic",
+        id_field="item_id",
+        text_fields=("title",),
+        category_field="categories",
+    )
+    categories = load_catalog(spec)["categories"].tolist()
+    scores = taxonomy_scores(codes, categories, max_depth=2)
+    level0 = scores[(scores.level == 0) & (scores.depth == 2) & (scores.grouping == "prefix")]
+    assert float(level0["nmi"].iloc[0]) >= SCIENTIFIC_TARGETS["nmi_level0_depth2"]
+    assert unique_ratio(codes) >= SCIENTIFIC_TARGETS["unique"]
+
+
+@pytest.mark.slow
+def test_default_config_reaches_the_quality_target_on_debian(tmp_path, debian_dir):
+    """debian-packages: unique-ID ratio >= 0.955 with every code of every level in use."""
+    codes = default_run_codes(tmp_path / "default", debian_dir / "embeddings.minilm.npy")
+    assert [len(np.unique(codes[:, level])) for level in range(3)] == [256, 256, 256]
+    assert unique_ratio(codes) >= DEBIAN_TARGETS["unique"]
