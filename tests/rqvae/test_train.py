@@ -253,7 +253,7 @@ def default_run_codes(out: Path, embeddings: Path) -> np.ndarray:
 @pytest.mark.slow
 @pytest.mark.xfail(
     strict=True,
-    reason="not reached yet: unique about 0.97 at full usage, NMI 0.41 (bench/RESULTS.md)",
+    reason="not reached yet: unique 0.968-0.970 at full usage, NMI 0.42-0.44 (bench/RESULTS.md)",
 )
 def test_default_config_reaches_the_quality_target_on_scientific(tmp_path, scientific_dir):
     """amazon-scientific: unique-ID ratio >= 0.98, every code of every level in use, and the
