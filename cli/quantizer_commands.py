@@ -69,6 +69,12 @@ def demo(runs_dir, cache_dir, force):
     "--estimator", "gradient_estimator", type=click.Choice(["ste", "rotation"]), default=None
 )
 @click.option("--ema/--no-ema", "ema", default=None, help="EMA codebook updates.")
+@click.option(
+    "--patience",
+    type=int,
+    default=None,
+    help="Stop once the best epoch is this many epochs old (0: never stop early; default 10).",
+)
 @click.option("--resume", is_flag=True, help="Continue a killed run from its last checkpoint.")
 @pass_catalog
 def train(embeddings, catalog, out, config_path, resume, catalog_flags, **overrides):
@@ -79,8 +85,10 @@ def train(embeddings, catalog, out, config_path, resume, catalog_flags, **overri
     from rqvae.config import load_config
     from rqvae.distributed import distributed_session
     from rqvae.files import read_json
+    from rqvae.threads import use_default_threads
     from rqvae.train import train as train_run
 
+    use_default_threads()  # OMP_NUM_THREADS, else the measured default
     overrides = {key: value for key, value in overrides.items() if value is not None}
     config = load_config(Path(config_path) if config_path else None, overrides)
     with distributed_session() as (rank, _):  # one rank outside torchrun

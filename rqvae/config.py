@@ -75,15 +75,19 @@ class TrainConfig:
     val_fraction: float = 0.05  # share of items held out for the validation losses
     checkpoint_every: int = 10  # epochs between "last" checkpoints (the final one is always kept)
     eval_sample: int = 100_000  # ID metrics use all items, or this fixed random sample of them
-    # The "best" checkpoint: among epochs whose codebook usage is >= best_min_usage at every
-    # level, the highest best_metric (higher is better), ties broken by the lowest
-    # best_tiebreak. Epochs that miss the usage bar only win while no epoch has met it.
+    # The "best" checkpoint (rqvae/best_rule.py, README): among epochs whose codebook usage is
+    # >= best_min_usage at every level and whose neighbor_lift_l0 is >= best_min_neighbor_lift,
+    # the highest best_metric (higher is better), ties
+    # broken by the lowest best_tiebreak. Epochs that miss the bars only win while none met them.
     best_metric: str = "unique_id_ratio"
     best_min_usage: float = 1.0
-    # Epochs in the first best_after_fraction of training never qualify: right after k-means
-    # init the IDs are already very unique while the decoder is still untrained.
-    best_after_fraction: float = 0.2
+    best_min_neighbor_lift: float = 10.0  # the semantic check (x chance); 0 turns it off
+    # Epochs in the first best_after_fraction of training never qualify (0: the semantic check
+    # does this job; the rule before it skipped the first 20 %).
+    best_after_fraction: float = 0.0
     best_tiebreak: str = "val_loss_total"
+    # Early stopping: stop once the best epoch is this many epochs old (0: run every epoch).
+    patience: int = 10
 
 
 @dataclass
@@ -106,6 +110,7 @@ OVERRIDE_FIELDS = {
     "distance": "model",
     "gradient_estimator": "model",
     "ema": "model",
+    "patience": "train",
 }
 
 
@@ -247,6 +252,12 @@ def _check_ranges(config: RunConfig, source: str) -> None:
         ("train.eval_sample", train.eval_sample >= 1, "must be >= 1"),
         ("train.best_min_usage", 0.0 <= train.best_min_usage <= 1.0, "must be in [0, 1]"),
         ("train.best_after_fraction", 0.0 <= train.best_after_fraction < 1.0, "must be in [0, 1)"),
+        (
+            "train.best_min_neighbor_lift",
+            train.best_min_neighbor_lift >= 0.0,
+            "must be >= 0 (0 = no semantic check)",
+        ),
+        ("train.patience", train.patience >= 0, "must be >= 0 (0 = never stop early)"),
     ]
     for name, ok, requirement in checks:
         if not ok:

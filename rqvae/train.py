@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from rqvae.best_rule import BestRule, NeighborProbe
 from rqvae.checkpoint import Checkpoint, checkpoint_path, load_weights, save_checkpoint
 from rqvae.config import RunConfig, TrainConfig
 from rqvae.distributed import (
@@ -38,6 +39,7 @@ from rqvae.distributed import (
     broadcast_state,
     gather_batch,
     on_main_rank,
+    rank0_decides,
     sum_over_ranks,
     world,
 )
@@ -139,6 +141,7 @@ def _fit(
     else:
         eval_rows = np.arange(n_items)
     array = embeddings.array
+    probe = NeighborProbe(array, eval_rows, train_config.seed)  # the semantic check's pairs
 
     # --- model
     model = RQVAE(model_config)
@@ -168,6 +171,7 @@ def _fit(
     if world_size > 1:
         # wrapping broadcasts rank 0's weights and buffers: its k-means init wins everywhere
         trained = torch.nn.parallel.DistributedDataParallel(model, broadcast_buffers=False)
+    rule = BestRule(train_config)
     if main_rank:
         metrics.truncate_after(state["epoch"])  # lines logged after that checkpoint are redone
 
@@ -184,7 +188,8 @@ def _fit(
             unit="ep",
         )
     started = time.perf_counter() - state["wall_time_s"]
-    for epoch in range(state["epoch"] + 1, train_config.epochs + 1):
+    first_epoch = train_config.epochs + 1 if state.get("stop_reason") else state["epoch"] + 1
+    for epoch in range(first_epoch, train_config.epochs + 1):
         epoch_start = time.perf_counter()
         row_order = train_rows[torch.randperm(len(train_rows), generator=shuffle).numpy()]
         sums = _EpochSums(model_config.num_levels)
@@ -216,41 +221,57 @@ def _fit(
             state["step"] += 1
         train_seconds = time.perf_counter() - epoch_start
         sums.sum_over_ranks()
-        if not main_rank:
+        if main_rank:  # only rank 0 evaluates, logs and writes
+            record = {"epoch": epoch, "step": state["step"], "lr": lr, **sums.means()}
+            record.update(evaluate_losses(model, array, val_rows))
+            record.update(evaluate_ids(model, array, eval_rows, probe))
+            record["samples_per_s"] = len(row_order) / max(train_seconds, 1e-9)
+            record["wall_time_s"] = time.perf_counter() - started
+            state.update(epoch=epoch, wall_time_s=record["wall_time_s"])
+            check_finite_epoch(out_dir, model, record, state["step"])
+            metrics.append(record)
+            for key, value in record.items():
+                if key != "epoch" and value is not None:
+                    board.add_scalar(key, value, epoch)
+            board.flush()
+
+            # --- save: best by the configured rule, "last" every N epochs and at the end
+            rank = rule.rank(record)
+            if state["best"] is None or rank > tuple(state["best"]["rank"]):
+                state["best"] = {"epoch": epoch, "rank": list(rank)}
+                save_checkpoint(checkpoint_path(out_dir, "best"), model, None, dict(state))
+            state["stop_reason"] = rule.stop_reason(epoch, state["best"])
+            final = epoch == train_config.epochs or state["stop_reason"] is not None
+            if epoch % train_config.checkpoint_every == 0 or final:
+                rng = {"torch": torch.get_rng_state(), "shuffle": shuffle.get_state()}
+                save_checkpoint(
+                    checkpoint_path(out_dir, "last"), model, optimizer, dict(state), rng
+                )
+            set_status(out_dir, "training", epoch=epoch, epochs=train_config.epochs)
+            progress.update(1)
+            progress.set_postfix(
+                loss=f"{record['loss_total']:.4f}", unique=record["unique_id_ratio"]
+            )
+        else:
             state.update(epoch=epoch)
-            continue
-
-        record = {"epoch": epoch, "step": state["step"], "lr": lr, **sums.means()}
-        record.update(evaluate_losses(model, array, val_rows))
-        record.update(evaluate_ids(model, array, eval_rows))
-        record["samples_per_s"] = len(row_order) / max(train_seconds, 1e-9)
-        record["wall_time_s"] = time.perf_counter() - started
-        state.update(epoch=epoch, wall_time_s=record["wall_time_s"])
-        check_finite_epoch(out_dir, model, record, state["step"])
-        metrics.append(record)
-        for key, value in record.items():
-            if key != "epoch" and value is not None:
-                board.add_scalar(key, value, epoch)
-        board.flush()
-
-        # --- save: best by the configured rule, "last" every N epochs and at the end
-        rank = metrics.rank(record)
-        if state["best"] is None or rank > tuple(state["best"]["rank"]):
-            state["best"] = {"epoch": epoch, "rank": list(rank)}
-            save_checkpoint(checkpoint_path(out_dir, "best"), model, None, dict(state))
-        if epoch % train_config.checkpoint_every == 0 or epoch == train_config.epochs:
-            rng = {"torch": torch.get_rng_state(), "shuffle": shuffle.get_state()}
-            save_checkpoint(checkpoint_path(out_dir, "last"), model, optimizer, dict(state), rng)
-        set_status(out_dir, "training", epoch=epoch, epochs=train_config.epochs)
-        progress.update(1)
-        progress.set_postfix(loss=f"{record['loss_total']:.4f}", unique=record["unique_id_ratio"])
+        # every rank leaves the loop together, when rank 0's rule says the run has stopped
+        if rank0_decides(state.get("stop_reason") is not None):
+            break
     barrier()  # the other ranks return once rank 0 has written the last checkpoint
     if not main_rank:
         return
     progress.close()
     board.close()
+    stopped = {"stopped": "early", "stop_reason": state.get("stop_reason")}
+    if not state.get("stop_reason"):
+        stopped = {"stopped": "epochs", "stop_reason": f"ran all {train_config.epochs} epochs"}
     set_status(
-        out_dir, "finished", epoch=state["epoch"], epochs=train_config.epochs, best=state["best"]
+        out_dir,
+        "finished",
+        epoch=state["epoch"],
+        epochs=train_config.epochs,
+        best=state["best"],
+        **stopped,
     )
 
 
@@ -319,8 +340,11 @@ def evaluate_losses(model: RQVAE, array: np.ndarray, rows: np.ndarray) -> dict:
 
 
 @torch.no_grad()
-def evaluate_ids(model: RQVAE, array: np.ndarray, rows: np.ndarray) -> dict:
-    """ID metrics on ``rows``: unique-ID ratio, per-level usage, perplexity, residual norms.
+def evaluate_ids(
+    model: RQVAE, array: np.ndarray, rows: np.ndarray, probe: NeighborProbe | None = None
+) -> dict:
+    """ID metrics on ``rows``: unique-ID ratio, per-level usage, perplexity, residual norms,
+    and with a ``probe`` the semantic check ``neighbor_share_l0`` (:mod:`rqvae.best_rule`).
 
     ``residual_norm_l{i}`` is the mean Euclidean norm of the residual left after level i,
     ``||z - c_0 - ... - c_i||``, in latent units.
@@ -344,6 +368,8 @@ def evaluate_ids(model: RQVAE, array: np.ndarray, rows: np.ndarray) -> dict:
         record[f"residual_norm_l{level}"] = norm_sums[level] / len(rows)
         record[f"codebook_usage_l{level}"] = float(usage[level])
         record[f"perplexity_l{level}"] = float(spread[level])
+    if probe is not None:
+        record.update(probe.measure(codes))
     return record
 
 

@@ -8,10 +8,10 @@ it redoes.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
+from rqvae.best_rule import BestRule
 from rqvae.config import TrainConfig
 from rqvae.files import append_jsonl, atomic_write_bytes
 from rqvae.run_folder import METRICS_FILE
@@ -28,6 +28,7 @@ def metric_keys(num_levels: int) -> list[str]:
         *per_level("loss_codebook", "loss_commit", "dead_codes_reset"),
         "grad_norm", "val_loss_total", "val_loss_recon", "unique_id_ratio",
         *per_level("residual_norm", "codebook_usage", "perplexity"),
+        "neighbor_share_l0", "neighbor_lift_l0",
         "samples_per_s", "wall_time_s",
     ]  # fmt: skip
 
@@ -54,19 +55,8 @@ class Metrics:
         atomic_write_bytes(self.path, "".join(line + "\n" for line in kept).encode())
 
     def rank(self, record: dict[str, Any]) -> tuple[int, float, float]:
-        """Sort key of an epoch; the best checkpoint holds the epoch with the highest key.
-
-        ``(qualified, best_metric, -best_tiebreak)``: an epoch qualifies when its codebook usage
-        is at least ``best_min_usage`` at every level and it lies past the first
-        ``best_after_fraction`` of the epochs; a missing tie-break value (no validation rows)
-        ranks last. Plain floats, so the key can be stored in JSON.
-        """
-        usage = [value for key, value in record.items() if key.startswith("codebook_usage_l")]
-        warmed_up = record["epoch"] > self.train.best_after_fraction * self.train.epochs
-        qualified = int(min(usage) >= self.train.best_min_usage and warmed_up)
-        tiebreak = record.get(self.train.best_tiebreak)
-        tiebreak = sys.float_info.max if tiebreak is None else float(tiebreak)
-        return (qualified, float(record[self.train.best_metric]), -tiebreak)
+        """Sort key of an epoch by the best rule (:class:`rqvae.best_rule.BestRule`)."""
+        return BestRule(self.train).rank(record)
 
 
 def _epoch_of(line: str) -> int | None:

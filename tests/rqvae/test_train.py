@@ -84,6 +84,7 @@ def test_run_folder_holds_config_status_items_and_checkpoints(
 README_METRIC_KEYS = {
     "epoch", "step", "lr", "loss_total", "loss_recon", "val_loss_total", "val_loss_recon",
     "unique_id_ratio", "grad_norm", "samples_per_s", "wall_time_s",
+    "neighbor_share_l0", "neighbor_lift_l0",
     *(f"{name}_l{level}" for level in range(3) for name in (
         "loss_codebook", "loss_commit", "residual_norm", "codebook_usage", "perplexity",
         "dead_codes_reset",
@@ -101,6 +102,7 @@ def test_metrics_file_has_every_key_every_epoch(scientific_run):
         assert line["step"] == line["epoch"] * steps_per_epoch
         assert all(isinstance(v, (int, float)) and math.isfinite(v) for v in line.values())
         assert 0 < line["unique_id_ratio"] <= 1
+        assert 0 <= line["neighbor_share_l0"] <= 1 and line["neighbor_lift_l0"] > 1
         for level in range(3):
             assert 0 < line[f"codebook_usage_l{level}"] <= 1
             assert 1 <= line[f"perplexity_l{level}"] <= 256
@@ -121,45 +123,52 @@ def test_tensorboard_has_the_same_scalars(scientific_run):
     np.testing.assert_allclose(logged, [line["unique_id_ratio"] for line in lines], rtol=1e-6)
 
 
-def usage_record(epoch: int, unique: float, usage: list[float], val: float | None) -> dict:
+def usage_record(
+    epoch: int, unique: float, usage: list[float], val: float | None, lift: float = 50.0
+) -> dict:
     record = {"epoch": epoch, "unique_id_ratio": unique, "val_loss_total": val}
     record.update({f"codebook_usage_l{level}": value for level, value in enumerate(usage)})
+    record["neighbor_lift_l0"] = lift
     return record
 
 
 def test_rank_follows_the_documented_best_rule(tmp_path):
-    """Default rule, 10 epochs: epochs 1-2 are the first 20 %; an epoch qualifies with every
-    code of every level in use; then the highest unique_id_ratio, then the lowest
-    val_loss_total, and an epoch without validation loss after every other."""
+    """Default rule: an epoch qualifies with every code of every level in use and a level-0
+    neighbour lift of at least 10 (from the first epoch on); then the highest unique_id_ratio,
+    then the lowest val_loss_total, and an epoch without validation loss after every other."""
     records = [
-        usage_record(1, 1.00, [1.0, 1.0, 1.0], 0.1),  # warm-up: never qualifies
-        usage_record(2, 1.00, [1.0, 1.0, 1.0], 0.1),  # 2 = 20 % of 10: still warm-up
+        usage_record(1, 1.00, [1.0, 1.0, 1.0], 0.1),  # the first epoch may win
+        usage_record(2, 1.00, [1.0, 1.0, 1.0], 0.1, lift=9.9),  # fails the semantic check
         usage_record(3, 0.90, [1.0, 1.0, 1.0], 0.5),
         usage_record(4, 0.95, [1.0, 0.99, 1.0], 0.3),  # one dead code at level 1
         usage_record(5, 0.90, [1.0, 1.0, 1.0], 0.4),  # ties epoch 3, lower val loss
         usage_record(6, 0.90, [1.0, 1.0, 1.0], None),  # ties epoch 3, no val loss: after it
-        usage_record(7, 0.85, [1.0, 1.0, 1.0], 0.0),
+        usage_record(7, 0.85, [1.0, 1.0, 1.0], 0.0, lift=10.0),  # exactly at the bar
     ]
     metrics = Metrics(tmp_path, TrainConfig(epochs=10))
     ranked = sorted(records, key=metrics.rank, reverse=True)  # stable: ties keep epoch order
-    # qualified (5, 3, 6, 7), then the rest by unique_id_ratio (1 and 2 tie; 4)
-    assert [record["epoch"] for record in ranked] == [5, 3, 6, 7, 1, 2, 4]
-    assert metrics.rank(records[0]) == metrics.rank(records[1])  # the earlier epoch stays best
+    # qualified (1, 5, 3, 6, 7), then the rest by unique_id_ratio (2; 4)
+    assert [record["epoch"] for record in ranked] == [1, 5, 3, 6, 7, 2, 4]
 
     # Before any epoch qualifies, the highest unique_id_ratio wins.
-    unqualified = [records[0], records[3]]
-    assert max(unqualified, key=metrics.rank)["epoch"] == 1
-    # A lower usage bar lets epoch 4 in, and it has the highest ratio of the qualified.
+    unqualified = [records[1], records[3]]
+    assert max(unqualified, key=metrics.rank)["epoch"] == 2
+    # A lower usage bar lets epoch 4 in; it is second to epoch 1.
     lenient = Metrics(tmp_path, TrainConfig(epochs=10, best_min_usage=0.99))
-    assert max(records, key=lenient.rank)["epoch"] == 4
+    assert [r["epoch"] for r in sorted(records, key=lenient.rank, reverse=True)][:2] == [1, 4]
+    # The rule before the semantic check: skip the first 20 % (epochs 1-2 of 10).
+    old = Metrics(
+        tmp_path, TrainConfig(epochs=10, best_after_fraction=0.2, best_min_neighbor_lift=0)
+    )
+    assert [r["epoch"] for r in sorted(records, key=old.rank, reverse=True)][:2] == [5, 3]
 
 
-def documented_best_epoch(lines: list[dict], epochs: int, levels: int) -> int:
-    """The README's rule in plain Python, with the defaults (usage 1.0, after 20 %)."""
+def documented_best_epoch(lines: list[dict], levels: int) -> int:
+    """The README's rule in plain Python, with the defaults (usage 1.0, lift >= 10)."""
 
     def qualifies(line: dict) -> bool:
         usage = min(line[f"codebook_usage_l{level}"] for level in range(levels))
-        return usage >= 1.0 and line["epoch"] > 0.2 * epochs
+        return usage >= 1.0 and line["neighbor_lift_l0"] >= 10
 
     pool = [line for line in lines if qualifies(line)] or lines
     top = max(line["unique_id_ratio"] for line in pool)
@@ -169,7 +178,7 @@ def documented_best_epoch(lines: list[dict], epochs: int, levels: int) -> int:
 
 def test_best_checkpoint_is_the_epoch_the_rule_picks(scientific_run):
     run = Run(scientific_run)
-    expected = documented_best_epoch(metric_lines(scientific_run), EPOCHS, levels=3)
+    expected = documented_best_epoch(metric_lines(scientific_run), levels=3)
     best = json.loads(run.checkpoint_path("best").with_suffix(".json").read_text())
     assert best["epoch"] == expected == run.status()["best"]["epoch"]
 
@@ -230,11 +239,48 @@ def test_interrupted_run_resumes_and_matches_an_uninterrupted_one(
         assert all(torch.equal(resumed[key], uninterrupted[key]) for key in resumed)
 
 
+# The quality targets of the default config (issue 11), on the IDs `assign` writes.
+# issue 11's targets; amazon-scientific's unique target is not reached yet (0.968 measured), so
+# its test holds the measured level instead (SCIENTIFIC_HELD) until it is
+SCIENTIFIC_TARGETS = {"unique": 0.98, "nmi_level0_depth2": 0.43}
+SCIENTIFIC_HELD = {"unique": 0.965}
+DEBIAN_TARGETS = {"unique": 0.955}
+
+
+def default_run_codes(out: Path, embeddings: Path) -> np.ndarray:
+    """Train with the default config (seed 0), assign, and return the codes (n_items, 3)."""
+    table = assign_run(train(load_config(None, {}), out, embeddings))
+    return table[["code_0", "code_1", "code_2"]].to_numpy()
+
+
 @pytest.mark.slow
-def test_default_config_reaches_the_quality_target(tmp_path, scientific_embeddings):
-    """Default settings: unique-ID ratio >= 0.95 with every code of every level in use."""
-    out = train(load_config(None, {}), tmp_path / "default", scientific_embeddings)
-    table = assign_run(out)
-    codes = table[["code_0", "code_1", "code_2"]].to_numpy()
-    assert unique_ratio(codes) >= 0.95
+def test_default_config_holds_its_measured_quality_on_scientific(tmp_path, scientific_dir):
+    """amazon-scientific, default config, seed 0: every code of every level in use, unique-ID
+    ratio >= 0.965 and level-0 NMI with the depth-2 categories >= 0.43 (measured: 0.9682 and
+    0.437, bench/RESULTS.md). A regression guard: issue 11's target of unique >= 0.98 is not
+    reached yet, and this test is raised to it when it is."""
+    from analysis.metrics.taxonomy import taxonomy_scores
+    from rqvae.catalog import load_catalog
+
+    codes = default_run_codes(tmp_path / "default", scientific_dir / "embeddings.minilm.npy")
     assert [len(np.unique(codes[:, level])) for level in range(3)] == [256, 256, 256]
+    spec = CatalogSpec(
+        path=scientific_dir / "items.jsonl.gz",
+        format="generic",
+        id_field="item_id",
+        text_fields=("title",),
+        category_field="categories",
+    )
+    categories = load_catalog(spec)["categories"].tolist()
+    scores = taxonomy_scores(codes, categories, max_depth=2)
+    level0 = scores[(scores.level == 0) & (scores.depth == 2) & (scores.grouping == "prefix")]
+    assert float(level0["nmi"].iloc[0]) >= SCIENTIFIC_TARGETS["nmi_level0_depth2"]
+    assert unique_ratio(codes) >= SCIENTIFIC_HELD["unique"]
+
+
+@pytest.mark.slow
+def test_default_config_reaches_the_quality_target_on_debian(tmp_path, debian_dir):
+    """debian-packages: unique-ID ratio >= 0.955 with every code of every level in use."""
+    codes = default_run_codes(tmp_path / "default", debian_dir / "embeddings.minilm.npy")
+    assert [len(np.unique(codes[:, level])) for level in range(3)] == [256, 256, 256]
+    assert unique_ratio(codes) >= DEBIAN_TARGETS["unique"]
