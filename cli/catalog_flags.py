@@ -12,12 +12,12 @@ from rqvae.catalog import CatalogSpec
 CATALOG_FLAGS = ("catalog_format", "id_field", "text_fields", "category_field", "category_sep")
 
 
-def catalog_options(function):
-    """Decorator adding ``--format``, ``--id-field``, ``--text-fields``, ``--category-field``
-    and ``--category-sep``."""
+def catalog_options(function, format_flag: str = "--format"):
+    """Decorator adding ``--format`` (or ``format_flag``), ``--id-field``, ``--text-fields``,
+    ``--category-field`` and ``--category-sep``."""
     options = [
         click.option(
-            "--format",
+            format_flag,
             "catalog_format",
             type=click.Choice(["auto", "generic", "amazon", "lcrec", "movielens"]),
             default="auto",
@@ -41,7 +41,7 @@ def catalog_options(function):
     return function
 
 
-def pass_catalog(function):
+def pass_catalog(function, format_flag: str = "--format"):
     """Decorator: add the catalog flags and hand them to the command as ``catalog_flags``."""
 
     @functools.wraps(function)
@@ -49,7 +49,13 @@ def pass_catalog(function):
         flags = {key: kwargs.pop(key) for key in CATALOG_FLAGS}
         return function(catalog_flags=flags, **kwargs)
 
-    return catalog_options(wrapper)
+    return catalog_options(wrapper, format_flag)
+
+
+def pass_catalog_as_catalog_format(function):
+    """:func:`pass_catalog` with ``--catalog-format``, for commands whose ``--format`` is
+    something else (``import-checkpoint``: the checkpoint's format)."""
+    return pass_catalog(function, format_flag="--catalog-format")
 
 
 def catalog_spec_from(catalog: str | None, **flags) -> CatalogSpec | None:

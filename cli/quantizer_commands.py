@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from cli.catalog_flags import catalog_spec_from, pass_catalog
+from cli.catalog_flags import catalog_spec_from, pass_catalog, pass_catalog_as_catalog_format
 
 # --- data -------------------------------------------------------------------------------------
 
@@ -198,6 +198,80 @@ def import_ids(ids_path, out, catalog, embeddings, codebook_size, allow_missing,
         click.echo(f"warning: {missing} catalog items have no ID (--allow-missing)", err=True)
 
 
+@click.command("import-checkpoint")
+@click.option("--checkpoint", required=True, type=click.Path(dir_okay=False), help=".pth/.pt/.ckpt")
+@click.option("--embeddings", required=True, type=click.Path(dir_okay=False), help="EMB.npy")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="New run folder.")
+@click.option(
+    "--format",
+    "checkpoint_format",
+    default="auto",
+    show_default=True,
+    type=click.Choice(["auto", "lcrec", "rqvae-recommender", "semantic-ids-llm", "grid"]),
+)
+@click.option(
+    "--activation",
+    type=click.Choice(["relu", "silu", "gelu", "tanh"]),
+    default=None,
+    help="Encoder activation when the checkpoint does not say (LC-Rec relu, others silu).",
+)
+@click.option(
+    "--codebook-normalize/--no-codebook-normalize",
+    default=None,
+    help="RQ-VAE-Recommender's codebook_normalize when its model_config cannot be read.",
+)
+@click.option(
+    "--normalize-residuals/--no-normalize-residuals",
+    default=None,
+    help="GRID's per-level residual L2 normalisation (default on).",
+)
+@click.option(
+    "--ids",
+    "ids_path",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="The codebase's own (collision-resolved) ID file, kept for comparison.",
+)
+@click.option("--catalog", default=None, type=click.Path(dir_okay=False), help="Catalog file.")
+@pass_catalog_as_catalog_format
+def import_checkpoint(
+    checkpoint,
+    embeddings,
+    out,
+    checkpoint_format,
+    activation,
+    codebook_normalize,
+    normalize_residuals,
+    ids_path,
+    catalog,
+    catalog_flags,
+):
+    """Turn another codebase's RQ-VAE checkpoint into a run folder (nothing in it is run)."""
+    from rqvae.import_checkpoint import import_checkpoint as run_import
+
+    result = run_import(
+        checkpoint,
+        embeddings,
+        out,
+        format=checkpoint_format,
+        activation=activation,
+        codebook_normalize=codebook_normalize,
+        normalize_residuals=normalize_residuals,
+        catalog=catalog_spec_from(catalog, **catalog_flags),
+        ids_path=ids_path,
+    )
+    chosen = "detected" if checkpoint_format == "auto" else "given"
+    click.echo(f"{checkpoint}: format {result.format} ({chosen})")
+    for name, value in result.settings.items():
+        click.echo(f"  {name} = {value} (from {result.settings_from[name]})")
+    if result.not_loaded:
+        click.echo(f"  not loaded (never run): {', '.join(result.not_loaded)}")
+    click.echo(
+        f"{result.run_dir}: imported, unique-ID ratio {result.unique_id_ratio:.4f} "
+        "before the collision level"
+    )
+
+
 @click.command()
 @click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False))
 @click.option("--limit", default=20, show_default=True, type=int)
@@ -220,4 +294,4 @@ def with_pandas_width(callback) -> None:
         callback()
 
 
-COMMANDS = [embed, demo, train, assign, merge_ids, lookup, import_ids]
+COMMANDS = [embed, demo, train, assign, merge_ids, lookup, import_ids, import_checkpoint]

@@ -167,9 +167,9 @@ def checkpoint_state(path: str | Path) -> dict:
 def best_warning(run_dir: str | Path) -> str | None:
     """A one-line warning when ``best`` holds an epoch that never met the best rule.
 
-    The rule (``TrainConfig.best_min_usage``, ``best_after_fraction``) only ranks epochs that
-    use every code and lie past the start; when none did, ``best`` is merely the highest-ranked
-    of the rest (often the k-means start), which the README says to exclude.
+    The rule (:mod:`rqvae.best_rule`: full codebook usage and a level-0 neighbour lift of at
+    least ``best_min_neighbor_lift``) ranks qualifying epochs first; when none qualified,
+    ``best`` is merely the highest-ranked of the rest.
     """
     path = checkpoint_path(run_dir, "best")
     record = checkpoint_state(path).get("best") or {}
@@ -177,6 +177,6 @@ def best_warning(run_dir: str | Path) -> str | None:
     if not isinstance(rank, list) or not rank or rank[0]:
         return None
     return (
-        f"{path}: no epoch met the best-checkpoint rule (full codebook usage past the first "
-        f"part of training); best holds epoch {record.get('epoch')}, which did not qualify"
+        f"{path}: no epoch met the best-checkpoint rule (every code used, level-0 cells that "
+        f"group neighbours); best holds epoch {record.get('epoch')}, which did not qualify"
     )

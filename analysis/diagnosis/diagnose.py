@@ -21,12 +21,14 @@ from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
+import pandas as pd
 
 from analysis.diagnosis.behaviour import behaviour_diagnostics, behaviour_verdict, input_geometry
 from analysis.diagnosis.geometry import build_geometry
 from analysis.diagnosis.model_pass import MODEL_CHUNK, ModelPass, model_pass
 from analysis.diagnosis.results import (
     NO_SEQUENCES,
+    NO_SOURCE_IDS,
     Diagnosis,
     EntropyResult,
     TaxonomyResult,
@@ -49,6 +51,7 @@ from analysis.metrics.entropy import (
 from analysis.metrics.geometry import Geometry
 from analysis.metrics.health import SEVERITY_ORDER, HealthThresholds, health_verdict, worst_severity
 from analysis.metrics.popularity import DEFAULT_HEAD_FRACTION
+from analysis.metrics.resolution import resolution_summary
 from analysis.metrics.taxonomy import informative_depth, node_purity, taxonomy_scores
 from analysis.metrics.umap_maps import UmapSettings
 from analysis.metrics.usage import codebook_usage, lorenz_curve
@@ -60,6 +63,8 @@ from rqvae.quantizers import Quantizer
 from rqvae.quantizers.from_run import NonFiniteWeights, load_run_quantizer
 from rqvae.run_folder import Run
 from rqvae.run_lock import effective_state, is_locked
+from rqvae.semantic_ids import read_code_table
+from rqvae.source_ids import SOURCE_IDS_FILE
 
 Result = TypeVar("Result")
 Progress = Callable[[str, float], None]
@@ -313,6 +318,25 @@ def _diagnose(
         popularity=popularity,
         sequences=Path(sequences) if sequences is not None else None,
         run_findings=run_findings(run),
+        source_ids=_optional(lambda: _source_ids(data, taxonomy)),
+    )
+
+
+def _source_ids(data: RunData, taxonomy) -> pd.DataFrame:
+    """Raw IDs against the codebase's own ID file, when the import kept one."""
+    path = data.run.path / SOURCE_IDS_FILE
+    if not path.exists():
+        return NO_SOURCE_IDS
+    source = read_code_table(path)
+    if list(source.item_ids) != list(data.item_ids):
+        raise InputError(f"{path}: its items are not the run's, in the run's order")
+    depth = None if isinstance(taxonomy, Unavailable) else taxonomy.category_depth
+    return resolution_summary(
+        data.codes,
+        source.codes,
+        categories=data.categories,
+        depth=depth,
+        last_codebook_size=data.codebook_sizes[-1],
     )
 
 

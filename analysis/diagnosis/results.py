@@ -31,6 +31,9 @@ NO_SEQUENCES = Unavailable(
     "no user sequences: pass --sequences FILE, or put sequences.jsonl.gz in the run folder "
     "or next to its catalog"
 )
+NO_SOURCE_IDS = Unavailable(
+    "no source IDs: only `rqvae import-checkpoint --ids FILE` keeps the codebase's own IDs"
+)
 
 
 @dataclass
@@ -119,6 +122,8 @@ class Diagnosis:
     popularity: PopularityAllocation | Unavailable = field(default_factory=lambda: NO_SEQUENCES)
     sequences: Path | None = None
     run_findings: list[Finding] = field(default_factory=list)  # see diagnosis.run_findings
+    # raw IDs vs the ID file of an imported checkpoint's codebase (analysis.metrics.resolution)
+    source_ids: pd.DataFrame | Unavailable = field(default_factory=lambda: NO_SOURCE_IDS)
 
     @property
     def codebook_size(self) -> int:

@@ -124,6 +124,7 @@ def diagnosis_to_json(diagnosis: Diagnosis) -> dict[str, Any]:
                 },
             ),
             "input_geometry": section("input_geometry", _geometry_json),
+            "source_ids": section("source_ids", lambda t: {"ids": records(t)}),
             "latent_geometry": section("latent_geometry", _geometry_json),
             "behaviour": section(
                 "behaviour", lambda b: {**b.summary(), "levels": records(b.levels)}

@@ -237,6 +237,22 @@ def _collisions(d: Diagnosis) -> list[Block]:
         Block(figure=figures.unique_ratio_figure(c)),
         Block(figure=figures.collision_histogram(c.group_sizes)),
         table(largest, max_rows=10, caption="Largest collision groups"),
+        *_source_ids(d),
+    ]
+
+
+def _source_ids(d: Diagnosis) -> list[Block]:
+    """Raw IDs next to the codebase's own IDs (imported checkpoints with ``--ids`` only)."""
+    if isinstance(d.source_ids, Unavailable):
+        return []
+    raw, resolved = d.source_ids.iloc[0], d.source_ids.iloc[1]
+    return [
+        text(
+            f"<p>The codebase's own IDs move {raw['items_moved']} items "
+            f"({raw['moved_share']:.2%}) away from the raw IDs; unique-ID ratio "
+            f"{raw['unique_id_ratio']:.4f} raw, {resolved['unique_id_ratio']:.4f} resolved.</p>"
+        ),
+        table(d.source_ids, caption="Raw IDs against the codebase's own (resolved) IDs"),
     ]
 
 

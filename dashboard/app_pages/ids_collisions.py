@@ -37,6 +37,20 @@ with chart_columns[0]:
 with chart_columns[1]:
     widgets.plot(figures.collision_histogram(collisions.group_sizes))
 
+# --- an imported checkpoint's own IDs, side by side with the raw ones ----------------------------
+if diagnosis.available("source_ids"):
+    st.subheader("Raw IDs against the codebase's own IDs")
+    raw, resolved = diagnosis.source_ids.iloc[0], diagnosis.source_ids.iloc[1]
+    sides = st.columns(3)
+    sides[0].metric("items moved by its collision handling", f"{raw['items_moved']:,}")
+    sides[1].metric("unique-ID ratio, raw", f"{raw['unique_id_ratio']:.4f}")
+    sides[2].metric(
+        "unique-ID ratio, resolved",
+        f"{resolved['unique_id_ratio']:.4f}",
+        delta=f"{resolved['unique_id_ratio'] - raw['unique_id_ratio']:+.4f}",
+    )
+    st.dataframe(diagnosis.source_ids, hide_index=True, width="stretch")
+
 # --- the largest groups, with what is in them -----------------------------------------------------
 st.subheader("Largest collision groups")
 groups = collisions.largest_groups

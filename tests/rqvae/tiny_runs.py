@@ -49,7 +49,14 @@ def tiny_config(epochs: int = 2, **model_changes) -> RunConfig:
     model.update(model_changes)
     return RunConfig(
         model=ModelConfig(**model),
-        train=TrainConfig(epochs=epochs, batch_size=64, warmup_steps=2, checkpoint_every=1),
+        # random unit vectors have no neighbourhoods for the best rule's semantic check to find
+        train=TrainConfig(
+            epochs=epochs,
+            batch_size=64,
+            warmup_steps=2,
+            checkpoint_every=1,
+            best_min_neighbor_lift=0.0,
+        ),
     )
 
 

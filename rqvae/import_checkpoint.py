@@ -1,0 +1,173 @@
+"""``rqvae import-checkpoint``: another codebase's RQ-VAE checkpoint as a run folder.
+
+The checkpoint is read without running anything in it (:mod:`rqvae.safe_unpickle`), its
+encoder and codebooks are rebuilt as a :class:`~rqvae.quantizers.stored.StoredQuantizer`
+(:mod:`rqvae.quantizers.foreign`) and kept in ``checkpoints/quantizer.{safetensors,json}``,
+and the IDs of the given embeddings (rows = catalog items, as for ``train``) are assigned with
+it. The run is of kind ``imported-checkpoint``; every diagnostic treats it like a trained run.
+
+With ``ids`` (the ID file the codebase wrote after its own collision handling, such as LC-Rec's
+``*.index.json``) the run also keeps those IDs in ``source_ids.parquet``
+(:mod:`rqvae.source_ids`), aligned to the catalog, for the raw-vs-resolved comparison.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rqvae.assign import ids_source
+from rqvae.catalog import CatalogSpec, load_catalog
+from rqvae.embeddings import load_embeddings
+from rqvae.errors import InputError
+from rqvae.files import atomic_write_json, atomic_write_parquet, current_umask, sha256_of
+from rqvae.quantizers import assign_codes
+from rqvae.quantizers.foreign import rebuild, split_checkpoint
+from rqvae.run_folder import (
+    CHECKPOINT_DIR,
+    CONFIG_FILE,
+    ITEMS_FILE,
+    SEMANTIC_IDS_FILE,
+    STATUS_FILE,
+    config_document,
+)
+from rqvae.run_lock import LOCK_FILE, run_lock
+from rqvae.safe_unpickle import load_foreign_checkpoint
+from rqvae.semantic_ids import write_semantic_ids
+from rqvae.source_ids import write_source_ids
+
+
+@dataclass
+class ImportedCheckpoint:
+    """What the import did: the run folder, the detected format and where settings came from."""
+
+    run_dir: Path
+    format: str
+    settings: dict
+    settings_from: dict
+    not_loaded: list[str] = field(default_factory=list)
+    unique_id_ratio: float = 0.0
+
+
+def import_checkpoint(
+    checkpoint: str | Path,
+    embeddings_path: str | Path,
+    out_dir: str | Path,
+    *,
+    format: str = "auto",
+    activation: str | None = None,
+    codebook_normalize: bool | None = None,
+    normalize_residuals: bool | None = None,
+    catalog: CatalogSpec | None = None,
+    ids_path: str | Path | None = None,
+) -> ImportedCheckpoint:
+    """Write the run folder ``out_dir`` from ``checkpoint`` and the embeddings of the items.
+
+    Raises InputError (nothing written) for an unreadable or unknown checkpoint, embeddings
+    whose dimension is not the encoder's, a catalog of another length, or an existing run.
+    """
+    checkpoint, out_dir = Path(checkpoint), Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"{out_dir}: is a file; --out must name a new run folder")
+    with run_lock(out_dir, "import-checkpoint"):
+        if any(entry.name != LOCK_FILE for entry in out_dir.iterdir()):
+            raise InputError(f"{out_dir}: already exists and is not empty; choose another --out")
+        return _import(
+            checkpoint,
+            Path(embeddings_path),
+            out_dir,
+            format,
+            dict(
+                activation=activation,
+                codebook_normalize=codebook_normalize,
+                normalize_residuals=normalize_residuals,
+            ),
+            catalog,
+            ids_path,
+        )
+
+
+def _import(checkpoint, embeddings_path, out_dir, format, flags, catalog, ids_path):
+    loaded, not_loaded = load_foreign_checkpoint(checkpoint)
+    try:
+        state, saved_config = split_checkpoint(loaded)
+        foreign = rebuild(state, saved_config, format, **flags)
+    except InputError as error:
+        raise InputError(f"{checkpoint}: {error}") from None
+    quantizer = foreign.quantizer
+    embeddings = load_embeddings(embeddings_path)
+    expected = quantizer.input_dim or quantizer.latent_dim
+    if embeddings.dim != expected:
+        raise InputError(
+            f"{embeddings.path}: embeddings have dimension {embeddings.dim}, but the "
+            f"{foreign.format} checkpoint {checkpoint.name} expects {expected}"
+        )
+    items = load_catalog(catalog) if catalog is not None else None
+    if items is not None and len(items) != embeddings.n_items:
+        raise InputError(
+            f"{embeddings.path}: {embeddings.n_items} rows, but the catalog {catalog.path} has "
+            f"{len(items)} items; rows must be the catalog's items in order"
+        )
+    item_ids = items["item_id"].astype(str).tolist() if items is not None else embeddings.ids()
+    codes = assign_codes(quantizer, embeddings.array)
+
+    source = {
+        "checkpoint": str(checkpoint.resolve()),
+        "sha256": sha256_of(checkpoint),
+        "format": foreign.format,
+        "settings": foreign.settings,
+        "settings_from": foreign.settings_from,
+        "not_loaded": not_loaded,
+    }
+    levels = len(quantizer.codebooks)
+    config = config_document(
+        "imported-checkpoint",
+        levels=levels,
+        codebook_sizes=[int(c.shape[0]) for c in quantizer.codebooks],
+        distance=quantizer.distance,
+        data={
+            "embeddings": str(embeddings.path.resolve()),
+            "embeddings_sha256": sha256_of(embeddings.path),
+            "n_items": embeddings.n_items,
+            "dim": embeddings.dim,
+            "catalog": catalog.to_dict() if catalog is not None else None,
+            "item_ids": "catalog" if catalog is not None else "embeddings",
+        },
+        source=source,
+    )
+    status = {"state": "imported", "created": config["created"], "n_items": embeddings.n_items}
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        staging.chmod(0o777 & ~current_umask())  # mkdtemp makes it private; a run is not
+        (staging / CHECKPOINT_DIR).mkdir()
+        quantizer.save(staging / CHECKPOINT_DIR, source=source)
+        stored_path = out_dir / CHECKPOINT_DIR / "quantizer.safetensors"
+        quantizer.source = str(staging / CHECKPOINT_DIR / "quantizer.safetensors")
+        id_source = {**ids_source(quantizer, "imported"), "file": stored_path.name}
+        table = write_semantic_ids(staging / SEMANTIC_IDS_FILE, item_ids, codes, source=id_source)
+        if ids_path is not None:
+            write_source_ids(staging, Path(ids_path), item_ids)
+        if items is not None:
+            atomic_write_parquet(staging / ITEMS_FILE, items)
+        atomic_write_json(staging / STATUS_FILE, status)
+        atomic_write_json(staging / CONFIG_FILE, config)
+        # config.json last: the run is listed only once it is whole
+        for entry in sorted(staging.iterdir(), key=lambda path: path.name == CONFIG_FILE):
+            os.replace(entry, out_dir / entry.name)
+        staging.rmdir()
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return ImportedCheckpoint(
+        run_dir=out_dir,
+        format=foreign.format,
+        settings=foreign.settings,
+        settings_from=foreign.settings_from,
+        not_loaded=not_loaded,
+        unique_id_ratio=float((table["collision"] == 0).mean()),
+    )
