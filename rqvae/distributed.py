@@ -36,6 +36,9 @@ def distributed_session() -> Iterator[tuple[int, int]]:
     dist.init_process_group(backend=backend)
     try:
         yield dist.get_rank(), dist.get_world_size()
+        # every rank is done before any tears its connections down (after a failure torchrun
+        # stops the others, so this is skipped then)
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 

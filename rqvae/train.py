@@ -169,8 +169,9 @@ def _fit(
         state = {"epoch": 0, "step": 0, "wall_time_s": 0.0, "best": None}
     trained = model
     if world_size > 1:
-        # wrapping broadcasts rank 0's weights and buffers: its k-means init wins everywhere
-        trained = torch.nn.parallel.DistributedDataParallel(model, broadcast_buffers=False)
+        # wrapping broadcasts rank 0's weights and buffers: its k-means init wins everywhere;
+        # after that the codebook buffers are synced explicitly (_update_codebooks_together)
+        trained = torch.nn.parallel.DistributedDataParallel(model, forward_sync_buffers=False)
     rule = BestRule(train_config)
     if main_rank:
         metrics.truncate_after(state["epoch"])  # lines logged after that checkpoint are redone

@@ -59,7 +59,9 @@ def test_json_is_strict_and_stable(letter_run):
     assert json.loads(text) == document
     assert set(document) == {"schema", "run", "verdict", "diagnostics", "timings_s"}
     new_keys = {"input_geometry", "latent_geometry", "behaviour", "popularity"}  # issue 13
+    new_keys |= {"source_ids"}  # issue 9: raw vs a codebase's own IDs
     assert set(document["diagnostics"]) == DIAGNOSTIC_KEYS | new_keys
+    assert not document["diagnostics"]["source_ids"]["available"]  # imported IDs have none
     residuals = document["diagnostics"]["residuals"]
     assert residuals == {"available": False, "reason": NO_CHECKPOINT_IMPORTED}
     assert document["verdict"]["severity"] == "warning"
