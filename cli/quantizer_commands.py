@@ -70,15 +70,38 @@ def demo(runs_dir, cache_dir, force):
 )
 @click.option("--ema/--no-ema", "ema", default=None, help="EMA codebook updates.")
 @click.option("--resume", is_flag=True, help="Continue a killed run from its last checkpoint.")
+@click.option(
+    "--method",
+    type=click.Choice(["rqvae", "rq-kmeans", "faiss-rq", "hkmeans", "category-prefix"]),
+    default="rqvae",
+    show_default=True,
+    help="rqvae, or a baseline written in the same run format.",
+)
+@click.option("--balanced", is_flag=True, help="rq-kmeans: equal-size clusters (Sinkhorn).")
+@click.option("--beam", type=int, default=None, help="faiss-rq: beam width (default 5).")
 @pass_catalog
-def train(embeddings, catalog, out, config_path, resume, catalog_flags, **overrides):
-    """Train an RQ-VAE on an embeddings file and write a run folder."""
+def train(
+    embeddings,
+    catalog,
+    out,
+    config_path,
+    resume,
+    method,
+    balanced,
+    beam,
+    catalog_flags,
+    **overrides,
+):
+    """Train an RQ-VAE (or a baseline, --method) on an embeddings file; write a run folder."""
     from rqvae.config import load_config
     from rqvae.files import read_json
     from rqvae.train import train as train_run
 
     overrides = {key: value for key, value in overrides.items() if value is not None}
     config = load_config(Path(config_path) if config_path else None, overrides)
+    if method != "rqvae" or balanced or beam is not None:
+        train_baseline_run(config, method, balanced, beam, embeddings, out, catalog, catalog_flags)
+        return
     run_dir = train_run(
         config,
         out_dir=Path(out),
@@ -89,6 +112,27 @@ def train(embeddings, catalog, out, config_path, resume, catalog_flags, **overri
     best = (read_json(run_dir / "status.json").get("best") or {}).get("epoch")
     click.echo(f"{run_dir}: trained, best checkpoint from epoch {best}")
     click.echo(f"next: rqvae assign --run {run_dir}")
+
+
+def train_baseline_run(config, method, balanced, beam, embeddings, out, catalog, flags) -> None:
+    """``train --method <baseline>``: fit it and write its run folder (IDs included)."""
+    from rqvae.baselines import BaselineSettings, train_baseline
+    from rqvae.errors import InputError
+
+    if method == "rqvae":
+        raise InputError("--balanced and --beam apply to the baselines (--method), not rqvae")
+    settings = BaselineSettings(
+        method=method,
+        levels=config.model.num_levels,
+        codebook_size=config.model.codebook_size,
+        seed=config.train.seed,
+        balanced=balanced,
+        beam=beam,
+    )
+    run_dir = train_baseline(
+        settings, Path(out), Path(embeddings), catalog_spec_from(catalog, **flags)
+    )
+    click.echo(f"{run_dir}: {method} fitted; semantic IDs in {run_dir / 'semantic_ids.parquet'}")
 
 
 @click.command()
