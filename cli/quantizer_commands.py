@@ -200,4 +200,31 @@ def with_pandas_width(callback) -> None:
         callback()
 
 
-COMMANDS = [embed, demo, train, assign, lookup, import_ids]
+@click.command()
+@click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False))
+@click.option(
+    "--sequences",
+    "sequences_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="User sequences: JSONL(.gz) with user_id and item_ids, or MovieLens ratings.",
+)
+@click.option("--epochs", type=int, default=20, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+def probe(run_dir, sequences_path, epochs, seed):
+    """Downstream probe: item-ID vs semantic-ID SASRec on RUN's IDs; writes RUN/probe.json."""
+    from rqvae.probe import PROBE_FILE, run_probe
+    from rqvae.probe.training import ProbeSettings
+
+    result = run_probe(
+        Path(run_dir), Path(sequences_path), ProbeSettings(epochs=epochs, seed=seed), log=click.echo
+    )
+    for name, model in result["models"].items():
+        test = model["test"]
+        click.echo(
+            f"{name:16s} Recall@10 {test['recall_at_10']:.4f}  NDCG@10 {test['ndcg_at_10']:.4f}"
+        )
+    click.echo(f"wrote {Path(run_dir) / PROBE_FILE}")
+
+
+COMMANDS = [embed, demo, train, assign, lookup, import_ids, probe]

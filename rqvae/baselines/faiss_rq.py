@@ -35,6 +35,7 @@ def fit_faiss_rq(
     quantizer.max_beam_size = int(beam)
     quantizer.cp.seed = int(seed)  # k-means seeding of every level
     quantizer.verbose = False
+    quantizer.cp.min_points_per_centroid = 1  # small catalogs are fine; no warning per level
     quantizer.train(x)
     packed = quantizer.compute_codes(x)  # (n, code_size) uint8, levels packed LSB first
     codes = unpack_codes(packed, levels, bits)

@@ -15,9 +15,10 @@ IDs exactly, and new items are assigned the same way.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
-from scipy.special import logsumexp
 
 from rqvae.baselines.run_writer import BaselineFit
 from rqvae.kmeans import kmeans
@@ -25,8 +26,8 @@ from rqvae.quantizers.base import nearest_codewords
 from rqvae.quantizers.stored import StoredQuantizer
 
 KMEANS_ITERS = 25  # Lloyd iterations per level
-BALANCE_ROUNDS = 10  # balanced assignment + centroid update rounds after plain k-means
-SINKHORN_ITERS = 200
+BALANCE_ROUNDS = 5  # balanced assignment + centroid update rounds after plain k-means
+SINKHORN_ITERS = 100  # at most, per round; stops once the code shares are within 1 %
 SINKHORN_EPSILON = 0.02  # entropic regularisation, relative to the mean squared distance
 
 
@@ -39,7 +40,8 @@ def fit_rq_kmeans(
     codebooks, biases = [], []
     codes = np.empty((len(residual), levels), dtype=np.int64)
     for level in range(levels):
-        centroids = kmeans(torch.from_numpy(residual), codebook_size, KMEANS_ITERS, generator)
+        points = torch.from_numpy(np.array(residual, dtype=np.float32))  # writable copy
+        centroids = kmeans(points, codebook_size, KMEANS_ITERS, generator)
         centroids = centroids.numpy().astype(np.float32)  # (K, d)
         bias = None
         if balanced:
@@ -72,7 +74,7 @@ def _balance(residual: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, n
     """Balanced Lloyd rounds from plain k-means centroids; returns (centroids, bias (K,))."""
     bias = np.zeros(len(centroids))
     for _ in range(BALANCE_ROUNDS):
-        bias = sinkhorn_bias(residual, centroids)
+        bias = sinkhorn_bias(residual, centroids, start=bias)
         code = nearest_codewords(residual, centroids, bias=bias)
         counts = np.bincount(code, minlength=len(centroids))
         sums = np.zeros(centroids.shape, dtype=np.float64)
@@ -80,28 +82,36 @@ def _balance(residual: np.ndarray, centroids: np.ndarray) -> tuple[np.ndarray, n
         used = counts > 0  # an empty code keeps its centroid (its bias is low: it will fill)
         centroids = centroids.copy()
         centroids[used] = (sums[used] / counts[used, None]).astype(np.float32)
-    return centroids, sinkhorn_bias(residual, centroids).astype(np.float32)
+    return centroids, sinkhorn_bias(residual, centroids, start=bias).astype(np.float32)
 
 
-def sinkhorn_bias(residual: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+def sinkhorn_bias(
+    residual: np.ndarray, centroids: np.ndarray, start: np.ndarray | None = None
+) -> np.ndarray:
     """Per-code cost ``bias`` (K,) that balances ``argmin ||r - c_k||^2 + bias_k``.
 
     Log-domain Sinkhorn on the cost ``D_ik = ||r_i - c_k||^2`` with row marginals 1/n and
     column marginals 1/K. With ``eps`` = ``SINKHORN_EPSILON`` x mean(D) and the column scaling
     ``log v``, the plan's row argmax is ``argmin_k D_ik - eps log v_k``; the bias is shifted
-    to mean 0 (a constant changes no argmin).
+    to mean 0 (a constant changes no argmin). ``start`` (a previous bias) warm-starts it.
+    Iterates until every code's share of the plan is within 1 % of 1/K, at most
+    ``SINKHORN_ITERS`` times. Runs in torch float64 (n x K at a time).
     """
-    r = np.asarray(residual, dtype=np.float64)
-    c = np.asarray(centroids, dtype=np.float64)
-    cost = np.square(r).sum(1)[:, None] - 2.0 * r @ c.T + np.square(c).sum(1)[None, :]
-    cost = np.maximum(cost, 0.0)  # (n, K)
+    r = torch.from_numpy(np.asarray(residual, dtype=np.float64))
+    c = torch.from_numpy(np.asarray(centroids, dtype=np.float64))
+    cost = (r.square().sum(1)[:, None] - 2.0 * r @ c.T + c.square().sum(1)[None, :]).clamp_min(0)
     eps = SINKHORN_EPSILON * max(float(cost.mean()), 1e-12)
     n, k = cost.shape
-    log_kernel = -cost / eps
-    log_u, log_v = np.zeros(n), np.zeros(k)
-    log_row, log_col = -np.log(n), -np.log(k)
+    log_kernel = -cost / eps  # (n, K)
+    log_v = torch.zeros(k, dtype=torch.float64)
+    if start is not None:
+        log_v = -torch.from_numpy(np.asarray(start, dtype=np.float64)) / eps
+    log_row, log_col = -math.log(n), -math.log(k)
     for _ in range(SINKHORN_ITERS):
-        log_u = log_row - logsumexp(log_kernel + log_v[None, :], axis=1)
-        log_v = log_col - logsumexp(log_kernel + log_u[:, None], axis=0)
-    bias = -eps * log_v
+        log_u = log_row - torch.logsumexp(log_kernel + log_v[None, :], dim=1)
+        column = torch.logsumexp(log_kernel + log_u[:, None], dim=0)  # log (K^T u)
+        if float((log_v + column - log_col).abs().max()) < 0.01:  # plan's column sums
+            break
+        log_v = log_col - column
+    bias = (-eps * log_v).numpy()
     return bias - bias.mean()

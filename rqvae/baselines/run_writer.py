@@ -17,13 +17,13 @@ The run folder has the files of a trained run, less ``tb/``::
     checkpoints/quantizer.{safetensors,json}   only for methods with codebooks
 
 The metrics line uses the RQ-VAE keys (``rqvae.train_metrics.metric_keys``) so the comparison
-table reads one schema. With an identity encoder and decoder the reconstruction is
-``z_q``: ``loss_recon`` = mean ``||x - z_q||^2`` and ``loss_codebook_l{i}`` =
-``loss_commit_l{i}`` = mean ``||r_{i+1}||^2`` (the squared distance of level i's codeword to
-its residual). For methods without codebooks the level-i codeword is the step from the
-centroid of an item's length-i prefix to that of its length-(i+1) prefix, so ``r_{i+1}`` =
-x - centroid of the item's prefix c_0..c_i. ``lr``, ``grad_norm`` and the validation losses
-are null (no gradient training, no held-out split); ``epoch`` is 1 and ``step`` 0.
+table reads one schema. The loss keys, ``lr``, ``grad_norm`` and the validation losses are null:
+nothing is trained by gradient, and there is no held-out split. The quantization error is in
+``residual_norm_l{i}`` = mean ``||r_{i+1}||``: for methods with codebooks the residual chain
+along the method's codes; for methods without, the level-i codeword is taken as the step from
+the centroid of an item's length-i prefix to that of its length-(i+1) prefix, so ``r_{i+1}`` =
+x - centroid of the item's prefix c_0..c_i. ``epoch`` is 1, ``step`` 0 and ``wall_time_s``
+the fit time.
 """
 
 from __future__ import annotations
@@ -166,14 +166,13 @@ def summary_metrics(
     """The one metrics line of the module docstring, for ``x`` (n, d) and ``fit.codes``."""
     codes = fit.codes
     n_items, levels = codes.shape
-    squared, norms = _residual_sums(fit, x)  # (L,) sums of ||r_{l+1}||^2 and ||r_{l+1}||
+    norms = _residual_norm_sums(fit, x)  # (L,) sums of ||r_{l+1}||
     counts = code_counts(codes, [codebook_size] * levels)
     usage, spread = used_fractions(counts), perplexities(counts)
     values: dict[str, Any] = {
         "epoch": 1,
         "step": 0,
         "lr": None,
-        "loss_recon": float(squared[-1] / n_items),
         "grad_norm": None,
         "val_loss_total": None,
         "val_loss_recon": None,
@@ -182,38 +181,33 @@ def summary_metrics(
         "wall_time_s": fit_seconds,
     }
     for level in range(levels):
-        values[f"loss_codebook_l{level}"] = float(squared[level] / n_items)
-        values[f"loss_commit_l{level}"] = float(squared[level] / n_items)
         values[f"dead_codes_reset_l{level}"] = 0
         values[f"residual_norm_l{level}"] = float(norms[level] / n_items)
         values[f"codebook_usage_l{level}"] = float(usage[level])
         values[f"perplexity_l{level}"] = float(spread[level])
-    values["loss_total"] = values["loss_recon"] + 2 * float(squared.sum() / n_items)
-    return {key: values[key] for key in metric_keys(levels)}
+    # training losses: none, nothing here is trained by gradient
+    return {key: values.get(key) for key in metric_keys(levels)}
 
 
-def _residual_sums(fit: BaselineFit, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per level, the sums over items of ``||r_{l+1}||^2`` and ``||r_{l+1}||`` (float64, (L,))."""
+def _residual_norm_sums(fit: BaselineFit, x: np.ndarray) -> np.ndarray:
+    """Per level, the sum over items of ``||r_{l+1}||`` (float64, (L,))."""
     levels = fit.codes.shape[1]
-    squared, norms = np.zeros(levels), np.zeros(levels)
+    norms = np.zeros(levels)
     if fit.quantizer is not None:
         # walk the stored codebooks along the codes the method chose (beam search may differ
         # from the greedy nearest rule)
         for chunk in iter_residual_chain(fit.quantizer, x, codes=fit.codes):
             after = chunk.chain.residuals[1:].astype(np.float64)  # (L, m, D)
-            squared += np.square(after).sum(axis=2).sum(axis=1)
             norms += np.linalg.norm(after, axis=2).sum(axis=1)
-        return squared, norms
+        return norms
     x = np.asarray(x, dtype=np.float64)
     for level in range(levels):
         group = prefix_groups(fit.codes, level + 1).group  # (n,) node of each item
         sums = np.zeros((int(group.max()) + 1, x.shape[1]))
         np.add.at(sums, group, x)
         centroids = sums / np.bincount(group)[:, None]
-        residual = x - centroids[group]
-        squared[level] = np.square(residual).sum()
-        norms[level] = np.linalg.norm(residual, axis=1).sum()
-    return squared, norms
+        norms[level] = np.linalg.norm(x - centroids[group], axis=1).sum()
+    return norms
 
 
 class Timer:
