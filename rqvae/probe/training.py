@@ -1,8 +1,10 @@
 """Training and evaluating the two SASRec probes on a leave-last-out split.
 
 Item-ID SASRec: tokens are items (index + 1); at every position the next item is predicted
-with a softmax over the whole catalog (tied embeddings). Evaluation scores every item by the
-dot product of the last hidden state with its embedding.
+with a sampled softmax: the target against ``negatives`` items drawn uniformly per batch and
+shared by its positions (the original SASRec samples one negative per position; more make a
+stronger probe, and the full catalog softmax costs too much on CPU). Evaluation scores every
+catalog item by the dot product of the last hidden state with its (tied) embedding.
 
 Semantic-ID SASRec: an item is its L + 1 tokens (codes, then the collision index; level l's
 token ids form their own range). A user's items are flattened into one token stream and every
@@ -42,7 +44,8 @@ class ProbeSettings:
     lr: float = 1e-3
     batch_size: int = 128
     beam: int = 10  # beam width of the semantic-ID decoder (>= the k of Recall@k)
-    invalid_sample: int = 1000  # test users decoded without the trie to count invalid IDs
+    negatives: int = 256  # item-ID probe: sampled negatives per training batch
+    invalid_sample: int = 300  # test users decoded without the trie to count invalid IDs
     eval_batch: int = 256  # users per evaluation batch
 
 
@@ -68,7 +71,9 @@ def train_item_model(
         dropout=settings.dropout,
     )
     streams = [items + 1 for items in split.train if len(items) >= 2]
-    return _fit(config, streams, [None] * len(streams), settings, "item-ID SASRec", progress)
+    return _fit(
+        config, streams, [None] * len(streams), settings, "item-ID SASRec", progress, n_items
+    )
 
 
 @torch.no_grad()
@@ -79,8 +84,8 @@ def item_ranks(model: SASRec, split: SplitSequences, which: str, settings: Probe
     ranks = np.empty(len(targets))
     for start in range(0, len(targets), settings.eval_batch):
         users = range(start, min(start + settings.eval_batch, len(targets)))
-        rows = [split.history(which, u) + 1 for u in users]
-        hidden = model(left_pad(rows, settings.max_items))[:, -1]
+        rows = [split.history(which, u)[-settings.max_items :] + 1 for u in users]
+        hidden = model(left_pad(rows, max(len(r) for r in rows)))[:, -1]
         scores = model.logits(hidden)[:, 1:].numpy()  # (batch, n_items), padding dropped
         ranks[start : start + len(rows)] = ranks_from_scores(scores, targets[list(users)])
     return ranks
@@ -158,14 +163,19 @@ def semantic_ranks(
     """Beam-search the ``which`` target of ``users`` (default all): (ranks, returned items)."""
     targets = split.valid_target if which == "valid" else split.test_target
     users = np.arange(len(targets)) if users is None else users
+    histories = [vocabulary.flatten(split.history(which, u)[-settings.max_items :]) for u in users]
+    # batches of similar history length: padding costs as much as tokens
+    by_length = np.argsort([len(h) for h in histories], kind="stable")
     lists = np.empty((len(users), settings.beam), dtype=np.int64)
     for start in range(0, len(users), settings.eval_batch):
-        batch = users[start : start + settings.eval_batch]
-        histories = [
-            vocabulary.flatten(split.history(which, u)[-settings.max_items :]) for u in batch
-        ]
-        lists[start : start + len(batch)] = beam_search(
-            model, histories, trie, vocabulary.level_ranges, settings.beam, constrained
+        rows = by_length[start : start + settings.eval_batch]
+        lists[rows] = beam_search(
+            model,
+            [histories[r] for r in rows],
+            trie,
+            vocabulary.level_ranges,
+            settings.beam,
+            constrained,
         )
     return ranks_from_lists(lists, targets[users]), lists
 
@@ -180,8 +190,15 @@ def _fit(
     settings: ProbeSettings,
     name: str,
     progress: bool,
+    sampled_items: int | None = None,
 ) -> TrainedProbe:
-    """Next-token training on ``streams`` (token arrays); ``weights`` mask target positions."""
+    """Next-token training on ``streams`` (token arrays); ``weights`` mask target positions.
+
+    ``sampled_items`` (the catalog size): sampled softmax over the target and
+    ``settings.negatives`` uniform items (tokens 1..n) instead of the full vocabulary.
+    Batches hold streams of similar length (sorted within windows of 16 batches, then the
+    batches shuffled), padded to their longest stream, so little time goes into padding.
+    """
     torch.manual_seed(settings.seed)
     order_generator = torch.Generator().manual_seed(settings.seed)
     model = SASRec(config)
@@ -191,23 +208,51 @@ def _fit(
     bar = tqdm(range(settings.epochs), desc=name, unit="ep", disable=not progress)
     for _ in bar:
         model.train()
-        order = torch.randperm(len(streams), generator=order_generator).tolist()
         total = count = 0.0
-        for start in range(0, len(order), settings.batch_size):
-            batch = [streams[i][-length - 1 :] for i in order[start : start + settings.batch_size]]
-            inputs = left_pad([s[:-1] for s in batch], length)
-            targets = left_pad([s[1:] for s in batch], length)  # 0 where padding
+        for members in _length_batches(streams, settings.batch_size, order_generator):
+            batch = [streams[i][-length - 1 :] for i in members]
+            width = max(len(s) for s in batch) - 1
+            inputs = left_pad([s[:-1] for s in batch], width)
+            targets = left_pad([s[1:] for s in batch], width)  # 0 where padding
             mask = targets > 0
-            for row, i in enumerate(order[start : start + settings.batch_size]):
+            for row, i in enumerate(members):
                 if weights[i] is not None:
-                    w = torch.as_tensor(weights[i][-length:], dtype=torch.bool)
-                    mask[row, length - len(w) :] &= w
+                    w = torch.as_tensor(weights[i][-width:], dtype=torch.bool)
+                    mask[row, width - len(w) :] &= w
             hidden = model(inputs)[mask]  # (n_targets, dim)
-            loss = F.cross_entropy(model.logits(hidden), targets[mask])
+            if sampled_items is None:
+                loss = F.cross_entropy(model.logits(hidden), targets[mask])
+            else:
+                loss = _sampled_softmax(model, hidden, targets[mask], sampled_items, settings)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            total += float(loss) * int(mask.sum())
+            total += float(loss.detach()) * int(mask.sum())
             count += int(mask.sum())
         bar.set_postfix(loss=f"{total / max(count, 1):.3f}")
     return TrainedProbe(model=model, train_seconds=time.perf_counter() - started)
+
+
+def _sampled_softmax(
+    model: SASRec, hidden: torch.Tensor, targets: torch.Tensor, n_items: int, settings
+) -> torch.Tensor:
+    """Cross-entropy of each target (n,) against ``settings.negatives`` uniform item tokens
+    shared by the batch; a negative equal to the target is masked out."""
+    negatives = torch.randint(1, n_items + 1, (settings.negatives,))
+    positive = (hidden * model.tokens(targets)).sum(-1, keepdim=True)  # (n, 1)
+    against = hidden @ model.tokens(negatives).T  # (n, negatives)
+    against = against.masked_fill(negatives[None, :] == targets[:, None], -1e9)
+    scores = torch.cat([positive, against], dim=1)
+    return F.cross_entropy(scores, torch.zeros(len(targets), dtype=torch.int64))
+
+
+def _length_batches(streams: list, batch_size: int, generator: torch.Generator) -> list[list[int]]:
+    """Shuffled batches of stream indices, each of streams of similar length."""
+    order = torch.randperm(len(streams), generator=generator).tolist()
+    window = batch_size * 16
+    batches = []
+    for start in range(0, len(order), window):
+        chunk = sorted(order[start : start + window], key=lambda i: len(streams[i]))
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    shuffled = torch.randperm(len(batches), generator=generator).tolist()
+    return [batches[i] for i in shuffled]
