@@ -36,7 +36,10 @@ def fit_faiss_rq(
     quantizer.cp.seed = int(seed)  # k-means seeding of every level
     quantizer.verbose = False
     quantizer.cp.min_points_per_centroid = 1  # small catalogs are fine; no warning per level
-    quantizer.train(x)
+    try:
+        quantizer.train(x)
+    except RuntimeError as error:  # faiss reports bad sizes (n < dim for its PCA) this way
+        raise InputError(f"faiss-rq cannot train on {x.shape} embeddings: {error}") from None
     packed = quantizer.compute_codes(x)  # (n, code_size) uint8, levels packed LSB first
     codes = unpack_codes(packed, levels, bits)
     flat = faiss.vector_to_array(quantizer.codebooks).reshape(levels * codebook_size, -1)
