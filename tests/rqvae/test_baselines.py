@@ -163,3 +163,14 @@ def test_cli_train_method(tmp_path, real_slice):
     assert json.loads((out / "config.json").read_text())["baseline"]["method"] == "hkmeans"
     bad = runner.invoke(main, ["train", "--beam", "3", *flags, "--out", str(tmp_path / "x")])
     assert bad.exit_code == 2 and "--beam" in bad.output
+
+
+def test_nearest_codewords_bias_by_hand():
+    from rqvae.quantizers import nearest_codewords
+
+    residual = np.array([[0.0], [2.0]])
+    codebook = np.array([[-1.0], [1.2]])
+    # squared distances: item 0 -> 1.0, 1.44; item 1 -> 9.0, 0.64
+    assert nearest_codewords(residual, codebook).tolist() == [0, 1]
+    # a cost of 0.5 on code 0 makes item 0 prefer code 1 (1.5 > 1.44); item 1 unchanged
+    assert nearest_codewords(residual, codebook, bias=np.array([0.5, 0.0])).tolist() == [1, 1]
