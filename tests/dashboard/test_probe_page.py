@@ -66,3 +66,28 @@ def test_report_has_the_probe_section(tmp_path, probed_root):
     probes = json.loads((tmp_path / "r.json").read_text())["probes"]
     assert list(probes) == ["probed"]
     assert probes["probed"]["models"]["popularity"]["test"]["recall_at_10"] >= 0
+
+
+@pytest.fixture(scope="module")
+def baseline_root(tmp_path_factory, scientific_slice) -> Path:
+    """rq-kmeans (codebooks) and hkmeans (none) on the 1,000-item slice, 2 x 16 codes."""
+    from rqvae.baselines import BaselineSettings, train_baseline
+    from rqvae.catalog import CatalogSpec
+
+    root = tmp_path_factory.mktemp("baseline-runs")
+    catalog = CatalogSpec(scientific_slice["catalog"], format="lcrec")
+    for method in ("rq-kmeans", "hkmeans"):
+        settings = BaselineSettings(method=method, levels=2, codebook_size=16)
+        train_baseline(settings, root / method, scientific_slice["embeddings"], catalog)
+    return root
+
+
+@pytest.mark.parametrize("page", ["codebooks", "residuals", "taxonomy", "training_comparison"])
+def test_pages_work_on_baseline_runs(app_env, baseline_root, page):
+    app_env(baseline_root)
+    for focus in ("rq-kmeans", "hkmeans"):
+        app = open_app(page, runs=["rq-kmeans", "hkmeans"], focus=focus)
+        if page == "residuals" and focus == "hkmeans":
+            assert "no codebooks" in app.info[0].value  # unavailable, with the reason
+        elif page != "training_comparison":
+            assert charts(app), (page, focus)
