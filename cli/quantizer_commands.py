@@ -76,9 +76,29 @@ def demo(runs_dir, cache_dir, force):
     help="Stop once the best epoch is this many epochs old (0: never stop early; default 10).",
 )
 @click.option("--resume", is_flag=True, help="Continue a killed run from its last checkpoint.")
+@click.option(
+    "--method",
+    type=click.Choice(["rqvae", "rq-kmeans", "faiss-rq", "hkmeans", "category-prefix"]),
+    default="rqvae",
+    show_default=True,
+    help="rqvae, or a baseline written in the same run format.",
+)
+@click.option("--balanced", is_flag=True, help="rq-kmeans: equal-size clusters (Sinkhorn).")
+@click.option("--beam", type=int, default=None, help="faiss-rq: beam width (default 5).")
 @pass_catalog
-def train(embeddings, catalog, out, config_path, resume, catalog_flags, **overrides):
-    """Train an RQ-VAE on an embeddings file and write a run folder.
+def train(
+    embeddings,
+    catalog,
+    out,
+    config_path,
+    resume,
+    method,
+    balanced,
+    beam,
+    catalog_flags,
+    **overrides,
+):
+    """Train an RQ-VAE (or a baseline, --method) on an embeddings file; write a run folder.
 
     Data-parallel under torchrun: torchrun --nproc_per_node N -m rqvae -- train ...
     """
@@ -91,6 +111,9 @@ def train(embeddings, catalog, out, config_path, resume, catalog_flags, **overri
     use_default_threads()  # OMP_NUM_THREADS, else the measured default
     overrides = {key: value for key, value in overrides.items() if value is not None}
     config = load_config(Path(config_path) if config_path else None, overrides)
+    if method != "rqvae" or balanced or beam is not None:
+        train_baseline_run(config, method, balanced, beam, embeddings, out, catalog, catalog_flags)
+        return
     with distributed_session() as (rank, _):  # one rank outside torchrun
         run_dir = train_run(
             config,
@@ -104,6 +127,27 @@ def train(embeddings, catalog, out, config_path, resume, catalog_flags, **overri
     best = (read_json(run_dir / "status.json").get("best") or {}).get("epoch")
     click.echo(f"{run_dir}: trained, best checkpoint from epoch {best}")
     click.echo(f"next: rqvae assign --run {run_dir}")
+
+
+def train_baseline_run(config, method, balanced, beam, embeddings, out, catalog, flags) -> None:
+    """``train --method <baseline>``: fit it and write its run folder (IDs included)."""
+    from rqvae.baselines import BaselineSettings, train_baseline
+    from rqvae.errors import InputError
+
+    if method == "rqvae":
+        raise InputError("--balanced and --beam apply to the baselines (--method), not rqvae")
+    settings = BaselineSettings(
+        method=method,
+        levels=config.model.num_levels,
+        codebook_size=config.model.codebook_size,
+        seed=config.train.seed,
+        balanced=balanced,
+        beam=beam,
+    )
+    run_dir = train_baseline(
+        settings, Path(out), Path(embeddings), catalog_spec_from(catalog, **flags)
+    )
+    click.echo(f"{run_dir}: {method} fitted; semantic IDs in {run_dir / 'semantic_ids.parquet'}")
 
 
 @click.command()
@@ -294,4 +338,41 @@ def with_pandas_width(callback) -> None:
         callback()
 
 
-COMMANDS = [embed, demo, train, assign, merge_ids, lookup, import_ids, import_checkpoint]
+@click.command()
+@click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False))
+@click.option(
+    "--sequences",
+    "sequences_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="User sequences: JSONL(.gz) with user_id and item_ids, or MovieLens ratings.",
+)
+@click.option("--epochs", type=int, default=20, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+def probe(run_dir, sequences_path, epochs, seed):
+    """Downstream probe: item-ID vs semantic-ID SASRec on RUN's IDs; writes RUN/probe.json."""
+    from rqvae.probe import PROBE_FILE, run_probe
+    from rqvae.probe.training import ProbeSettings
+
+    result = run_probe(
+        Path(run_dir), Path(sequences_path), ProbeSettings(epochs=epochs, seed=seed), log=click.echo
+    )
+    for name, model in result["models"].items():
+        test = model["test"]
+        click.echo(
+            f"{name:16s} Recall@10 {test['recall_at_10']:.4f}  NDCG@10 {test['ndcg_at_10']:.4f}"
+        )
+    click.echo(f"wrote {Path(run_dir) / PROBE_FILE}")
+
+
+COMMANDS = [
+    embed,
+    demo,
+    train,
+    assign,
+    merge_ids,
+    lookup,
+    import_ids,
+    import_checkpoint,
+    probe,
+]

@@ -71,6 +71,7 @@ navigation = st.navigation(
         ],
         "Across runs": [
             page("training_comparison.py", "Training and comparison", ":material/show_chart:"),
+            page("probe.py", "Downstream probe", ":material/recommend:"),
             page("report.py", "Report", ":material/download:"),
         ],
     }

@@ -31,12 +31,14 @@ from analysis.metrics.taxonomy import prefix_taxonomy
 from analysis.presentation.labels import sizes_label
 from analysis.presentation.report import write_report
 from analysis.reading.behaviour_sequences import find_sequences
+from analysis.reading.probe_results import probe_results
 from analysis.reading.run_data import RunData
 from analysis.reading.run_tables import compare_runs, config_diff, final_metrics
 from dashboard import background
 from dashboard.paths import run_path
 from rqvae.errors import InputError, WorkbenchError
 from rqvae.lookup import lookup_table
+from rqvae.probe import PROBE_FILE
 from rqvae.run_folder import (
     CHECKPOINT_DIR,
     CONFIG_FILE,
@@ -386,7 +388,7 @@ class Report:
 
 def report(run_dirs: list[Path]) -> Report:
     """The HTML and JSON report over the runs, as ``rqvae report`` writes it (UMAP included)."""
-    return _report(_runs_key(run_dirs, DIAGNOSIS_FILES))
+    return _report(_runs_key(run_dirs, (*DIAGNOSIS_FILES, PROBE_FILE)))
 
 
 @st.cache_data(show_spinner="Writing the report ...", max_entries=8)
@@ -402,6 +404,21 @@ def _report(runs: RunsKey) -> Report:
             verdict=result.verdict,
             figures=result.figures,
         )
+
+
+# --- downstream probe -----------------------------------------------------------------------------
+
+PROBE_FILES = (*RUN_FILES, PROBE_FILE)
+
+
+def probe_table(run_dirs: list[Path]) -> pd.DataFrame:
+    """:func:`analysis.reading.probe_results.probe_results` of the runs (probed ones only)."""
+    return _probe_table(_runs_key(run_dirs, PROBE_FILES))
+
+
+@st.cache_data(show_spinner="Reading probe results ...", max_entries=64)
+def _probe_table(runs: RunsKey) -> pd.DataFrame:
+    return probe_results([path for path, _ in runs])
 
 
 def clear_caches() -> None:

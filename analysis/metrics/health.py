@@ -289,7 +289,12 @@ def _training_findings(metrics: pd.DataFrame, t: HealthThresholds) -> list[Findi
         return findings
 
     quant_columns = [c for c in metrics.columns if re.fullmatch(r"loss_(codebook|commit)_l\d+", c)]
-    if "loss_recon" in metrics and quant_columns:
+    # null losses: not trained by gradient (a baseline), nothing to compare
+    if (
+        "loss_recon" in metrics
+        and quant_columns
+        and last[["loss_recon", *quant_columns]].notna().all()
+    ):
         recon, quant = float(last["loss_recon"]), float(last[quant_columns].sum())
         ratio = max(quant, recon) / max(min(quant, recon), 1e-12)
         if ratio > t.loss_scale_ratio:

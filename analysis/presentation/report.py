@@ -29,6 +29,7 @@ from analysis.diagnosis.diagnose import diagnose_run
 from analysis.diagnosis.results import Diagnosis
 from analysis.diagnosis.to_json import diagnosis_to_json, json_safe
 from analysis.metrics.health import SEVERITY_ORDER, HealthThresholds
+from analysis.presentation.report_probe import probe_blocks, probe_documents
 from analysis.presentation.report_sections import (
     Block,
     comparison_blocks,
@@ -121,6 +122,7 @@ def write_report(
 def report_blocks(diagnoses: Sequence[Diagnosis]) -> list[Block]:
     """Verdict, comparison, then each run's diagnostics, in report order."""
     blocks = verdict_blocks(diagnoses) + comparison_blocks(diagnoses)
+    blocks += probe_blocks([d.run_dir for d in diagnoses])
     for diagnosis in diagnoses:
         blocks += run_blocks(diagnosis)
     return blocks
@@ -134,6 +136,8 @@ def report_json(diagnoses: Sequence[Diagnosis]) -> dict:
             "created": now_iso(),
             "verdict": max((d.verdict for d in diagnoses), key=SEVERITY_ORDER.__getitem__),
             "runs": [diagnosis_to_json(d) for d in diagnoses],
+            # each probed run's probe.json, by run name (runs without one are left out)
+            "probes": probe_documents([d.run_dir for d in diagnoses]),
         }
     )
 

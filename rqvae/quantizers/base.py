@@ -106,12 +106,18 @@ class Quantizer(ABC):
 
 
 def nearest_codewords(
-    residual: np.ndarray, codebook: np.ndarray, distance: str = "euclidean"
+    residual: np.ndarray,
+    codebook: np.ndarray,
+    distance: str = "euclidean",
+    bias: np.ndarray | None = None,
 ) -> np.ndarray:
     """Index of the nearest codeword for each row; int64 (m,). Ties go to the lowest index.
 
     residual : float (m, D); codebook : float (K, D). Euclidean: argmin ``||c||^2 - 2 r.c``
     (``||r||^2`` is the same for every codeword), in float64. Cosine: argmax of the cosine.
+    bias : optional float (K,), added to each codeword's squared distance (Euclidean only):
+    argmin ``||r - c_k||^2 + bias_k``. Balanced k-means (Sinkhorn) assigns this way, the bias
+    being its dual variables, so crowded codes cost more.
     """
     residual = np.asarray(residual, dtype=np.float64)
     codebook = np.asarray(codebook, dtype=np.float64)
@@ -120,6 +126,8 @@ def nearest_codewords(
         codewords = codebook / np.maximum(np.linalg.norm(codebook, axis=1, keepdims=True), 1e-12)
         return (unit @ codewords.T).argmax(axis=1).astype(np.int64)
     scores = np.square(codebook).sum(axis=1)[None, :] - 2.0 * residual @ codebook.T  # (m, K)
+    if bias is not None:
+        scores += np.asarray(bias, dtype=np.float64)[None, :]
     return scores.argmin(axis=1).astype(np.int64)
 
 

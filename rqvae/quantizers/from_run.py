@@ -12,7 +12,7 @@ import numpy as np
 
 from rqvae.errors import DiagnosticUnavailable, InputError
 from rqvae.quantizers.base import Quantizer
-from rqvae.quantizers.stored import StoredQuantizer
+from rqvae.quantizers.stored import SPEC_FILE, StoredQuantizer
 from rqvae.run_folder import CHECKPOINT_DIR, Run
 
 NO_CHECKPOINT_IMPORTED = "no checkpoint: imported IDs carry no codewords"
@@ -33,6 +33,10 @@ def load_run_quantizer(run: Run | str | Path, which: str = "best") -> Quantizer:
     run = run if isinstance(run, Run) else Run(run)
     if run.kind == "imported-ids":
         raise DiagnosticUnavailable(NO_CHECKPOINT_IMPORTED)
+    if run.kind == "baseline" and not (run.path / CHECKPOINT_DIR / SPEC_FILE).exists():
+        # hierarchical k-means and category prefixes have no codebooks shared by all items
+        reason = run.config.get("baseline", {}).get("no_codebooks")
+        raise DiagnosticUnavailable(reason or "no codebooks: this baseline keeps none")
     if run.kind in STORED_KINDS:
         # one stored quantizer per run: there is no "best" or "last" to choose from
         quantizer = StoredQuantizer.load(run.path / CHECKPOINT_DIR)

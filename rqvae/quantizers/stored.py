@@ -19,6 +19,10 @@ folder alone is enough to rebuild its quantizer::
 
 ``normalize_residuals``: the residual entering each level is L2-normalised before the nearest
 codeword is chosen and subtracted (GRID's RQ-KMeans).
+
+Optional tensors ``code_bias.{l}`` (float32 (K_l,)) make level l choose
+``argmin ||r - c_k||^2 + bias_k`` (balanced RQ-KMeans; see
+:func:`rqvae.quantizers.base.nearest_codewords`).
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from safetensors.numpy import save_file
 
 from rqvae.errors import InputError
 from rqvae.files import atomic_write_json, atomic_write_with
-from rqvae.quantizers.base import Quantizer
+from rqvae.quantizers.base import Quantizer, nearest_codewords
 
 FORMAT = "rqvae-stored-quantizer/1"
 TENSORS_FILE = "quantizer.safetensors"
@@ -70,8 +74,13 @@ class StoredQuantizer(Quantizer):
         tensors: dict[str, np.ndarray] | None = None,
         normalize_residuals: bool = False,
         source: str = "",
+        code_biases: list[np.ndarray] | None = None,
     ):
         self._codebooks = [np.ascontiguousarray(c, dtype=np.float32) for c in codebooks]
+        # per-level additive costs on the squared distance (balanced k-means), or None
+        self.code_biases = (
+            None if code_biases is None else [np.asarray(b, dtype=np.float32) for b in code_biases]
+        )
         self.distance = distance
         self.encoder = list(encoder or [])
         self.tensors = {k: np.asarray(v, dtype=np.float32) for k, v in (tensors or {}).items()}
@@ -97,6 +106,13 @@ class StoredQuantizer(Quantizer):
             h = _apply(layer, index, h, self.tensors)
         return np.ascontiguousarray(h, dtype=np.float32)
 
+    def nearest(self, level: int, residual: np.ndarray) -> np.ndarray:
+        if self.code_biases is None:
+            return super().nearest(level, residual)
+        return nearest_codewords(
+            residual, self.codebooks[level], self.distance, bias=self.code_biases[level]
+        )
+
     def prepare_residual(self, level: int, residual: np.ndarray) -> np.ndarray:
         if not self.normalize_residuals:
             return residual
@@ -107,6 +123,8 @@ class StoredQuantizer(Quantizer):
     def save(self, folder: Path, source: dict[str, Any] | None = None) -> None:
         """Write ``quantizer.safetensors`` and ``quantizer.json`` into ``folder``, atomically."""
         tensors = {f"codebook.{level}": c for level, c in enumerate(self._codebooks)}
+        if self.code_biases is not None:
+            tensors.update({f"code_bias.{level}": b for level, b in enumerate(self.code_biases)})
         tensors.update(self.tensors)
         tensors = {name: np.ascontiguousarray(value) for name, value in tensors.items()}
         atomic_write_with(Path(folder) / TENSORS_FILE, lambda tmp: save_file(tensors, tmp))
@@ -139,6 +157,9 @@ class StoredQuantizer(Quantizer):
         codebooks = [tensors.pop(f"codebook.{level}", None) for level in range(levels or 0)]
         if not levels or any(c is None for c in codebooks):
             raise InputError(f"{tensor_path}: expected codebook.0 .. codebook.{levels} tensors")
+        biases = [tensors.pop(f"code_bias.{level}", None) for level in range(levels)]
+        if any(b is not None for b in biases) and any(b is None for b in biases):
+            raise InputError(f"{tensor_path}: code_bias tensors for some levels but not all")
         return cls(
             codebooks,
             distance=spec.get("distance", "euclidean"),
@@ -146,6 +167,7 @@ class StoredQuantizer(Quantizer):
             tensors=tensors,
             normalize_residuals=bool(spec.get("normalize_residuals", False)),
             source=str(tensor_path),
+            code_biases=None if biases[0] is None else biases,
         )
 
 

@@ -1,0 +1,45 @@
+"""Downstream probe: how a sequential recommender does on each picked run's IDs."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from analysis.presentation import figures_probe
+from dashboard import data, widgets
+
+st.title("Downstream probe")
+runs = widgets.selected_run_paths()
+if not runs:
+    st.info("Pick one or more runs in the sidebar.", icon=":material/arrow_back:")
+    st.stop()
+results = widgets.load_or_stop(", ".join(runs), lambda: data.probe_table(list(runs.values())))
+if results.empty:
+    st.info(
+        "None of the picked runs has been probed yet. Run "
+        "`rqvae probe --run RUN --sequences FILE` to write RUN/probe.json.",
+        icon=":material/info:",
+    )
+    st.stop()
+
+st.caption(
+    "SASRec on the same user sequences, leave-last-out (last item test). Semantic-ID SASRec "
+    "generates the next item's ID by beam search constrained to IDs that exist; item-ID "
+    "SASRec scores every item; popularity ranks by training interactions. Recall@10 and "
+    "NDCG@10 over the full catalog. The ids_* columns are the quantizer's own qualities."
+)
+metric = (
+    st.segmented_control(
+        "Metric", ["recall_at_10", "ndcg_at_10"], default="recall_at_10", key="probe_metric"
+    )
+    or "recall_at_10"
+)
+widgets.plot(figures_probe.probe_figure(results, metric))
+st.dataframe(results, hide_index=True, width="stretch")
+if results["run"].nunique() > 1:
+    quality = st.selectbox(
+        "Quantizer quality", ["ids_unique_ratio", "ids_perplexity_l0"], key="probe_quality"
+    )
+    widgets.plot(figures_probe.quality_vs_probe_figure(results, quality))
+unprobed = [name for name in runs if name not in set(results["run"])]
+if unprobed:
+    st.caption(f"Not probed: {', '.join(unprobed)}.")
