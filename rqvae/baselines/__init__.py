@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from rqvae.baselines.run_writer import BaselineFit, Timer, check_out_dir, write_baseline_run
 from rqvae.embeddings import load_embeddings
 from rqvae.errors import InputError
+from rqvae.run_lock import run_lock
 
 if TYPE_CHECKING:
     from rqvae.catalog import CatalogSpec
@@ -72,6 +73,13 @@ def train_baseline(
     items = load_items(catalog, embeddings)
     if settings.method == "category-prefix" and items is None:
         raise InputError(f"{embeddings_path}: category-prefix needs --catalog with categories")
+    # one writer per run folder, as for every command that writes one (rqvae/run_lock.py)
+    with run_lock(out_dir, f"train --method {settings.method}"):
+        check_out_dir(out_dir)
+        return _fit_and_write(settings, out_dir, embeddings, catalog, items)
+
+
+def _fit_and_write(settings, out_dir, embeddings, catalog, items) -> Path:
     with Timer() as timer:
         fit = _fit(settings, embeddings.array, items)
     return write_baseline_run(

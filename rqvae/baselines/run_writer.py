@@ -67,6 +67,7 @@ from rqvae.run_folder import (
     STATUS_FILE,
     config_document,
 )
+from rqvae.run_lock import LOCK_FILE
 from rqvae.semantic_ids import write_semantic_ids
 from rqvae.train_metrics import metric_keys
 
@@ -91,7 +92,7 @@ def check_out_dir(out_dir: Path) -> None:
     """A baseline writes a new run folder: refuse a file or a non-empty folder."""
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"{out_dir}: is a file; --out must name a new run folder")
-    if out_dir.is_dir() and any(out_dir.iterdir()):
+    if out_dir.is_dir() and any(entry.name != LOCK_FILE for entry in out_dir.iterdir()):
         raise InputError(f"{out_dir}: already exists and is not empty; choose another --out")
 
 
@@ -151,9 +152,12 @@ def write_baseline_run(
         append_jsonl(staging / METRICS_FILE, record)
         atomic_write_json(staging / STATUS_FILE, status)
         atomic_write_json(staging / CONFIG_FILE, config)
-        if out_dir.is_dir():
-            out_dir.rmdir()  # empty, checked by check_out_dir
-        os.replace(staging, out_dir)
+        # the locked folder stays; the finished files move in, config.json last, so the run is
+        # listed (list_runs needs config.json) only once it is whole
+        out_dir.mkdir(exist_ok=True)
+        for entry in sorted(staging.iterdir(), key=lambda path: path.name == CONFIG_FILE):
+            os.replace(entry, out_dir / entry.name)
+        staging.rmdir()
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
