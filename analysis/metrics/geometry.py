@@ -225,5 +225,5 @@ def codeword_distances(
         latents = np.asarray(z[start : start + chunk], dtype=np.float32)
         given = codes[start : start + len(latents)]
         chain = residual_chain(latents, codebooks, codes=given, prepare=prepare)
-        result[start : start + len(latents)] = np.linalg.norm(chain.residuals[1:], axis=2).T
+        result[start : start + len(latents)] = chain.after_norms()
     return result

@@ -251,8 +251,16 @@ def _residual_findings(residual_norms: pd.DataFrame, t: HealthThresholds) -> lis
     findings = []
     norms = residual_norms.sort_values("level")
     levels, means = norms["level"].to_numpy(), norms["mean_norm"].to_numpy(dtype=float)
-    for previous, level, before, after in zip(levels, levels[1:], means, means[1:], strict=False):
+    # "shrink" is after / the norm that entered the level: the same as after / before, except
+    # for quantizers that re-normalise each level's input (GRID), where "before" is not it
+    shrinks = norms["shrink"].to_numpy(dtype=float) if "shrink" in norms else None
+    for index, (level, before, after) in enumerate(
+        zip(levels[1:], means, means[1:], strict=False), start=1
+    ):
         ratio = after / before if before > 0 else math.inf
+        if shrinks is not None and np.isfinite(shrinks[index]):
+            ratio = float(shrinks[index])
+            before = after / ratio if ratio > 0 else before
         if ratio > 1 - t.residual_min_shrink:
             findings.append(
                 Finding(
@@ -260,7 +268,7 @@ def _residual_findings(residual_norms: pd.DataFrame, t: HealthThresholds) -> lis
                     "warning",
                     int(level),
                     f"level {level} barely reduces the residual: mean norm {after:.4g} after it "
-                    f"vs {before:.4g} after level {previous} (ratio {ratio:.3f})",
+                    f"vs {before:.4g} entering it (ratio {ratio:.3f})",
                     float(ratio),
                     1 - t.residual_min_shrink,
                 )

@@ -41,7 +41,8 @@ class ResidualNorms:
         ``mean_norm``, ``p5``, ``p25``, ``p50``, ``p75``, ``p95`` (latent units),
         ``ratio_to_input`` (``mean_norm / mean ||z||``), ``mean_item_ratio`` (mean over items of
         ``||r_{l+1}|| / ||z||``, items with ``||z|| = 0`` left out) and ``shrink`` (``mean_norm``
-        divided by the previous stage's ``mean_norm``; the input for level 0).
+        divided by the previous stage's ``mean_norm``; the input for level 0; for quantizers
+        that re-normalise each level's input (GRID) by the mean norm of that input instead).
     input_norm : dict with ``mean_norm`` and ``p5 .. p95`` of ``||z||``.
     reconstruction : DataFrame with one row per space: ``space`` ("latent", "input",
         "input_unquantized"), ``mse`` (mean over items and dimensions of the squared error) and
@@ -128,6 +129,9 @@ class ResidualAccumulator:
     def __init__(self, n_levels: int):
         self.n_levels = n_levels
         self.norm_chunks: list[np.ndarray] = []  # each (chunk, L + 1): ||z||, ||r_1||, ...
+        # each (chunk, L): norm of the prepared residual each level quantized, kept only for
+        # chains that prepare residuals (GRID's per-level L2 normalisation)
+        self.entering_chunks: list[np.ndarray] = []
         # Sums of squared errors, cosines and value counts per space.
         self.sums: dict[str, list[float]] = {}
 
@@ -141,8 +145,12 @@ class ResidualAccumulator:
         """Add one chunk's chain; optional embeddings ``x`` (m, d_in) with their decoded
         reconstructions from ``z_q`` and from ``z``."""
         z = chain.residuals[0]
-        norms = np.linalg.norm(chain.residuals, axis=2).T  # (m, L + 1)
+        # (m, L + 1): ||z||, then what each level left (before a next level re-normalises it)
+        norms = np.column_stack([np.linalg.norm(z, axis=1), chain.after_norms()])
         self.norm_chunks.append(norms.astype(np.float32, copy=False))
+        if chain.after is not None:  # levels re-normalise their input: shrink against that
+            entering = np.linalg.norm(chain.residuals[:-1], axis=2).T.astype(np.float32)
+            self.entering_chunks.append(entering)
         self._add_errors("latent", z, z - chain.left)
         if x is not None and x_hat is not None:
             self._add_errors("input", x, x_hat)
@@ -177,9 +185,12 @@ class ResidualAccumulator:
         nonzero = input_norm > 0
         rows = []
         previous = input_mean
+        entering = np.concatenate(self.entering_chunks) if self.entering_chunks else None
         for level in range(n_levels):
             values = norms[:, level + 1].astype(np.float64)
             mean = float(values.mean())
+            if entering is not None:
+                previous = float(entering[:, level].astype(np.float64).mean())
             item_ratio = values[nonzero] / input_norm[nonzero]
             rows.append(
                 {

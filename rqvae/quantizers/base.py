@@ -139,11 +139,21 @@ class ResidualChain:
     residuals : (L + 1, m, D); ``residuals[l]`` enters level l (``residuals[0]`` = z) and
         ``residuals[L]`` is what is left after the last level.
     quantized : (m, D), ``z_q``: the chosen codewords summed level by level.
+    after : (L, m, D) or None. With a ``prepare`` step, ``after[l]`` is what level l left
+        (its prepared residual minus its codeword) before level l + 1 prepared it again;
+        None when residuals pass unchanged (``after[l]`` is then ``residuals[l + 1]``).
     """
 
     codes: np.ndarray
     residuals: np.ndarray
     quantized: np.ndarray
+    after: np.ndarray | None = None
+
+    def after_norms(self) -> np.ndarray:
+        """``||what level l left||`` per item and level, (m, L): the distance of each item's
+        (prepared) residual to its codeword at each level."""
+        left = self.residuals[1:] if self.after is None else self.after
+        return np.linalg.norm(left, axis=2).T
 
     @property
     def left(self) -> np.ndarray:
@@ -177,15 +187,18 @@ def residual_chain(
     residuals[0] = z
     quantized = np.zeros_like(z)
     chosen_codes = np.empty((n_items, n_levels), dtype=np.int64)
+    after = None if prepare is None else np.empty((n_levels, *z.shape), dtype=dtype)
     for level, codebook in enumerate(codebooks):
         if prepare is not None:
             residuals[level] = prepare(level, residuals[level])
         code = codes[:, level] if codes is not None else choose(level, residuals[level])
         chosen = np.asarray(codebook, dtype=dtype)[code]  # (m, D)
         residuals[level + 1] = residuals[level] - chosen
+        if after is not None:  # kept before the next level prepares it
+            after[level] = residuals[level + 1]
         quantized += chosen
         chosen_codes[:, level] = code
-    return ResidualChain(codes=chosen_codes, residuals=residuals, quantized=quantized)
+    return ResidualChain(codes=chosen_codes, residuals=residuals, quantized=quantized, after=after)
 
 
 @dataclass

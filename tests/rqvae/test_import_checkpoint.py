@@ -337,3 +337,33 @@ def test_lcrec_style_run_on_real_data_gets_every_diagnostic(tmp_path, scientific
     )
     document = diagnosis_to_json(diagnosis)["diagnostics"]["source_ids"]
     assert document["available"] and document["ids"][0]["ids"] == "raw"
+
+
+def test_grid_residual_norms_are_what_each_level_left(tmp_path):
+    """With per-level normalisation, the norm after level l is ||unit(r_l) - C_l[c_l]||, not
+    the 1.0 of the re-normalised residual the next level sees; shrink is against that 1."""
+    from analysis.metrics.residuals import ResidualAccumulator
+    from rqvae.quantizers.base import residual_chain
+    from rqvae.quantizers.from_run import load_run_quantizer
+
+    generator = torch.Generator().manual_seed(8)
+    centroids = [torch.randn(K, DIM, generator=generator) * 0.3 for _ in range(3)]
+    state = {f"model.quantization_layer_list.{i}.centroids": c for i, c in enumerate(centroids)}
+    saved = {"state_dict": state, "hyper_parameters": {"normalize_residuals": True}}
+    torch.save(saved, tmp_path / "g.ckpt")
+    x = make_embeddings(tmp_path / "emb.npy")
+    import_checkpoint(tmp_path / "g.ckpt", tmp_path / "emb.npy", tmp_path / "run")
+    quantizer = load_run_quantizer(tmp_path / "run")
+    r, expected = x.astype(np.float64), []
+    for codebook in centroids:
+        r = r / np.linalg.norm(r, axis=1, keepdims=True)
+        code = ((r[:, None, :] - codebook.numpy()[None]) ** 2).sum(-1).argmin(1)
+        r = r - codebook.numpy()[code]
+        expected.append(np.linalg.norm(r, axis=1))
+    chain = residual_chain(x, quantizer.codebooks, quantizer.nearest, prepare=quantizer.prepare)
+    np.testing.assert_allclose(chain.after_norms(), np.stack(expected, 1), atol=1e-4)
+    accumulator = ResidualAccumulator(3)
+    accumulator.update(chain)
+    levels = accumulator.result().levels
+    np.testing.assert_allclose(levels["mean_norm"], [e.mean() for e in expected], atol=1e-4)
+    np.testing.assert_allclose(levels["shrink"], [e.mean() for e in expected], atol=1e-4)
