@@ -13,9 +13,6 @@ With ``ids`` (the ID file the codebase wrote after its own collision handling, s
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,7 +20,7 @@ from rqvae.assign import ids_source
 from rqvae.catalog import CatalogSpec, load_catalog
 from rqvae.embeddings import load_embeddings
 from rqvae.errors import InputError
-from rqvae.files import atomic_write_json, atomic_write_parquet, current_umask, sha256_of
+from rqvae.files import atomic_write_json, atomic_write_parquet, sha256_of
 from rqvae.quantizers import assign_codes
 from rqvae.quantizers.foreign import rebuild, split_checkpoint
 from rqvae.run_folder import (
@@ -33,6 +30,8 @@ from rqvae.run_folder import (
     SEMANTIC_IDS_FILE,
     STATUS_FILE,
     config_document,
+    embeddings_section,
+    write_run_files,
 )
 from rqvae.run_lock import LOCK_FILE, run_lock
 from rqvae.safe_unpickle import load_foreign_checkpoint
@@ -128,41 +127,32 @@ def _import(checkpoint, embeddings_path, out_dir, format, flags, catalog, ids_pa
         levels=levels,
         codebook_sizes=[int(c.shape[0]) for c in quantizer.codebooks],
         distance=quantizer.distance,
-        data={
-            "embeddings": str(embeddings.path.resolve()),
-            "embeddings_sha256": sha256_of(embeddings.path),
-            "n_items": embeddings.n_items,
-            "dim": embeddings.dim,
-            "catalog": catalog.to_dict() if catalog is not None else None,
-            "item_ids": "catalog" if catalog is not None else "embeddings",
-        },
+        data=embeddings_section(
+            embeddings, catalog, "catalog" if catalog is not None else "embeddings"
+        ),
         source=source,
     )
     status = {"state": "imported", "created": config["created"], "n_items": embeddings.n_items}
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
-        staging.chmod(0o777 & ~current_umask())  # mkdtemp makes it private; a run is not
+    written = {}
+
+    def write(staging: Path) -> None:
         (staging / CHECKPOINT_DIR).mkdir()
         quantizer.save(staging / CHECKPOINT_DIR, source=source)
-        stored_path = out_dir / CHECKPOINT_DIR / "quantizer.safetensors"
         quantizer.source = str(staging / CHECKPOINT_DIR / "quantizer.safetensors")
-        id_source = {**ids_source(quantizer, "imported"), "file": stored_path.name}
-        table = write_semantic_ids(staging / SEMANTIC_IDS_FILE, item_ids, codes, source=id_source)
+        id_source = {**ids_source(quantizer, "imported"), "file": "quantizer.safetensors"}
+        written["ids"] = write_semantic_ids(
+            staging / SEMANTIC_IDS_FILE, item_ids, codes, source=id_source
+        )
         if ids_path is not None:
             write_source_ids(staging, Path(ids_path), item_ids)
         if items is not None:
             atomic_write_parquet(staging / ITEMS_FILE, items)
         atomic_write_json(staging / STATUS_FILE, status)
         atomic_write_json(staging / CONFIG_FILE, config)
-        # config.json last: the run is listed only once it is whole
-        for entry in sorted(staging.iterdir(), key=lambda path: path.name == CONFIG_FILE):
-            os.replace(entry, out_dir / entry.name)
-        staging.rmdir()
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+
+    write_run_files(out_dir, write)
+    table = written["ids"]
     return ImportedCheckpoint(
         run_dir=out_dir,
         format=foreign.format,

@@ -34,10 +34,7 @@ Everything is checked and built in memory, then written to a temporary folder be
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +45,6 @@ from rqvae.errors import InputError
 from rqvae.files import (
     atomic_write_json,
     atomic_write_parquet,
-    current_umask,
     sha256_of,
 )
 from rqvae.run_folder import (
@@ -57,6 +53,7 @@ from rqvae.run_folder import (
     SEMANTIC_IDS_FILE,
     STATUS_FILE,
     config_document,
+    write_run_files,
 )
 from rqvae.run_lock import LOCK_FILE, run_lock
 from rqvae.semantic_ids import write_semantic_ids
@@ -153,23 +150,14 @@ def _import_locked(ids_path, out_dir, catalog, embeddings_path, codebook_size, a
     status = {"state": "imported", "created": config["created"], "n_items": int(codes.shape[0])}
     status["missing_items"] = missing
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
-        staging.chmod(0o777 & ~current_umask())  # mkdtemp makes it private; a run is not
+    def write(staging: Path) -> None:
         write_semantic_ids(staging / SEMANTIC_IDS_FILE, item_ids, codes)
         if items is not None:
             atomic_write_parquet(staging / ITEMS_FILE, items)
         atomic_write_json(staging / STATUS_FILE, status)
         atomic_write_json(staging / CONFIG_FILE, config)
-        # The locked folder stays; the finished files move in, config.json last, so the run is
-        # listed (list_runs needs config.json) only once it is whole.
-        for entry in sorted(staging.iterdir(), key=lambda path: path.name == CONFIG_FILE):
-            os.replace(entry, out_dir / entry.name)
-        staging.rmdir()
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+
+    write_run_files(out_dir, write)
     return out_dir
 
 

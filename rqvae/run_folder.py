@@ -34,6 +34,10 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,7 +45,14 @@ from typing import Any
 import pandas as pd
 
 from rqvae.errors import InputError
-from rqvae.files import atomic_write_json, now_iso, read_json, read_parquet
+from rqvae.files import (
+    atomic_write_json,
+    current_umask,
+    now_iso,
+    read_json,
+    read_parquet,
+    sha256_of,
+)
 
 CONFIG_FILE = "config.json"
 STATUS_FILE = "status.json"
@@ -104,6 +115,43 @@ def config_document(
         "data": data,
         **rest,
     }
+
+
+def embeddings_section(embeddings, catalog, item_ids: str, **extra: Any) -> dict[str, Any]:
+    """The ``data`` section of ``config.json`` for a run over ``embeddings`` (an
+    :class:`rqvae.embeddings.EmbeddingsFile`) and an optional catalog spec; ``item_ids`` says
+    where the run's item ids come from ("catalog", "sidecar", "row_number", ...)."""
+    return {
+        "embeddings": str(embeddings.path.resolve()),
+        "embeddings_sha256": sha256_of(embeddings.path),
+        "n_items": embeddings.n_items,
+        "dim": embeddings.dim,
+        "catalog": catalog.to_dict() if catalog is not None else None,
+        "item_ids": item_ids,
+        **extra,
+    }
+
+
+def write_run_files(out_dir: Path, write: Callable[[Path], None]) -> Path:
+    """Write a new run's files with ``write(staging_folder)``, then move them into ``out_dir``.
+
+    The files move in one by one with ``config.json`` last, so the run is listed (listing
+    needs config.json) only once it is whole; ``out_dir`` itself may already exist because
+    the writer holds its lock. Nothing is left behind when ``write`` fails.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        staging.chmod(0o777 & ~current_umask())  # mkdtemp makes it private; a run is not
+        write(staging)
+        for entry in sorted(staging.iterdir(), key=lambda path: path.name == CONFIG_FILE):
+            os.replace(entry, out_dir / entry.name)
+        staging.rmdir()
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out_dir
 
 
 def migrate_config(document: Any, source: Path) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from rqvae.config import RunConfig, config_to_dict
 from rqvae.embeddings import EmbeddingsFile
 from rqvae.errors import InputError
 from rqvae.files import atomic_write_json, atomic_write_parquet, read_json, sha256_of
-from rqvae.run_folder import CONFIG_FILE, ITEMS_FILE, config_document, run_info
+from rqvae.run_folder import CONFIG_FILE, ITEMS_FILE, config_document, embeddings_section, run_info
 from rqvae.run_lock import LOCK_FILE
 from rqvae.train_metrics import metric_keys
 
@@ -138,14 +138,7 @@ def prepare_run_folder(
         levels=model.num_levels,
         codebook_sizes=[model.codebook_size] * model.num_levels,
         distance=model.distance,
-        data={
-            "embeddings": str(embeddings.path.resolve()),
-            "embeddings_sha256": sha256_of(embeddings.path),
-            "n_items": embeddings.n_items,
-            "dim": embeddings.dim,
-            "catalog": catalog.to_dict() if catalog is not None else None,
-            "item_ids": ids_source,
-        },
+        data=embeddings_section(embeddings, catalog, ids_source),
         **config_to_dict(config),
     )
     out_dir.mkdir(parents=True, exist_ok=True)

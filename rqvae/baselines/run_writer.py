@@ -28,9 +28,6 @@ the fit time.
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,9 +42,7 @@ from rqvae.files import (
     append_jsonl,
     atomic_write_json,
     atomic_write_parquet,
-    current_umask,
     now_iso,
-    sha256_of,
 )
 from rqvae.id_metrics import (
     code_counts,
@@ -66,6 +61,8 @@ from rqvae.run_folder import (
     SEMANTIC_IDS_FILE,
     STATUS_FILE,
     config_document,
+    embeddings_section,
+    write_run_files,
 )
 from rqvae.run_lock import LOCK_FILE
 from rqvae.semantic_ids import write_semantic_ids
@@ -125,24 +122,14 @@ def write_baseline_run(
         levels=levels,
         codebook_sizes=[codebook_size] * levels,
         distance="euclidean",
-        data={
-            "embeddings": str(embeddings.path.resolve()),
-            "embeddings_sha256": sha256_of(embeddings.path),
-            "n_items": embeddings.n_items,
-            "dim": embeddings.dim,
-            "catalog": catalog_spec.to_dict() if catalog_spec is not None else None,
-            "item_ids": ids_source,
-        },
+        data=embeddings_section(embeddings, catalog_spec, ids_source),
         baseline={"method": method, **fit.settings, "no_codebooks": fit.no_codebooks},
     )
     record = summary_metrics(fit, embeddings.array, codebook_size, fit_seconds)
     status = {"state": "finished", "created": config["created"], "updated": now_iso()}
     status.update(epoch=1, epochs=1, fit_seconds=round(fit_seconds, 3))
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
-        staging.chmod(0o777 & ~current_umask())  # mkdtemp makes it private; a run is not
+    def write(staging: Path) -> None:
         write_semantic_ids(staging / SEMANTIC_IDS_FILE, item_ids, codes)
         if items is not None:
             atomic_write_parquet(staging / ITEMS_FILE, items)
@@ -152,15 +139,8 @@ def write_baseline_run(
         append_jsonl(staging / METRICS_FILE, record)
         atomic_write_json(staging / STATUS_FILE, status)
         atomic_write_json(staging / CONFIG_FILE, config)
-        # the locked folder stays; the finished files move in, config.json last, so the run is
-        # listed (list_runs needs config.json) only once it is whole
-        out_dir.mkdir(exist_ok=True)
-        for entry in sorted(staging.iterdir(), key=lambda path: path.name == CONFIG_FILE):
-            os.replace(entry, out_dir / entry.name)
-        staging.rmdir()
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+
+    write_run_files(out_dir, write)
     return out_dir
 
 
