@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import pickle
 import types
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +104,9 @@ def load_foreign_checkpoint(path: str | Path) -> tuple[Any, list[str]]:
     if not path.is_file():
         raise InputError(f"{path}: checkpoint file not found")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True), []
+        with warnings.catch_warnings():  # its notes on pickle protocols are not the user's
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.load(path, map_location="cpu", weights_only=True), []
     except Exception:  # anything beyond plain tensors: the restricted reader decides below
         pass
     refused: list[str] = []
