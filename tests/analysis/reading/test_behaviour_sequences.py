@@ -54,7 +54,8 @@ def test_bad_files_name_the_file(tmp_path):
 
 
 def test_find_sequences_next_to_the_catalog(letter_run, scientific_dir):
-    assert find_sequences(Run(letter_run)) == scientific_dir / "sequences.jsonl.gz"
+    found = find_sequences(Run(letter_run))
+    assert found.resolve() == (scientific_dir / "sequences.jsonl.gz").resolve()
 
 
 def test_find_sequences_prefers_the_run_folder(tmp_path, letter_run):
