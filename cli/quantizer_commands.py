@@ -221,8 +221,25 @@ def _echo_ids(run_dir: Path, table) -> None:
 @click.option("--embeddings", default=None, type=click.Path(dir_okay=False), help="EMB.npy.")
 @click.option("--codebook-size", type=int, default=None, help="K (default: inferred).")
 @click.option("--allow-missing", is_flag=True, help="Accept an ID file lacking some catalog items.")
+@click.option(
+    "--level-columns",
+    default=None,
+    metavar="C0,C1,...",
+    help="A table's code columns, in level order (default: code_N, level_N or lN).",
+)
+@click.option("--id-column", default=None, help="A table's item id column (default: item_id, ...).")
 @pass_catalog
-def import_ids(ids_path, out, catalog, embeddings, codebook_size, allow_missing, catalog_flags):
+def import_ids(
+    ids_path,
+    out,
+    catalog,
+    embeddings,
+    codebook_size,
+    allow_missing,
+    level_columns,
+    id_column,
+    catalog_flags,
+):
     """Import semantic IDs made by another tool (LC-Rec .index.json, Parquet or CSV)."""
     from rqvae.files import read_json
     from rqvae.import_ids import import_ids as run_import
@@ -235,6 +252,8 @@ def import_ids(ids_path, out, catalog, embeddings, codebook_size, allow_missing,
         embeddings_path=embeddings,
         codebook_size=codebook_size,
         allow_missing=allow_missing,
+        level_columns=level_columns.split(",") if level_columns else None,
+        id_column=id_column,
     )
     click.echo(f"imported {ids_path} -> {path}")
     missing = read_json(Path(path) / "status.json").get("missing_items")

@@ -73,6 +73,8 @@ def import_ids(
     embeddings_path: str | Path | None = None,
     codebook_size: int | None = None,
     allow_missing: bool = False,
+    level_columns: list[str] | None = None,
+    id_column: str | None = None,
 ) -> Path:
     """Write a run folder of kind "imported-ids" from an external ID file; returns ``out_dir``.
 
@@ -84,6 +86,8 @@ def import_ids(
     codebook_size : K; default the smallest power of two above the largest code.
     allow_missing : accept an ID file that lacks some catalog items; their count is kept as
         ``data.missing_items`` in config.json and ``missing_items`` in status.json.
+    level_columns, id_column : a table's code columns (level order) and id column, when
+        they are named otherwise than ``code_N`` / ``level_N`` / ``lN`` and ``item_id`` etc.
 
     Raises InputError (nothing written) for an empty or malformed file, ragged levels, IDs for
     items unknown to the catalog, a codebook_size below a code, or an existing run folder.
@@ -92,17 +96,20 @@ def import_ids(
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"{out_dir}: is a file; --out must name a new run folder")
     with run_lock(out_dir, "import-ids"):
+        columns = {"level_columns": level_columns, "id_column": id_column}
         return _import_locked(
-            ids_path, out_dir, catalog, embeddings_path, codebook_size, allow_missing
+            ids_path, out_dir, catalog, embeddings_path, codebook_size, allow_missing, columns
         )
 
 
-def _import_locked(ids_path, out_dir, catalog, embeddings_path, codebook_size, allow_missing):
+def _import_locked(
+    ids_path, out_dir, catalog, embeddings_path, codebook_size, allow_missing, columns
+):
     if any(entry.name != LOCK_FILE for entry in out_dir.iterdir()):
         raise InputError(f"{out_dir}: already exists and is not empty; choose another --out")
     if embeddings_path is not None and not Path(embeddings_path).is_file():
         raise InputError(f"{embeddings_path}: embeddings file not found")
-    item_ids, codes, file_format = read_id_file(ids_path)
+    item_ids, codes, file_format = read_id_file(ids_path, **columns)
     size, size_rule = _codebook_size(codes, codebook_size, ids_path)
 
     items = None
@@ -161,8 +168,15 @@ def _import_locked(ids_path, out_dir, catalog, embeddings_path, codebook_size, a
     return out_dir
 
 
-def read_id_file(path: str | Path) -> tuple[np.ndarray, np.ndarray, str]:
-    """Read an ID file: (item ids as object array of str, codes int64 (n, L), format name)."""
+def read_id_file(
+    path: str | Path,
+    level_columns: list[str] | None = None,
+    id_column: str | None = None,
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """Read an ID file: (item ids as object array of str, codes int64 (n, L), format name).
+
+    For tables, ``level_columns`` (in level order) and ``id_column`` name the columns when they
+    are not ``code_N`` / ``level_N`` / ``lN`` and one of the usual id names."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: file not found")
@@ -176,7 +190,7 @@ def read_id_file(path: str | Path) -> tuple[np.ndarray, np.ndarray, str]:
             frame = pd.read_parquet(path)
         except Exception as error:  # pyarrow raises several types for damaged files
             raise InputError(f"{path}: cannot read Parquet ({error})") from None
-        return (*_read_table(frame, path), "parquet")
+        return (*_read_table(frame, path, level_columns, id_column), "parquet")
     if suffix in TABLE_SEPARATORS:
         try:
             frame = pd.read_csv(
@@ -184,7 +198,7 @@ def read_id_file(path: str | Path) -> tuple[np.ndarray, np.ndarray, str]:
             )
         except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
             raise InputError(f"{path}: cannot read {suffix[1:].upper()} ({error})") from None
-        return (*_read_table(frame, path), suffix[1:])
+        return (*_read_table(frame, path, level_columns, id_column), suffix[1:])
     raise InputError(
         f"{path}: unknown ID file type {suffix or '(none)'}; expected an LC-Rec .json index, "
         ".parquet, .csv or .tsv"
@@ -253,11 +267,20 @@ def _rectangular(rows: list[list[int]], item_ids: np.ndarray, path: Path) -> np.
     return np.array(rows, dtype=np.int64).reshape(len(rows), levels)
 
 
-def _read_table(frame: pd.DataFrame, path: Path) -> tuple[np.ndarray, np.ndarray]:
+def _read_table(
+    frame: pd.DataFrame, path: Path, level_columns=None, id_column=None
+) -> tuple[np.ndarray, np.ndarray]:
     if frame.empty:
         raise InputError(f"{path}: no rows")
-    columns = _level_columns(frame, path)
-    id_column = _id_column(frame, columns, path)
+    named = [*(level_columns or []), *([id_column] if id_column else [])]
+    absent = [name for name in named if name not in frame.columns]
+    if absent:
+        raise InputError(
+            f"{path}: no column {', '.join(map(repr, absent))}; columns are "
+            f"{', '.join(map(str, frame.columns))}"
+        )
+    columns = list(level_columns) if level_columns else _level_columns(frame, path)
+    id_column = id_column or _id_column(frame, columns, path)
     ids = frame[id_column]
     missing_id = ids.isna() | (ids.astype(str).str.strip() == "")
     if missing_id.any():

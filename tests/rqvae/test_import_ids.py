@@ -16,7 +16,7 @@ from rqvae.catalog import CatalogSpec
 from rqvae.errors import DiagnosticUnavailable, InputError
 from rqvae.import_ids import import_ids, read_id_file
 from rqvae.run_folder import Run
-from rqvae.semantic_ids import parse_sid_string
+from rqvae.semantic_ids import parse_sid_string, read_code_table
 from tests.reference_ids import index_path, load_tokens, tokens_to_codes
 
 
@@ -274,3 +274,37 @@ def test_nan_embeddings_are_refused_at_import(tmp_path):
     with pytest.raises(InputError, match=r"emb\.npy: rows 2 contain NaN or inf"):
         import_ids(ids, tmp_path / "run", catalog, embeddings_path=tmp_path / "emb.npy")
     assert_nothing_written(tmp_path / "run")
+
+
+def test_named_level_and_id_columns(tmp_path):
+    """A table with c0, c1, c2 and sku is refused as it is, and read with the columns named."""
+    from click.testing import CliRunner
+
+    from cli.main import main
+
+    path = tmp_path / "ids.csv"
+    path.write_text("sku,c0,c1,c2,title\nA,1,2,3,x\nB,4,5,6,y\n")
+    with pytest.raises(InputError, match="no level columns"):
+        import_ids(path, tmp_path / "refused")
+    run = import_ids(path, tmp_path / "run", level_columns=["c0", "c1", "c2"], id_column="sku")
+    table = read_code_table(run / "semantic_ids.parquet")
+    assert table.item_ids.tolist() == ["A", "B"]
+    assert table.codes.tolist() == [[1, 2, 3], [4, 5, 6]]
+    with pytest.raises(InputError, match="no column 'c3'"):
+        import_ids(path, tmp_path / "bad", level_columns=["c0", "c3"], id_column="sku")
+    result = CliRunner().invoke(
+        main,
+        [
+            "import-ids",
+            "--ids",
+            str(path),
+            "--out",
+            str(tmp_path / "cli"),
+            "--level-columns",
+            "c0,c1,c2",
+            "--id-column",
+            "sku",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert read_code_table(tmp_path / "cli" / "semantic_ids.parquet").codes.tolist()[1] == [4, 5, 6]
