@@ -270,7 +270,9 @@ def import_ids(
     "checkpoint_format",
     default="auto",
     show_default=True,
-    type=click.Choice(["auto", "lcrec", "rqvae-recommender", "semantic-ids-llm", "grid"]),
+    type=click.Choice(
+        ["auto", "lcrec", "rqvae-recommender", "semantic-ids-llm", "grid", "codebooks"]
+    ),
 )
 @click.option(
     "--activation",
@@ -296,6 +298,12 @@ def import_ids(
     help="The codebase's own (collision-resolved) ID file, kept for comparison.",
 )
 @click.option("--catalog", default=None, type=click.Path(dir_okay=False), help="Catalog file.")
+@click.option(
+    "--encoder",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="With a plain .npy/.safetensors codebook stack: the encoder's Linear layers.",
+)
 @pass_catalog_as_catalog_format
 def import_checkpoint(
     checkpoint,
@@ -307,6 +315,7 @@ def import_checkpoint(
     normalize_residuals,
     ids_path,
     catalog,
+    encoder,
     catalog_flags,
 ):
     """Turn another codebase's RQ-VAE checkpoint into a run folder (nothing in it is run)."""
@@ -322,6 +331,7 @@ def import_checkpoint(
         normalize_residuals=normalize_residuals,
         catalog=catalog_spec_from(catalog, **catalog_flags),
         ids_path=ids_path,
+        encoder=encoder,
     )
     chosen = "detected" if checkpoint_format == "auto" else "given"
     click.echo(f"{checkpoint}: format {result.format} ({chosen})")

@@ -22,7 +22,12 @@ from rqvae.embeddings import load_embeddings
 from rqvae.errors import InputError
 from rqvae.files import atomic_write_json, atomic_write_parquet, sha256_of
 from rqvae.quantizers import assign_codes
-from rqvae.quantizers.foreign import rebuild, split_checkpoint
+from rqvae.quantizers.foreign import (
+    STACK_SUFFIXES,
+    read_codebook_stack,
+    rebuild,
+    split_checkpoint,
+)
 from rqvae.run_folder import (
     CHECKPOINT_DIR,
     CONFIG_FILE,
@@ -62,6 +67,7 @@ def import_checkpoint(
     normalize_residuals: bool | None = None,
     catalog: CatalogSpec | None = None,
     ids_path: str | Path | None = None,
+    encoder: str | Path | None = None,
 ) -> ImportedCheckpoint:
     """Write the run folder ``out_dir`` from ``checkpoint`` and the embeddings of the items.
 
@@ -86,13 +92,19 @@ def import_checkpoint(
             ),
             catalog,
             ids_path,
+            encoder,
         )
 
 
-def _import(checkpoint, embeddings_path, out_dir, format, flags, catalog, ids_path):
-    loaded, not_loaded = load_foreign_checkpoint(checkpoint)
+def _import(checkpoint, embeddings_path, out_dir, format, flags, catalog, ids_path, encoder):
+    if checkpoint.suffix in STACK_SUFFIXES:  # a plain stack: no pickle involved at all
+        loaded, not_loaded = None, []
+        state, saved_config = read_codebook_stack(checkpoint, encoder), None
+    else:
+        loaded, not_loaded = load_foreign_checkpoint(checkpoint)
     try:
-        state, saved_config = split_checkpoint(loaded)
+        if loaded is not None:
+            state, saved_config = split_checkpoint(loaded)
         foreign = rebuild(state, saved_config, format, **flags)
     except InputError as error:
         raise InputError(f"{checkpoint}: {error}") from None

@@ -14,6 +14,8 @@ rqvae-recommender  ``layers.{l}.embedding.weight`` +           activation (SiLU)
                    ``encoder.mlp.{j}.weight``                  normalisation (model_config)
 semantic-ids-llm   ``vq_layers.{l}.embedding.weight``          activation (SiLU)
 grid               ``quantization_layer_list.{l}.centroids``   residual normalisation
+codebooks          a ``.npy`` (L, K, d) or ``.safetensors``    the encoder (``--encoder``),
+                   stack (``codebook.{l}`` or one 3-D tensor)  activation (ReLU)
 =================  ==========================================  ==============================
 
 Settings come from the checkpoint's saved config when it has them, else from the caller
@@ -26,6 +28,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,7 +37,8 @@ import torch
 from rqvae.errors import InputError
 from rqvae.quantizers.stored import StoredQuantizer
 
-FORMATS = ("lcrec", "rqvae-recommender", "semantic-ids-llm", "grid")
+FORMATS = ("lcrec", "rqvae-recommender", "semantic-ids-llm", "grid", "codebooks")
+STACK_SUFFIXES = (".npy", ".safetensors")  # plain codebook stacks, read without torch.load
 DEFAULT_ACTIVATION = {"lcrec": "relu", "rqvae-recommender": "silu", "semantic-ids-llm": "silu"}
 
 
@@ -57,6 +61,8 @@ def detect_format(state: Mapping[str, Any]) -> str:
     keys = list(state)
     if any(re.search(r"(^|\.)quantization_layer_list\.\d+\.centroids$", k) for k in keys):
         return "grid"
+    if any(re.fullmatch(r"codebook\.\d+", k) for k in keys):
+        return "codebooks"
     if any(re.fullmatch(r"rq\.vq_layers\.\d+\.embedding\.weight", k) for k in keys):
         return "lcrec"
     if any(re.fullmatch(r"(_orig_mod\.)?vq_layers\.\d+\.embedding\.weight", k) for k in keys):
@@ -107,6 +113,7 @@ def rebuild(
         "rqvae-recommender": _rqvae_recommender,
         "semantic-ids-llm": _semantic_ids_llm,
         "grid": _grid,
+        "codebooks": _codebooks,
     }[format]
     flags = {
         "activation": activation,
@@ -170,6 +177,53 @@ def _grid(state, settings, flags) -> ForeignQuantizer:
     codebooks = _numbered(kept, r"(?:.*\.)?quantization_layer_list\.(\d+)\.centroids")
     quantizer = StoredQuantizer(codebooks, normalize_residuals=normalize)
     return settings.result("grid", quantizer)
+
+
+def _codebooks(state, settings, flags) -> ForeignQuantizer:
+    codebooks = _numbered(state, r"codebook\.(\d+)")
+    encoder, tensors = [], {}
+    if any(key.startswith("encoder.") for key in state):
+        activation = settings.pick("activation", flags["activation"], "relu")
+        encoder, tensors = _mlp(state, r"encoder\.(?:mlp\.)?(\d+)\.", activation)
+    normalize = bool(settings.pick("normalize_residuals", flags["normalize_residuals"], False))
+    quantizer = StoredQuantizer(
+        codebooks, encoder=encoder, tensors=tensors, normalize_residuals=normalize
+    )
+    return settings.result("codebooks", quantizer)
+
+
+def read_codebook_stack(path: Path, encoder: Path | None = None) -> dict[str, torch.Tensor]:
+    """A plain codebook stack as a state dict ``codebook.{l}`` (+ ``encoder.{i}.weight/bias``).
+
+    path : ``.npy`` holding one (L, K, d) array (never unpickled), or ``.safetensors`` holding
+    ``codebook.{l}`` tensors or one 3-D tensor. encoder : optional ``.safetensors`` with the
+    encoder's Linear layers as ``{i}.weight`` / ``{i}.bias`` (``nn.Sequential`` numbering,
+    ``encoder.`` prefix allowed). InputError naming the file when it is not such a stack.
+    """
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    try:
+        if path.suffix == ".npy":
+            stack = {"": torch.from_numpy(np.load(path, allow_pickle=False))}
+        else:
+            stack = load_file(str(path))
+    except Exception as error:  # numpy and safetensors raise their own types for damage
+        raise InputError(f"{path}: not a readable codebook stack ({error})") from None
+    state = {k: v for k, v in stack.items() if re.fullmatch(r"codebook\.\d+", k)}
+    if not state:
+        arrays = [v for v in stack.values() if v.ndim == 3]
+        if len(arrays) != 1:
+            shapes = {k: tuple(v.shape) for k, v in stack.items()}
+            raise InputError(f"{path}: expected a (levels, K, d) array, found {shapes}")
+        state = {f"codebook.{level}": c for level, c in enumerate(arrays[0].float())}
+    if encoder is not None:
+        try:
+            layers = load_file(str(encoder))
+        except Exception as error:  # safetensors raises its own types for damage
+            raise InputError(f"{encoder}: not a readable safetensors file ({error})") from None
+        state.update({f"encoder.{k.removeprefix('encoder.')}": v for k, v in layers.items()})
+    return _tensors(state)
 
 
 # --- helpers ---------------------------------------------------------------------------------

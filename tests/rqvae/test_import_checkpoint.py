@@ -367,3 +367,38 @@ def test_grid_residual_norms_are_what_each_level_left(tmp_path):
     levels = accumulator.result().levels
     np.testing.assert_allclose(levels["mean_norm"], [e.mean() for e in expected], atol=1e-4)
     np.testing.assert_allclose(levels["shrink"], [e.mean() for e in expected], atol=1e-4)
+
+
+def test_plain_codebook_stack_with_and_without_an_encoder(tmp_path):
+    """A .npy (L, K, d) stack quantizes the embeddings themselves; a .safetensors stack with an
+    --encoder file runs that MLP first (ReLU between layers by default)."""
+    from safetensors.torch import save_file
+
+    generator = torch.Generator().manual_seed(9)
+    x = make_embeddings(tmp_path / "emb.npy")
+    stack = torch.randn(3, K, DIM, generator=generator)
+    np.save(tmp_path / "stack.npy", stack.numpy())
+    result = import_checkpoint(tmp_path / "stack.npy", tmp_path / "emb.npy", tmp_path / "plain")
+    assert result.format == "codebooks" and result.not_loaded == []
+    identity = [(torch.eye(DIM), None)]
+    expected = reference_codes(x, identity, list(stack.numpy()), "relu")
+    assert (imported_codes(tmp_path / "plain") == expected).all()
+
+    layers = mlp_layers(generator)
+    codebooks = [torch.randn(K, LATENT, generator=generator) for _ in range(2)]
+    save_file({f"codebook.{i}": c for i, c in enumerate(codebooks)}, tmp_path / "c.safetensors")
+    encoder = {}
+    for i, (weight, bias) in enumerate(layers):
+        encoder[f"{2 * i}.weight"], encoder[f"{2 * i}.bias"] = weight, bias
+    save_file(encoder, tmp_path / "encoder.safetensors")
+    import_checkpoint(
+        tmp_path / "c.safetensors",
+        tmp_path / "emb.npy",
+        tmp_path / "with-encoder",
+        encoder=tmp_path / "encoder.safetensors",
+    )
+    expected = reference_codes(x, layers, [c.numpy() for c in codebooks], "relu")
+    assert (imported_codes(tmp_path / "with-encoder") == expected).all()
+    np.save(tmp_path / "flat.npy", stack.numpy()[0])
+    with pytest.raises(InputError, match=r"expected a \(levels, K, d\) array"):
+        import_checkpoint(tmp_path / "flat.npy", tmp_path / "emb.npy", tmp_path / "bad")
