@@ -301,30 +301,8 @@ def test_lcrec_style_run_on_real_data_gets_every_diagnostic(tmp_path, scientific
     raw-vs-resolved comparison are all there, as for a trained run."""
     from analysis.diagnosis.diagnose import diagnose_run
     from analysis.diagnosis.to_json import diagnosis_to_json
-    from rqvae.catalog import CatalogSpec
 
-    generator = torch.Generator().manual_seed(7)
-    embeddings = scientific_dir / "embeddings.minilm.npy"
-    x = torch.from_numpy(np.load(embeddings))
-    sizes, state = [384, 128, 32], {}
-    h = x
-    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-        weight, bias = linear(fan_in, fan_out, generator)
-        state[f"encoder.mlp_layers.{3 * i + 1}.weight"] = weight
-        state[f"encoder.mlp_layers.{3 * i + 1}.bias"] = bias
-        h = h @ weight.T + bias
-        h = torch.relu(h) if i == 0 else h
-    for level in range(3):  # codewords on sampled residuals, as k-means init would start
-        picks = torch.randperm(len(h), generator=generator)[:256]
-        state[f"rq.vq_layers.{level}.embedding.weight"] = h[picks].clone()
-        codes = torch.cdist(h, h[picks]).argmin(1)
-        h = h - h[picks][codes]
-    torch.save({"args": argparse.Namespace(e_dim=32), "state_dict": state}, tmp_path / "m.pth")
-    catalog = CatalogSpec(scientific_dir / "raw" / "Scientific.item.json", format="lcrec")
-    letter = scientific_dir / "reference_ids" / "letter_native" / "Scientific.index.json"
-    result = import_checkpoint(
-        tmp_path / "m.pth", embeddings, tmp_path / "run", catalog=catalog, ids_path=letter
-    )
+    result = import_real_lcrec_style(tmp_path / "run", scientific_dir)
     assert result.format == "lcrec"
     diagnosis = diagnose_run(tmp_path / "run", umap=False)
     for name in ("residuals", "geometry", "mahalanobis", "taxonomy", "source_ids"):
@@ -402,3 +380,31 @@ def test_plain_codebook_stack_with_and_without_an_encoder(tmp_path):
     np.save(tmp_path / "flat.npy", stack.numpy()[0])
     with pytest.raises(InputError, match=r"expected a \(levels, K, d\) array"):
         import_checkpoint(tmp_path / "flat.npy", tmp_path / "emb.npy", tmp_path / "bad")
+
+
+def import_real_lcrec_style(out: Path, scientific_dir: Path):
+    """An LC-Rec-layout checkpoint (random encoder, codewords on sampled residuals) over
+    amazon-scientific, imported with its LC-Rec catalog and LETTER's published IDs as --ids."""
+    from rqvae.catalog import CatalogSpec
+
+    tmp_path = out.parent
+    generator = torch.Generator().manual_seed(7)
+    embeddings = scientific_dir / "embeddings.minilm.npy"
+    x = torch.from_numpy(np.load(embeddings))
+    sizes, state = [384, 128, 32], {}
+    h = x
+    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        weight, bias = linear(fan_in, fan_out, generator)
+        state[f"encoder.mlp_layers.{3 * i + 1}.weight"] = weight
+        state[f"encoder.mlp_layers.{3 * i + 1}.bias"] = bias
+        h = h @ weight.T + bias
+        h = torch.relu(h) if i == 0 else h
+    for level in range(3):  # codewords on sampled residuals, as k-means init would start
+        picks = torch.randperm(len(h), generator=generator)[:256]
+        state[f"rq.vq_layers.{level}.embedding.weight"] = h[picks].clone()
+        codes = torch.cdist(h, h[picks]).argmin(1)
+        h = h - h[picks][codes]
+    torch.save({"args": argparse.Namespace(e_dim=32), "state_dict": state}, tmp_path / "m.pth")
+    catalog = CatalogSpec(scientific_dir / "raw" / "Scientific.item.json", format="lcrec")
+    letter = scientific_dir / "reference_ids" / "letter_native" / "Scientific.index.json"
+    return import_checkpoint(tmp_path / "m.pth", embeddings, out, catalog=catalog, ids_path=letter)
