@@ -168,6 +168,16 @@ def prefix_groups(codes: np.ndarray, length: int, order: np.ndarray | None = Non
     )
 
 
+def prefix_members(codes: np.ndarray, length: int) -> list[np.ndarray]:
+    """The rows of each group of items sharing their first ``length`` codes, one int64 array
+    per group; ``length`` 0 is one group of every row (the root of the prefix tree)."""
+    if length == 0:
+        return [np.arange(len(codes))]
+    groups = prefix_groups(codes[:, :length], length)
+    order = np.argsort(groups.group, kind="stable")
+    return np.split(order, np.cumsum(groups.sizes)[:-1])
+
+
 def prefix_strings(codes: np.ndarray, rows: np.ndarray, length: int) -> list[str]:
     """Prefixes ``codes[rows, :length]`` written as ``"12-7-3"`` (level codes joined by ``-``)."""
     return ["-".join(map(str, prefix)) for prefix in codes[rows, :length].tolist()]

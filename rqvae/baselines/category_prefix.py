@@ -23,7 +23,7 @@ import torch
 from rqvae.baselines.hkmeans import split_by_content
 from rqvae.baselines.run_writer import BaselineFit
 from rqvae.errors import InputError
-from rqvae.id_metrics import prefix_groups
+from rqvae.id_metrics import prefix_members
 
 SEPARATOR = " > "
 NO_CODEBOOKS = (
@@ -49,13 +49,7 @@ def fit_category_prefix(
         labels = np.array(
             [SEPARATOR.join(p[:depth]) if len(p) >= depth else "" for p in paths], dtype=object
         )
-        if level == 0:
-            nodes = [np.arange(len(paths))]
-        else:
-            groups = prefix_groups(codes[:, :level], level)
-            order = np.argsort(groups.group, kind="stable")
-            nodes = np.split(order, np.cumsum(groups.sizes)[:-1])
-        for rows in nodes:
+        for rows in prefix_members(codes, level):  # the nodes of the tree at this level
             codes[rows, level], named = _node_codes(labels[rows], x[rows], codebook_size, generator)
             named_total += named
     settings = {

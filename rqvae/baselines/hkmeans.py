@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from rqvae.baselines.run_writer import BaselineFit
-from rqvae.id_metrics import prefix_groups
+from rqvae.id_metrics import prefix_members
 from rqvae.kmeans import kmeans
 from rqvae.quantizers.base import nearest_codewords
 
@@ -34,13 +34,7 @@ def fit_hkmeans(x: np.ndarray, levels: int, codebook_size: int, seed: int) -> Ba
     x = np.asarray(x, dtype=np.float32)
     codes = np.zeros((len(x), levels), dtype=np.int64)
     for level in range(levels):
-        if level == 0:
-            nodes = [np.arange(len(x))]
-        else:
-            groups = prefix_groups(codes[:, :level], level)
-            order = np.argsort(groups.group, kind="stable")
-            nodes = np.split(order, np.cumsum(groups.sizes)[:-1])
-        for rows in nodes:
+        for rows in prefix_members(codes, level):  # the nodes of the tree at this level
             codes[rows, level] = split_by_content(x[rows], codebook_size, generator)
     settings = {"kmeans_iters": KMEANS_ITERS, "seed": seed, "codes_local_to_parent": True}
     return BaselineFit(codes=codes, no_codebooks=NO_CODEBOOKS, settings=settings)

@@ -32,3 +32,12 @@ def test_collision_index_makes_every_tuple_unique():
     _, inverse, sizes = np.unique(codes, axis=0, return_inverse=True, return_counts=True)
     for group, size in enumerate(sizes):
         assert sorted(collision_index(codes)[inverse.ravel() == group]) == list(range(size))
+
+
+def test_prefix_members_are_the_rows_of_each_prefix():
+    from rqvae.id_metrics import prefix_members
+
+    codes = np.array([[1, 0], [0, 5], [1, 2], [0, 5], [1, 0]])
+    assert [m.tolist() for m in prefix_members(codes, 0)] == [[0, 1, 2, 3, 4]]
+    assert sorted(m.tolist() for m in prefix_members(codes, 1)) == [[0, 2, 4], [1, 3]]
+    assert sorted(m.tolist() for m in prefix_members(codes, 2)) == [[0, 4], [1, 3], [2]]
