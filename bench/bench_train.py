@@ -8,7 +8,8 @@ One process, on debian-packages (63,681 x 384), one after the other:
 1. threads: samples/s of our training step (default model, batch 512) with 1 and with 2 torch
    threads, alternated over rounds so that load from other processes hits both alike;
 2. ours: ``rqvae.train.train`` with the default config (best rule, early stopping), then
-   ``assign``; the final quality is that of the IDs ``assign`` writes;
+   ``assign``; the final quality is that of the IDs ``assign`` writes (collision-aware last
+   level), and, comparable with the reference's, that of the nearest-codeword IDs;
 3. reference: the same MLP encoder/decoder (384-512-256-128-32 and back), ``ResidualVQ`` with
    3 x 256 codes, k-means init, EMA codebooks and its dead-code expiry
    (``threshold_ema_dead_code=2``), commitment weight 0.25, the same loss scale
@@ -84,6 +85,8 @@ def thread_sweep(array: np.ndarray, rounds: int = 3, steps: int = 15) -> dict[in
 def run_ours(embeddings: Path, folder: Path, seed: int) -> dict:
     from rqvae.assign import assign_run
     from rqvae.config import load_config
+    from rqvae.quantizers import assign_codes
+    from rqvae.quantizers.from_run import load_run_quantizer
     from rqvae.run_folder import Run
     from rqvae.train import train
 
@@ -102,8 +105,11 @@ def run_ours(embeddings: Path, folder: Path, seed: int) -> dict:
             break
     table = assign_run(out)
     unique, usage = id_quality(table[["code_0", "code_1", "code_2"]].to_numpy(), 256)
+    quantizer = load_run_quantizer(Run(out))
+    nearest, _ = id_quality(assign_codes(quantizer, np.load(embeddings, mmap_mode="r")), 256)
     status = Run(out).status()
     return {
+        "unique_nearest": nearest,
         "samples_per_s": float(np.median([line["samples_per_s"] for line in lines])),
         "first": first,
         "unique": unique,
@@ -196,6 +202,8 @@ def describe(name: str, result: dict) -> str:
     if result["first"] is not None:
         first = f"{result['first'][1]:6.1f} s (epoch {result['first'][0]})"
     usage = "/".join(f"{value:.3f}" for value in result["usage"])
+    if "unique_nearest" in result:  # ours: assign's balanced last level, and without it
+        usage += f" (nearest-codeword IDs: unique {result['unique_nearest']:.4f})"
     return (
         f"{name:10} {result['samples_per_s']:9.0f} samples/s | to unique>={TARGET_UNIQUE} + "
         f"usage 1.0: {first} | final unique {result['unique']:.4f} usage {usage} "

@@ -149,29 +149,35 @@ def _group_numbers(columns: np.ndarray) -> np.ndarray:
     return inverse.reshape(-1).astype(np.int64)
 
 
-def quantizer_last_residuals(quantizer, embeddings) -> LastResiduals:
-    """``last_residuals`` for :func:`spread_last_level` from a quantizer and its embeddings.
+def quantizer_last_residuals(quantizer, embeddings=None, latents=None) -> LastResiduals:
+    """``last_residuals`` for :func:`spread_last_level` from a quantizer and its inputs.
 
-    ``embeddings`` is any (n, input_dim) array with fancy indexing (a memory-mapped ``.npy``
-    too); rows are read in increasing order and walked through the quantizer's own chain.
+    Either ``embeddings`` (n, input_dim; any array with fancy indexing, a memory-mapped
+    ``.npy`` too), encoded on demand, or the ``latents`` (n, D) already encoded. Rows are read
+    in increasing order and walked through the quantizer's own chain.
     """
     from rqvae.quantizers.base import residual_chain
 
     def last_residuals(rows: np.ndarray) -> np.ndarray:
-        x = np.array(embeddings[np.asarray(rows)], dtype=np.float32)
-        chain = residual_chain(
-            quantizer.encode(x), quantizer.codebooks, quantizer.nearest, prepare=quantizer.prepare
-        )
+        rows = np.asarray(rows)
+        if latents is not None:
+            z = np.asarray(latents[rows], dtype=np.float32)
+        else:
+            z = quantizer.encode(np.array(embeddings[rows], dtype=np.float32))
+        chain = residual_chain(z, quantizer.codebooks, quantizer.nearest, prepare=quantizer.prepare)
         return chain.residuals[quantizer.levels - 1]
 
     return last_residuals
 
 
-def spread_with_quantizer(quantizer, embeddings, codes: np.ndarray) -> SpreadResult:
-    """:func:`spread_last_level` of ``codes`` (n, L), the quantizer's IDs of ``embeddings``."""
+def spread_with_quantizer(
+    quantizer, embeddings, codes: np.ndarray, latents: np.ndarray | None = None
+) -> SpreadResult:
+    """:func:`spread_last_level` of ``codes`` (n, L), the quantizer's nearest IDs of
+    ``embeddings`` (or of their ``latents``, when already encoded)."""
     return spread_last_level(
         codes,
-        quantizer_last_residuals(quantizer, embeddings),
+        quantizer_last_residuals(quantizer, embeddings, latents),
         quantizer.codebooks[-1],
         quantizer.distance,
     )

@@ -90,3 +90,29 @@ def test_cosine_costs():
     assert costs[0].tolist() == pytest.approx([0.0, 1.0, 2.0])
     result = spread([[0, 0], [0, 0]], [[1.0, 0.1], [1.0, 0.5]], codebook, "cosine")
     assert result.codes[:, 1].tolist() == [0, 1]
+
+
+def test_assign_writes_the_balanced_ids_and_records_the_move(tmp_path):
+    """A real (tiny) run: `assign` = nearest codes + the spread; `--last-level nearest` = nearest;
+    the Parquet metadata counts the moved items; levels 0..L-2 are the nearest ones."""
+    from rqvae.assign import assign_run
+    from rqvae.quantizers import assign_codes
+    from rqvae.quantizers.from_run import load_run_quantizer
+    from rqvae.run_folder import Run
+    from rqvae.semantic_ids import read_ids_source
+    from tests.rqvae.tiny_runs import trained_tiny_run
+
+    run_dir, embeddings_path = trained_tiny_run(tmp_path)
+    x = np.load(embeddings_path)
+    nearest = assign_codes(load_run_quantizer(Run(run_dir)), x)
+    columns = [f"code_{level}" for level in range(nearest.shape[1])]
+    balanced = assign_run(run_dir)[columns].to_numpy()
+    source = read_ids_source(run_dir / "semantic_ids.parquet")
+    assert source["last_level"] == "balanced"
+    changed = np.flatnonzero((balanced != nearest).any(axis=1))
+    assert source["last_level_moved"] == len(changed) > 0  # the tiny run has collisions
+    assert np.array_equal(balanced[:, :-1], nearest[:, :-1])
+    assert len(np.unique(balanced, axis=0)) > len(np.unique(nearest, axis=0))
+    plain = assign_run(run_dir, last_level="nearest")[columns].to_numpy()
+    assert np.array_equal(plain, nearest)
+    assert read_ids_source(run_dir / "semantic_ids.parquet")["last_level"] == "nearest"

@@ -184,7 +184,8 @@ def test_best_checkpoint_is_the_epoch_the_rule_picks(scientific_run):
 
 
 def test_reloaded_checkpoint_reproduces_the_ids(scientific_run, scientific_embeddings):
-    table = assign_run(scientific_run)
+    # the training metrics describe the nearest-codeword IDs (no collision-aware last level)
+    table = assign_run(scientific_run, last_level="nearest")
     lines = {line["epoch"]: line for line in metric_lines(scientific_run)}
     best_epoch = Run(scientific_run).status()["best"]["epoch"]
     codes = table[["code_0", "code_1", "code_2"]].to_numpy()
