@@ -34,6 +34,7 @@ from scipy.optimize import linear_sum_assignment
 # A prefix with more movers than free codes matches at most this many candidates per free code
 # (those that suit some free code best), which keeps the Hungarian step small in huge groups.
 CANDIDATES_PER_FREE_CODE = 4
+RESIDUAL_CHUNK = 65_536  # colliding rows re-encoded per chunk
 
 # rows int64 (m,) -> their residuals entering the last level, float32 (m, D)
 LastResiduals = Callable[[np.ndarray], np.ndarray]
@@ -56,13 +57,15 @@ class SpreadResult:
     left_colliding: int
 
 
-def last_level_costs(residuals: np.ndarray, codebook: np.ndarray, distance: str) -> np.ndarray:
-    """Cost of placing each residual (m, D) on each codeword (K, D): float64 (m, K).
+def last_level_costs(
+    residuals: np.ndarray, codebook: np.ndarray, distance: str, dtype=np.float64
+) -> np.ndarray:
+    """Cost of placing each residual (m, D) on each codeword (K, D): (m, K) in ``dtype``.
 
     Squared Euclidean distance, or ``1 - cos`` when ``distance`` is "cosine".
     """
-    r = np.asarray(residuals, dtype=np.float64)
-    c = np.asarray(codebook, dtype=np.float64)
+    r = np.asarray(residuals, dtype=dtype)
+    c = np.asarray(codebook, dtype=dtype)
     if distance == "cosine":
         r = r / np.maximum(np.linalg.norm(r, axis=1, keepdims=True), 1e-12)
         c = c / np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-12)
@@ -94,35 +97,38 @@ def spread_last_level(
     if not (counts > 1).any():
         return empty
     rows = np.flatnonzero(np.isin(full, keys[counts > 1]))
-    residuals = last_residuals(rows)
-    costs = last_level_costs(residuals, codebook, distance)  # (m, K)
-    own = costs[np.arange(len(rows)), codes[rows, -1]]
+    residuals = last_residuals(rows)  # (m, D)
+    own = _own_costs(residuals, codebook[codes[rows, -1]], distance)
 
     # the keeper of each colliding ID: lowest cost to the shared codeword, first row on ties
     order = np.lexsort((rows, own, full[rows]))
     sorted_keys = full[rows][order]
     is_keeper = np.r_[True, sorted_keys[1:] != sorted_keys[:-1]]
-    movers = np.zeros(len(rows), bool)
-    movers[order[~is_keeper]] = True
-
-    used = np.zeros((prefix.max() + 1, size), bool)
-    used[prefix, codes[:, -1]] = True
-    moved, extra, left = [], [], 0
-    mover_index = np.flatnonzero(movers)
+    mover_index = np.sort(order[~is_keeper])  # indices into rows / residuals / own
     mover_prefix = prefix[rows[mover_index]]
     by_prefix = np.argsort(mover_prefix, kind="stable")
-    bounds = np.flatnonzero(np.r_[True, np.diff(mover_prefix[by_prefix]) != 0, True])
+    mover_index, mover_prefix = mover_index[by_prefix], mover_prefix[by_prefix]
+    bounds = np.flatnonzero(np.r_[True, np.diff(mover_prefix) != 0, True])
+
+    # the last-level codes in use, per prefix that has movers (item rows sorted by prefix)
+    members = np.flatnonzero(np.isin(prefix, mover_prefix[bounds[:-1]]))
+    members = members[np.argsort(prefix[members], kind="stable")]
+    member_prefix = prefix[members]
+
+    moved, extra, left = [], [], 0
     for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
-        group = mover_index[by_prefix[start:stop]]  # indices into rows/costs
-        free = np.flatnonzero(~used[mover_prefix[by_prefix[start]]])
+        group = mover_index[start:stop]
+        this = mover_prefix[start]
+        lo, hi = np.searchsorted(member_prefix, [this, this + 1])
+        free = np.setdiff1d(np.arange(size), codes[members[lo:hi], -1])
         if len(free) == 0:
             left += len(group)
             continue
-        group_costs = costs[group][:, free]
         limit = CANDIDATES_PER_FREE_CODE * len(free)
-        if len(group) > limit:
-            best = np.argsort(group_costs.min(1), kind="stable")[:limit]
-            group, group_costs = group[best], group_costs[best]
+        if len(group) > limit:  # an oversubscribed prefix: a cheap float32 pre-selection
+            rough = last_level_costs(residuals[group], codebook[free], distance, np.float32)
+            group = group[np.sort(np.argpartition(rough.min(1), limit - 1)[:limit])]
+        group_costs = last_level_costs(residuals[group], codebook[free], distance)
         picked, slots = linear_sum_assignment(group_costs)
         left += (stop - start) - len(picked)
         targets = rows[group[picked]]
@@ -134,6 +140,18 @@ def spread_last_level(
     moved_rows = np.concatenate(moved)
     order = np.argsort(moved_rows)
     return SpreadResult(codes, moved_rows[order], np.concatenate(extra)[order], left)
+
+
+def _own_costs(residuals: np.ndarray, chosen: np.ndarray, distance: str) -> np.ndarray:
+    """Row-wise cost of each residual (m, D) to its own codeword (m, D), as in
+    :func:`last_level_costs`: float64 (m,)."""
+    r = np.asarray(residuals, dtype=np.float64)
+    c = np.asarray(chosen, dtype=np.float64)
+    if distance == "cosine":
+        r = r / np.maximum(np.linalg.norm(r, axis=1, keepdims=True), 1e-12)
+        c = c / np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-12)
+        return 1.0 - (r * c).sum(1)
+    return ((r - c) ** 2).sum(1)
 
 
 def _group_numbers(columns: np.ndarray) -> np.ndarray:
@@ -160,12 +178,18 @@ def quantizer_last_residuals(quantizer, embeddings=None, latents=None) -> LastRe
 
     def last_residuals(rows: np.ndarray) -> np.ndarray:
         rows = np.asarray(rows)
-        if latents is not None:
-            z = np.asarray(latents[rows], dtype=np.float32)
-        else:
-            z = quantizer.encode(np.array(embeddings[rows], dtype=np.float32))
-        chain = residual_chain(z, quantizer.codebooks, quantizer.nearest, prepare=quantizer.prepare)
-        return chain.residuals[quantizer.levels - 1]
+        out = np.empty((len(rows), quantizer.latent_dim), dtype=np.float32)
+        for start in range(0, len(rows), RESIDUAL_CHUNK):  # bounded memory, any share colliding
+            chunk = rows[start : start + RESIDUAL_CHUNK]
+            if latents is not None:
+                z = np.asarray(latents[chunk], dtype=np.float32)
+            else:
+                z = quantizer.encode(np.array(embeddings[chunk], dtype=np.float32))
+            chain = residual_chain(
+                z, quantizer.codebooks, quantizer.nearest, prepare=quantizer.prepare
+            )
+            out[start : start + len(chunk)] = chain.residuals[quantizer.levels - 1]
+        return out
 
     return last_residuals
 
