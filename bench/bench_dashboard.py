@@ -26,6 +26,14 @@ thread, so a page whose charts take long to draw finishes late.
 
 Every page is also checked for Streamlit exception boxes. Medians are printed as a Markdown
 table for ``bench/RESULTS.md``.
+
+``--cold`` measures the other case instead: a fresh server on a run never diagnosed (its
+``cache/`` folder, the on-disk diagnosis store included, is removed first). One session opens
+the Runs page, then clicks every page once, in order, without waiting for anything slow. For
+each page: seconds from the click to the first finished script run with the page's title
+drawn (its headline numbers: what the page can show at once), and whether it showed a
+progress bar for the rest. Then it waits, on the Codeword map page, until the background job
+has filled in everything (UMAP maps included) and reports that time too.
 """
 
 from __future__ import annotations
@@ -103,6 +111,14 @@ new MutationObserver((records) => {
 """
 
 
+def first_finish_after(page, start_ms: float) -> float:
+    """Seconds from ``start_ms`` (page clock) to the first finished script run after it."""
+    finishes = [t for t in page.evaluate("window.__scriptFinished") if t >= start_ms]
+    if not finishes:
+        raise AssertionError("no script run finished after the measurement started")
+    return (min(finishes) - start_ms) / 1000
+
+
 def last_finish_after(page, start_ms: float) -> float:
     """Seconds from ``start_ms`` (page clock) to the last finished script run after it."""
     finishes = [t for t in page.evaluate("window.__scriptFinished") if t >= start_ms]
@@ -173,6 +189,50 @@ def time_switches(browser, url: str, rounds: int) -> dict[str, list[float]]:
     return times
 
 
+PROGRESS = '[data-testid="stProgress"]'
+
+
+def cold_visit(browser, url: str) -> tuple[dict[str, tuple[float, bool]], float]:
+    """First visit of every page of a never-diagnosed run on a fresh server (module docstring):
+    per page (seconds to its headline, progress bar shown), and seconds until all is in."""
+    context, page = new_page(browser)
+    start = time.perf_counter()
+    page.goto(url)
+    runs_page_ready(page, 120_000)
+    shown = {
+        "Runs (first page)": (first_finish_after(page, 0.0), page.locator(PROGRESS).count() > 0)
+    }
+    check_page(page, "cold Runs")
+    for link, title in PAGES.items():
+        start_ms = page.evaluate("performance.now()")
+        open_page(page, link)
+        wait_for_page(page, title, 120_000)
+        page.wait_for_function(
+            "s => window.__scriptFinished.some(t => t >= s)", arg=start_ms, timeout=120_000
+        )
+        shown[link] = (first_finish_after(page, start_ms), page.locator(PROGRESS).count() > 0)
+        check_page(page, f"cold {link}")
+    open_page(page, "Codeword map")
+    wait_for_page(page, PAGES["Codeword map"], WARM_TIMEOUT_MS)
+    page.locator(PROGRESS).first.wait_for(state="detached", timeout=WARM_TIMEOUT_MS)
+    page.locator('[data-testid="stPlotlyChart"]').first.wait_for(timeout=WARM_TIMEOUT_MS)
+    complete = time.perf_counter() - start
+    check_page(page, "cold Codeword map, complete")
+    context.close()
+    return shown, complete
+
+
+def print_cold(n_items: int, shown: dict[str, tuple[float, bool]], complete: float) -> None:
+    print(f"\n{n_items:,} items, never diagnosed, fresh server, first visit of each page:")
+    print("| page | headline shown, s | limit s | ok | rest filling in (progress bar) |")
+    print("|---|---:|---:|---|---|")
+    for link, (seconds, progress) in shown.items():
+        ok = "yes" if seconds <= FIRST_PAGE_LIMIT_S else "NO"
+        filling = "yes" if progress else "no (complete)"
+        print(f"| {link} | {seconds:.2f} | {FIRST_PAGE_LIMIT_S:.0f} | {ok} | {filling} |")
+    print(f"everything filled in (UMAP maps included) {complete:.0f} s after opening the app")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--items", type=int, default=1_000_000)
@@ -187,6 +247,9 @@ def main() -> None:
         help="copy this finished run folder (e.g. one kept by bench_diagnose.py) instead of "
         "building one; its embeddings file is read where it is",
     )
+    parser.add_argument(
+        "--cold", action="store_true", help="first visits of a never-diagnosed run instead"
+    )
     args = parser.parse_args()
 
     from playwright.sync_api import sync_playwright
@@ -199,6 +262,16 @@ def main() -> None:
         elif not (runs_dir / "run" / "semantic_ids.parquet").exists():  # --workdir of a --keep
             runs_dir = build_run(workdir, args.items, args.reference_items)
         n_items = pyarrow.parquet.read_metadata(runs_dir / "run" / "semantic_ids.parquet").num_rows
+        if args.cold:
+            shutil.rmtree(runs_dir / "run" / "cache", ignore_errors=True)  # never diagnosed
+            with (
+                serve(runs_dir, workdir / "streamlit.log") as url,
+                sync_playwright() as playwright,
+                launch_chromium(playwright) as browser,
+            ):
+                shown, complete = cold_visit(browser, url)
+            print_cold(n_items, shown, complete)
+            return
         with (
             serve(runs_dir, workdir / "streamlit.log") as url,
             sync_playwright() as playwright,

@@ -43,6 +43,8 @@ def parse_value(text: str):
 def run_one(data: Path, catalog: str, seed: int, settings: dict, folder: Path) -> dict:
     from rqvae.assign import assign_run
     from rqvae.config import ModelConfig, RunConfig, TrainConfig
+    from rqvae.quantizers import assign_codes
+    from rqvae.quantizers.from_run import load_run_quantizer
     from rqvae.run_folder import Run
     from rqvae.train import train
 
@@ -55,10 +57,12 @@ def run_one(data: Path, catalog: str, seed: int, settings: dict, folder: Path) -
         raise SystemExit(f"unknown settings {sorted(unknown)}")
     config = RunConfig(model=ModelConfig(**model), train=TrainConfig(seed=seed, **train_settings))
     out = folder / f"{catalog}-{seed}"
-    train(config, out, data / catalog / "embeddings.minilm.npy")
+    embeddings = data / catalog / "embeddings.minilm.npy"
+    train(config, out, embeddings)
     table = assign_run(out)
     levels = config.model.num_levels
     codes = table[[f"code_{level}" for level in range(levels)]].to_numpy()
+    nearest = assign_codes(load_run_quantizer(Run(out)), np.load(embeddings, mmap_mode="r"))
     lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     status = Run(out).status()
     if TRACE:
@@ -71,6 +75,7 @@ def run_one(data: Path, catalog: str, seed: int, settings: dict, folder: Path) -
         "catalog": catalog,
         "seed": seed,
         "unique": len(np.unique(codes, axis=0)) / len(codes),
+        "unique_nearest": len(np.unique(nearest, axis=0)) / len(nearest),
         "usage": [
             len(np.unique(codes[:, level])) / config.model.codebook_size for level in range(levels)
         ],  # fmt: skip
@@ -121,7 +126,7 @@ def main() -> None:
         settings[key] = parse_value(value)
     catalogs = CATALOGS if args.catalog == "all" else (args.catalog,)
     print(f"settings {settings or 'default'}; torch threads {torch.get_num_threads()}")
-    header = "catalog            seed unique  usage            NMI(l0,d2) best  epochs stop"
+    header = "catalog            seed unique  nearest usage            NMI(l0,d2) best  epochs stop"
     header += "    train_s"
     print(header)
     with tempfile.TemporaryDirectory() as folder:
@@ -131,7 +136,8 @@ def main() -> None:
                 nmi = "-" if row["nmi_l0_d2"] is None else f"{row['nmi_l0_d2']:.3f}"
                 usage = "/".join(f"{value:.3f}" for value in row["usage"])
                 print(
-                    f"{catalog:18} {seed:4} {row['unique']:.4f} {usage:16} {nmi:>10} "
+                    f"{catalog:18} {seed:4} {row['unique']:.4f} {row['unique_nearest']:.4f}  "
+                    f"{usage:16} {nmi:>10} "
                     f"{row['best_epoch']:5} {row['epochs_run']:6} {row['stopped']:7} "
                     f"{row['train_s']:7.1f}",
                     flush=True,

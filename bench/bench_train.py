@@ -5,16 +5,18 @@
 
 One process, on debian-packages (63,681 x 384), one after the other:
 
-1. threads: samples/s of our training step (default model, batch 512) with 1 and with 2 torch
+1. threads: samples/s of our training step (default model and batch size) with 1 and with 2 torch
    threads, alternated over rounds so that load from other processes hits both alike;
 2. ours: ``rqvae.train.train`` with the default config (best rule, early stopping), then
-   ``assign``; the final quality is that of the IDs ``assign`` writes;
+   ``assign``; the final quality is that of the IDs ``assign`` writes (collision-aware last
+   level), and, comparable with the reference's, that of the nearest-codeword IDs;
 3. reference: the same MLP encoder/decoder (384-512-256-128-32 and back), ``ResidualVQ`` with
    3 x 256 codes, k-means init, EMA codebooks and its dead-code expiry
    (``threshold_ema_dead_code=2``), commitment weight 0.25, the same loss scale
-   (reconstruction summed over dimensions), AdamW with our learning-rate schedule, batch 512;
-   it stops after ``--ref-epochs``, ``--max-seconds``, or 10 epochs after reaching the target
-   without improving; its final quality is its best full-usage epoch (a kept best checkpoint).
+   (reconstruction summed over dimensions), AdamW with our learning-rate schedule and batch
+   size (the defaults); it stops after ``--ref-epochs``, ``--max-seconds``, or 5 epochs (our
+   default patience) after reaching the target without improving; its final quality is its
+   best full-usage epoch (a kept best checkpoint).
 
 Both evaluate every item after every epoch and both clocks include that evaluation and the
 k-means init. Printed: samples/s of each, seconds to first reach unique >= 0.90 with usage 1.0
@@ -38,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 TARGET_UNIQUE = 0.90
-REF_PATIENCE = 10  # epochs the reference goes on after reaching the target without improving
+REF_PATIENCE = 5  # epochs the reference goes on after reaching the target without improving
 
 
 def id_quality(codes: np.ndarray, codebook_size: int) -> tuple[float, list[float]]:
@@ -56,10 +58,12 @@ def reached(unique: float, usage: list[float]) -> bool:
 
 
 def thread_sweep(array: np.ndarray, rounds: int = 3, steps: int = 15) -> dict[int, float]:
-    """Median samples/s of our training step (forward, backward, AdamW) per thread count."""
-    from rqvae.config import ModelConfig
+    """Median samples/s of our training step (forward, backward, AdamW) per thread count, at
+    the default batch size."""
+    from rqvae.config import ModelConfig, TrainConfig
     from rqvae.model import RQVAE
 
+    batch = TrainConfig().batch_size
     model = RQVAE(ModelConfig(input_dim=array.shape[1]))
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-4)
     rng = np.random.default_rng(0)
@@ -67,14 +71,14 @@ def thread_sweep(array: np.ndarray, rounds: int = 3, steps: int = 15) -> dict[in
     for _ in range(rounds):
         for threads in rates:
             torch.set_num_threads(threads)
-            batches = [torch.from_numpy(array[rng.choice(len(array), 512)]) for _ in range(steps)]
+            batches = [torch.from_numpy(array[rng.choice(len(array), batch)]) for _ in range(steps)]
             start = time.perf_counter()
             for x in batches:
                 output = model(x)
                 optimizer.zero_grad(set_to_none=True)
                 output.loss_total.backward()
                 optimizer.step()
-            rates[threads].append(steps * 512 / (time.perf_counter() - start))
+            rates[threads].append(steps * batch / (time.perf_counter() - start))
     return {threads: float(np.median(values)) for threads, values in rates.items()}
 
 
@@ -84,6 +88,8 @@ def thread_sweep(array: np.ndarray, rounds: int = 3, steps: int = 15) -> dict[in
 def run_ours(embeddings: Path, folder: Path, seed: int) -> dict:
     from rqvae.assign import assign_run
     from rqvae.config import load_config
+    from rqvae.quantizers import assign_codes
+    from rqvae.quantizers.from_run import load_run_quantizer
     from rqvae.run_folder import Run
     from rqvae.train import train
 
@@ -102,8 +108,11 @@ def run_ours(embeddings: Path, folder: Path, seed: int) -> dict:
             break
     table = assign_run(out)
     unique, usage = id_quality(table[["code_0", "code_1", "code_2"]].to_numpy(), 256)
+    quantizer = load_run_quantizer(Run(out))
+    nearest, _ = id_quality(assign_codes(quantizer, np.load(embeddings, mmap_mode="r")), 256)
     status = Run(out).status()
     return {
+        "unique_nearest": nearest,
         "samples_per_s": float(np.median([line["samples_per_s"] for line in lines])),
         "first": first,
         "unique": unique,
@@ -196,6 +205,8 @@ def describe(name: str, result: dict) -> str:
     if result["first"] is not None:
         first = f"{result['first'][1]:6.1f} s (epoch {result['first'][0]})"
     usage = "/".join(f"{value:.3f}" for value in result["usage"])
+    if "unique_nearest" in result:  # ours: assign's balanced last level, and without it
+        usage += f" (nearest-codeword IDs: unique {result['unique_nearest']:.4f})"
     return (
         f"{name:10} {result['samples_per_s']:9.0f} samples/s | to unique>={TARGET_UNIQUE} + "
         f"usage 1.0: {first} | final unique {result['unique']:.4f} usage {usage} "

@@ -150,6 +150,17 @@ def train_baseline_run(config, method, balanced, beam, embeddings, out, catalog,
     click.echo(f"{run_dir}: {method} fitted; semantic IDs in {run_dir / 'semantic_ids.parquet'}")
 
 
+LAST_LEVEL_OPTION = click.option(
+    "--last-level",
+    type=click.Choice(["balanced", "nearest"]),
+    default="balanced",
+    show_default=True,
+    help="balanced: items that would share a whole ID move to the free last-level codes of "
+    "their prefix nearest to them (rqvae/last_level.py); nearest: the nearest codeword at "
+    "every level.",
+)
+
+
 @click.command()
 @click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False))
 @click.option("--embeddings", default=None, type=click.Path(dir_okay=False))
@@ -165,7 +176,8 @@ def train_baseline_run(config, method, balanced, beam, embeddings, out, catalog,
     metavar="I/N",
     help="Assign only rows of shard I of N (contiguous); combine the parts with merge-ids.",
 )
-def assign(run_dir, embeddings, checkpoint, shard):
+@LAST_LEVEL_OPTION
+def assign(run_dir, embeddings, checkpoint, shard, last_level):
     """Assign semantic IDs to every item; writes RUN/semantic_ids.parquet.
 
     Under torchrun (WORLD_SIZE > 1) every rank encodes its shard and rank 0 writes the table.
@@ -186,11 +198,13 @@ def assign(run_dir, embeddings, checkpoint, shard):
         return
     if launched_by_torchrun():
         with distributed_session():
-            table = assigning.assign_distributed(Path(run_dir), embeddings_path, checkpoint)
+            table = assigning.assign_distributed(
+                Path(run_dir), embeddings_path, checkpoint, last_level
+            )
         if table is None:  # not rank 0
             return
     else:
-        table = assigning.assign_run(Path(run_dir), embeddings_path, checkpoint)
+        table = assigning.assign_run(Path(run_dir), embeddings_path, checkpoint, last_level)
     _echo_ids(Path(run_dir), table)
     warning = best_warning(Path(run_dir)) if checkpoint == "best" else None
     if warning:
@@ -199,19 +213,36 @@ def assign(run_dir, embeddings, checkpoint, shard):
 
 @click.command("merge-ids")
 @click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False))
-def merge_ids(run_dir):
+@click.option(
+    "--embeddings",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="The embeddings the shards were assigned from (default: the run's).",
+)
+@LAST_LEVEL_OPTION
+def merge_ids(run_dir, embeddings, last_level):
     """Combine the parts of `assign --shard i/n` into RUN/semantic_ids.parquet."""
     from rqvae.assign import merge_ids as merge
 
-    _echo_ids(Path(run_dir), merge(Path(run_dir)))
+    embeddings_path = Path(embeddings) if embeddings else None
+    _echo_ids(Path(run_dir), merge(Path(run_dir), embeddings_path, last_level))
 
 
 def _echo_ids(run_dir: Path, table) -> None:
+    from rqvae.semantic_ids import read_ids_source
+
+    path = run_dir / "semantic_ids.parquet"
     unique = (table["collision"] == 0).mean()
     click.echo(
-        f"{run_dir / 'semantic_ids.parquet'}: {len(table)} items, "
-        f"unique-ID ratio {unique:.4f} before the collision level"
+        f"{path}: {len(table)} items, unique-ID ratio {unique:.4f} before the collision level"
     )
+    source = read_ids_source(path) or {}
+    if source.get("last_level") == "balanced":
+        click.echo(
+            f"last level balanced: {source.get('last_level_moved', 0)} items moved to a free "
+            f"code of their prefix, {source.get('last_level_left_colliding', 0)} left colliding "
+            "(their prefix was full); --last-level nearest keeps the nearest codewords"
+        )
 
 
 @click.command("import-ids")

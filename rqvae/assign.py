@@ -25,6 +25,7 @@ from rqvae.checkpoint import checkpoint_state
 from rqvae.embeddings import EmbeddingsFile, load_embeddings
 from rqvae.errors import InputError
 from rqvae.files import sha256_of
+from rqvae.last_level import spread_with_quantizer
 from rqvae.quantizers import Quantizer, assign_codes
 from rqvae.quantizers.from_run import load_run_quantizer
 from rqvae.run_folder import SEMANTIC_IDS_FILE, Run
@@ -32,6 +33,7 @@ from rqvae.run_lock import run_lock
 from rqvae.semantic_ids import write_semantic_ids
 
 ASSIGN_CHUNK = 8192  # items per forward pass; bounds memory on big catalogs
+LAST_LEVEL_RULES = ("balanced", "nearest")  # see rqvae/last_level.py; balanced is the default
 
 
 @dataclass
@@ -56,6 +58,21 @@ class AssignJob:
     def source(self) -> dict:
         return ids_source(self.quantizer, self.checkpoint)
 
+    def finish(self, codes: np.ndarray, source: dict, last_level: str) -> np.ndarray:
+        """The written codes: ``codes`` (n, L) of every item, with the collision-aware last
+        level applied unless ``last_level`` is "nearest"; ``source`` records what happened."""
+        if last_level not in LAST_LEVEL_RULES:
+            raise InputError(f"--last-level {last_level!r}: expected one of {LAST_LEVEL_RULES}")
+        source["last_level"] = last_level
+        if last_level == "nearest":
+            return codes
+        spread = spread_with_quantizer(self.quantizer, self.embeddings.array, codes)
+        source["last_level_moved"] = int(len(spread.moved))
+        source["last_level_left_colliding"] = int(spread.left_colliding)
+        extra = float(spread.extra_cost.mean()) if len(spread.moved) else 0.0
+        source["last_level_extra_cost_mean"] = extra
+        return spread.codes
+
 
 def open_assign_job(
     run_dir: Path, embeddings_path: Path | None = None, checkpoint: str = "best"
@@ -77,18 +94,24 @@ def open_assign_job(
 
 
 def assign_run(
-    run_dir: Path, embeddings_path: Path | None = None, checkpoint: str = "best"
+    run_dir: Path,
+    embeddings_path: Path | None = None,
+    checkpoint: str = "best",
+    last_level: str = "balanced",
 ) -> pd.DataFrame:
     """Assign IDs to every item of a run and write ``run_dir/semantic_ids.parquet``.
 
     ``embeddings_path`` defaults to the file the run was trained on; ``checkpoint`` is
-    ``best`` (falling back to ``last`` when there is no best) or ``last``.
-    Returns the table that was written.
+    ``best`` (falling back to ``last`` when there is no best) or ``last``; ``last_level`` is
+    "balanced" (colliding items move to free last-level codes, :mod:`rqvae.last_level`) or
+    "nearest" (every level takes the nearest codeword). Returns the table that was written.
     """
     with run_lock(run_dir, "assign"):
         job = open_assign_job(run_dir, embeddings_path, checkpoint)
         path = job.run.path / SEMANTIC_IDS_FILE
-        return write_semantic_ids(path, job.item_ids, job.codes(), source=job.source())
+        source = job.source()
+        codes = job.finish(job.codes(), source, last_level)
+        return write_semantic_ids(path, job.item_ids, codes, source=source)
 
 
 def assign_shard(
@@ -103,10 +126,13 @@ def assign_shard(
     )
 
 
-def merge_ids(run_dir: Path) -> pd.DataFrame:
+def merge_ids(
+    run_dir: Path, embeddings_path: Path | None = None, last_level: str = "balanced"
+) -> pd.DataFrame:
     """Combine a complete set of parts into ``semantic_ids.parquet`` (``rqvae merge-ids``).
 
-    The collision column is computed over the whole catalog here. The parts are removed once
+    The collision column, and the collision-aware last level (``last_level``, as in
+    :func:`assign_run`), are computed over the whole catalog here. The parts are removed once
     the merged table is in place. Returns the table that was written.
     """
     with run_lock(run_dir, "merge-ids"):
@@ -118,13 +144,30 @@ def merge_ids(run_dir: Path) -> pd.DataFrame:
                 f"{run.path / PARTS_DIR}: the parts' item ids do not match the run's catalog "
                 f"({len(item_ids)} vs {len(items)} items, or a different order)"
             )
+        if last_level != "nearest":
+            job = open_assign_job(run.path, embeddings_path, source.get("checkpoint", "best"))
+            if job.source().get("sha256") != source.get("sha256"):
+                raise InputError(
+                    f"{run.path / PARTS_DIR}: the parts come from another checkpoint than "
+                    f"{job.checkpoint} holds now; assign the shards again"
+                )
+            if job.n_items != len(codes):
+                raise InputError(
+                    f"{job.embeddings.path}: {job.n_items} rows, the parts hold {len(codes)}"
+                )
+            codes = job.finish(codes, source, last_level)
+        else:
+            source["last_level"] = "nearest"
         table = write_semantic_ids(run.path / SEMANTIC_IDS_FILE, item_ids, codes, source=source)
         shutil.rmtree(run.path / PARTS_DIR)
         return table
 
 
 def assign_distributed(
-    run_dir: Path, embeddings_path: Path | None = None, checkpoint: str = "best"
+    run_dir: Path,
+    embeddings_path: Path | None = None,
+    checkpoint: str = "best",
+    last_level: str = "balanced",
 ) -> pd.DataFrame | None:
     """``torchrun ... -m rqvae -- assign``: each rank encodes its contiguous shard, rank 0
     gathers the codes, computes collisions over the whole catalog and writes the table
@@ -144,6 +187,7 @@ def assign_distributed(
         return None
     with run_lock(run_dir, "assign (torchrun)"):
         path = job.run.path / SEMANTIC_IDS_FILE
+        codes = job.finish(codes, source, last_level)
         return write_semantic_ids(path, job.item_ids, codes, source=source)
 
 

@@ -76,10 +76,17 @@ def test_train_with_flags_and_a_toml_file(tmp_path, scientific_embeddings):
 def test_assign_with_explicit_checkpoint_and_embeddings(tiny_run):
     run_dir, embeddings = tiny_run
     args = ["assign", "--run", run_dir, "--embeddings", embeddings]
-    result = invoke(*args, "--checkpoint", "last")
+    result = invoke(*args, "--checkpoint", "last", "--last-level", "nearest")
     assert result.exit_code == 0, result.output
     expected = reference_codes(load_model(run_dir, "last"), np.load(embeddings))
     assert np.array_equal(Run(run_dir).semantic_ids()[["code_0", "code_1"]].to_numpy(), expected)
+    # the default moves colliding items to free last-level codes, and says how many
+    result = invoke(*args, "--checkpoint", "last")
+    assert result.exit_code == 0, result.output
+    assert "last level balanced:" in result.output
+    balanced = Run(run_dir).semantic_ids()[["code_0", "code_1"]].to_numpy()
+    assert np.array_equal(balanced[:, 0], expected[:, 0])
+    assert len(np.unique(balanced, axis=0)) > len(np.unique(expected, axis=0))
 
     # a checkpoint that does not exist is "unavailable", still exit 2 with one line
     checkpoint = run_dir / "checkpoints" / "epoch_0099.safetensors"

@@ -40,7 +40,8 @@ def build(scientific_dir: Path, folder: Path) -> dict:
     torch.set_num_threads(1)
     try:
         run_dir = train(config, folder / "pinned", embeddings, catalog=spec)
-        assign_run(run_dir)
+        # recorded before the collision-aware last level existed: the nearest-codeword IDs
+        assign_run(run_dir, last_level="nearest")
     finally:
         torch.set_num_threads(threads)
     diagnosis = diagnose_run(run_dir, umap=False)

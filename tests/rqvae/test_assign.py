@@ -56,7 +56,7 @@ def test_chunked_encoding_matches_a_brute_force_walk():
 
 def test_assign_run_writes_ids_named_by_the_sidecar(tiny_run):
     run_dir, embeddings = tiny_run
-    table = assign_run(run_dir)
+    table = assign_run(run_dir, last_level="nearest")  # the balanced last level: test_last_level
     assert table.columns.tolist() == ["item_id", "code_0", "code_1", "collision", "sid"]
     assert table["item_id"].tolist() == [f"item-{row}" for row in range(TINY_ITEMS)]
     assert table["sid"].is_unique
@@ -71,7 +71,7 @@ def test_assign_uses_last_when_there_is_no_best(tiny_run, tmp_path):
     run_dir, embeddings = tiny_run
     copy = copy_run(run_dir, tmp_path / "copy", keep=lambda path: "best" not in path.name)
     assert not (copy / "checkpoints" / "best.safetensors").exists()
-    table = assign_run(copy)
+    table = assign_run(copy, last_level="nearest")
     expected = reference_codes(load_model(run_dir, "last"), np.load(embeddings))
     assert np.array_equal(table[["code_0", "code_1"]].to_numpy(), expected)
 
