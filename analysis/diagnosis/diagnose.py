@@ -58,7 +58,7 @@ from analysis.metrics.usage import codebook_usage, lorenz_curve
 from analysis.reading.run_data import RunData
 from rqvae.errors import DiagnosticUnavailable, InputError, WorkbenchError
 from rqvae.files import file_fingerprint
-from rqvae.id_metrics import code_counts
+from rqvae.id_metrics import SortedCodes, code_counts
 from rqvae.quantizers import Quantizer
 from rqvae.quantizers.from_run import NonFiniteWeights, load_run_quantizer
 from rqvae.run_folder import Run
@@ -205,9 +205,11 @@ def _diagnose(
     stage = _stage_timer(timings, progress)
     data = RunData.load(run_dir)
     run = data.run
-    codes, sizes = data.codes, data.codebook_sizes
+    sizes = data.codebook_sizes
 
     with stage("usage"):
+        # checked and sorted once; every diagnostic below reuses the sort and prefix groups
+        codes = SortedCodes(data.codes, sizes)
         counts = code_counts(codes, sizes)
         usage = UsageResult(codebook_usage(codes, sizes), counts, lorenz_curve(counts))
     with stage("entropy"):
@@ -218,13 +220,15 @@ def _diagnose(
         )
     with stage("collisions"):
         collisions = collision_report(codes, data.item_ids, data.collision)
-        if data.titles is not None:  # show what the colliding items are, not just their ids
-            titles = np.asarray(data.titles, dtype=object)
+        rows = collisions.largest_groups["rows"]
+        titles = data.titles_of(np.concatenate([[], *rows]).astype(np.int64))
+        if titles is not None:  # show what the colliding items are, not just their ids
+            ends = np.cumsum([len(group) for group in rows]).tolist()
             collisions.largest_groups["titles"] = [
-                titles[rows].tolist() for rows in collisions.largest_groups["rows"]
+                titles[end - len(group) : end] for group, end in zip(rows, ends, strict=True)
             ]
     with stage("taxonomy"):
-        taxonomy = _optional(lambda: _taxonomy(data))
+        taxonomy = _optional(lambda: _taxonomy(data, codes))
     with stage("coherence"):
         coherence = _optional(
             lambda: semantic_coherence(
@@ -251,7 +255,7 @@ def _diagnose(
         result, quantizer = passed
         residuals = result.residuals
         checkpoint = Path(quantizer.source) if quantizer.source else None
-        agreement = float((result.codes == codes).all(axis=1).mean())
+        agreement = float((result.codes == data.codes).all(axis=1).mean())
         with stage("geometry"):
             geometry = _optional(
                 lambda: _geometry(data, quantizer, result, umap, umap_settings, seed)
@@ -370,14 +374,15 @@ def _optional(compute: Callable[[], Result]) -> Result | Unavailable:
         return Unavailable(str(error))
 
 
-def _taxonomy(data: RunData) -> TaxonomyResult:
-    if data.categories is None:
+def _taxonomy(data: RunData, codes: SortedCodes) -> TaxonomyResult:
+    categories = data.category_table
+    if categories is None:
         raise DiagnosticUnavailable("no categories: the run has no catalog with categories")
-    purity = node_purity(data.codes, data.categories)
+    purity = node_purity(codes, categories)
     return TaxonomyResult(
         purity=purity,
-        scores=taxonomy_scores(data.codes, data.categories),
-        category_depth=min(informative_depth(data.categories), int(purity["depth"].max())),
+        scores=taxonomy_scores(codes, categories),
+        category_depth=min(informative_depth(categories), int(purity["depth"].max())),
     )
 
 

@@ -21,13 +21,7 @@ from analysis.metrics.residuals import ResidualAccumulator, ResidualNorms
 from analysis.metrics.taxonomy import informative_depth, prefix_purity
 from analysis.metrics.usage import codebook_usage
 from rqvae.errors import InputError
-from rqvae.id_metrics import (
-    check_codebook_sizes,
-    check_codes,
-    code_counts,
-    lexicographic_order,
-    prefix_groups,
-)
+from rqvae.id_metrics import check_codebook_sizes, check_codes, code_counts, sorted_codes
 from rqvae.quantizers import Quantizer, residual_chain
 
 ASSIGNMENTS = ("euclidean", "mahalanobis")
@@ -141,12 +135,9 @@ def compare_assignments(
     )
 
 
-def _prefix_unique_ratios(codes: np.ndarray) -> list[float]:
-    order = lexicographic_order(codes)
-    return [
-        len(prefix_groups(codes, length, order).sizes) / len(codes)
-        for length in range(1, codes.shape[1] + 1)
-    ]
+def _prefix_unique_ratios(codes) -> list[float]:
+    index = sorted_codes(codes)
+    return [len(index.groups(length).sizes) / len(index) for length in range(1, index.shape[1] + 1)]
 
 
 def _reconstruction_columns(residuals: ResidualNorms) -> dict[str, float]:
