@@ -275,7 +275,8 @@ def _diagnose(
                     embeddings=data.embeddings(),
                     item_ids=data.item_ids,
                     titles=data.titles,
-                    categories=data.categories,
+                    categories=data.category_table,
+                    seed=seed,
                 )
             )
         del quantizer
@@ -338,7 +339,7 @@ def _source_ids(data: RunData, taxonomy) -> pd.DataFrame:
     return resolution_summary(
         data.codes,
         source.codes,
-        categories=data.categories,
+        categories=data.category_table,
         depth=depth,
         last_codebook_size=data.codebook_sizes[-1],
     )
@@ -412,7 +413,7 @@ def _geometry(
         data.codes,
         latents=result.latents,
         titles=data.titles,
-        categories=data.categories,
+        categories=data.category_table,
         umap=umap,
         settings=settings,
         cache_dir=data.run.cache_dir() if umap else None,
