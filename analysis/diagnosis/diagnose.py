@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict
 from functools import partial
@@ -23,7 +24,7 @@ from typing import TypeVar
 import numpy as np
 import pandas as pd
 
-from analysis.diagnosis.behaviour import behaviour_diagnostics, behaviour_verdict, input_geometry
+from analysis.diagnosis.behaviour import behaviour_diagnostics, behaviour_verdict
 from analysis.diagnosis.geometry import build_geometry
 from analysis.diagnosis.model_pass import MODEL_CHUNK, ModelPass, model_pass
 from analysis.diagnosis.results import (
@@ -65,6 +66,7 @@ from rqvae.run_folder import Run
 from rqvae.run_lock import effective_state, is_locked
 from rqvae.semantic_ids import read_code_table
 from rqvae.source_ids import SOURCE_IDS_FILE
+from rqvae.threads import limited_threads
 
 Result = TypeVar("Result")
 Progress = Callable[[str, float], None]
@@ -169,7 +171,8 @@ def diagnose_run(
         geometry_pairs=geometry_pairs,
     )
     if not cache:
-        return compute()
+        with limited_threads():
+            return compute()
     started = time.perf_counter()
     key = diagnosis_key(Path(run_dir), options)
     stored = load_diagnosis(Path(run_dir), key, need_maps=umap)
@@ -177,7 +180,8 @@ def diagnose_run(
         stored.run_dir = Run(run_dir).path  # the folder may have moved since
         stored.timings = {**stored.timings, "cache_read": round(time.perf_counter() - started, 3)}
         return stored
-    diagnosis = compute()
+    with limited_threads():
+        diagnosis = compute()
     save_diagnosis(Path(run_dir), key, diagnosis, has_maps=umap)
     return diagnosis
 
@@ -210,6 +214,8 @@ def _diagnose(
     with stage("usage"):
         # checked and sorted once; every diagnostic below reuses the sort and prefix groups
         codes = SortedCodes(data.codes, sizes)
+        for length in range(1, data.n_levels + 1):
+            codes.groups(length)  # made here, before the second lane shares them
         counts = code_counts(codes, sizes)
         usage = UsageResult(codebook_usage(codes, sizes), counts, lorenz_curve(counts))
     with stage("entropy"):
@@ -229,57 +235,30 @@ def _diagnose(
             ]
     with stage("taxonomy"):
         taxonomy = _optional(lambda: _taxonomy(data, codes))
-    with stage("coherence"):
-        coherence = _optional(
-            lambda: semantic_coherence(
-                data.embeddings(), codes, n_queries=coherence_queries, k=coherence_k, seed=seed
-            )
-        )
-
-    with stage("input_geometry"):
-        input_result = _optional(lambda: input_geometry(data, geometry_pairs, seed))
-    behaviour = popularity = NO_SEQUENCES
-    if sequences is not None:
-        with stage("behaviour"):
-            both = _optional(lambda: behaviour_diagnostics(data, sequences, window, head_fraction))
-        behaviour, popularity = (both, both) if isinstance(both, Unavailable) else both
-
-    with stage("model_pass"):
-        if model:
-            passed = _optional(lambda: _model_pass(data, which, chunk_size, sample_size, seed))
-        else:
-            passed = Unavailable(DEFERRED)
-    residuals = geometry = mahalanobis = latent_result = passed
-    checkpoint = agreement = None
-    if not isinstance(passed, Unavailable):
-        result, quantizer = passed
-        residuals = result.residuals
-        checkpoint = Path(quantizer.source) if quantizer.source else None
-        agreement = float((result.codes == data.codes).all(axis=1).mean())
-        with stage("geometry"):
-            geometry = _optional(
-                lambda: _geometry(data, quantizer, result, umap, umap_settings, seed)
-            )
-        with stage("latent_geometry"):
-            latent_result = _optional(
-                lambda: embedding_geometry(
-                    result.latents, space="latent", n_pairs=geometry_pairs, seed=seed
-                )
-            )
-        with stage("mahalanobis"):
-            mahalanobis = _optional(
-                lambda: mahalanobis_comparison(
-                    quantizer,
-                    result.latents,
-                    result.codes,
-                    embeddings=data.embeddings(),
-                    item_ids=data.item_ids,
-                    titles=data.titles,
-                    categories=data.category_table,
-                    seed=seed,
-                )
-            )
-        del quantizer
+    # Coherence and the input geometry only read the embeddings (BLAS, no torch): a second
+    # lane runs them beside the model pass, each lane on one thread (rqvae.threads).
+    embeddings = _optional(data.embeddings)  # which file row is which item, found once
+    lane = ThreadPoolExecutor(max_workers=1, thread_name_prefix="diagnose-embeddings")
+    side = lane.submit(
+        _embedding_lane,
+        data,
+        embeddings,
+        codes,
+        _stage_timer(timings, None),  # progress is reported from the main lane only
+        coherence_queries,
+        coherence_k,
+        seed,
+        geometry_pairs,
+    )
+    try:
+        behaviour, popularity, model_results = _main_lane(
+            data, stage, sequences, window, head_fraction, model, which, chunk_size,
+            sample_size, seed, umap, umap_settings, geometry_pairs,
+        )  # fmt: skip
+        coherence, input_result = side.result()  # re-raises what the lane raised
+    finally:
+        lane.shutdown(wait=True)
+    residuals, geometry, mahalanobis, latent_result, checkpoint, agreement = model_results
 
     metrics = run.metrics()
     with stage("verdict"):
@@ -325,6 +304,74 @@ def _diagnose(
         run_findings=run_findings(run),
         source_ids=_optional(lambda: _source_ids(data, taxonomy)),
     )
+
+
+def _embedding_lane(data, embeddings, codes, stage, queries: int, k: int, seed: int, pairs: int):
+    """Coherence (7) and the input geometry: the diagnostics that only read the embeddings."""
+    coherence = input_result = embeddings
+    if not isinstance(embeddings, Unavailable):
+        with stage("coherence"):
+            coherence = _optional(
+                lambda: semantic_coherence(embeddings, codes, n_queries=queries, k=k, seed=seed)
+            )
+        with stage("input_geometry"):
+            input_result = _optional(
+                lambda: embedding_geometry(embeddings, space="input", n_pairs=pairs, seed=seed)
+            )
+    return coherence, input_result
+
+
+def _main_lane(
+    data, stage, sequences, window, head_fraction, model, which, chunk_size, sample_size, seed,
+    umap, umap_settings, geometry_pairs,
+):  # fmt: skip
+    """Behaviour, then everything that needs the quantizer (4, 5, 8 and the latent geometry)."""
+    behaviour = popularity = NO_SEQUENCES
+    if sequences is not None:
+        with stage("behaviour"):
+            both = _optional(lambda: behaviour_diagnostics(data, sequences, window, head_fraction))
+        behaviour, popularity = (both, both) if isinstance(both, Unavailable) else both
+
+    with stage("model_pass"):
+        if model:
+            passed = _optional(lambda: _model_pass(data, which, chunk_size, sample_size, seed))
+        else:
+            passed = Unavailable(DEFERRED)
+    residuals = geometry = mahalanobis = latent_result = passed
+    checkpoint = agreement = None
+    if not isinstance(passed, Unavailable):
+        result, quantizer = passed
+        residuals = result.residuals
+        checkpoint = Path(quantizer.source) if quantizer.source else None
+        agreement = float((result.codes == data.codes).all(axis=1).mean())
+        with stage("geometry"):
+            geometry = _optional(
+                lambda: _geometry(data, quantizer, result, umap, umap_settings, seed)
+            )
+        with stage("latent_geometry"):
+            latent_result = _optional(
+                lambda: embedding_geometry(
+                    result.latents, space="latent", n_pairs=geometry_pairs, seed=seed
+                )
+            )
+        with stage("mahalanobis"):
+            mahalanobis = _optional(
+                lambda: mahalanobis_comparison(
+                    quantizer,
+                    result.latents,
+                    result.codes,
+                    embeddings=data.embeddings(),
+                    item_ids=data.item_ids,
+                    titles=data.titles,
+                    categories=data.category_table,
+                    seed=seed,
+                )
+            )
+        del quantizer
+
+    return behaviour, popularity, (
+        residuals, geometry, mahalanobis, latent_result, checkpoint, agreement
+    )  # fmt: skip
 
 
 def _source_ids(data: RunData, taxonomy) -> pd.DataFrame:
