@@ -11,9 +11,14 @@ What it builds, for each size (in a temporary folder, removed at the end unless 
   10 % of items off their department's codes), level 1 its sub-category (25 per department,
   8 % noise), level 2 is uniform: a realistic prefix tree with a few hundred thousand
   collisions at 10M items.
-- ``catalog.parquet``: a generic catalog with ``item_id``, ``title`` and ``categories`` (a
-  three-level path: ``Synthetic`` > department > sub-category).
-- ``rqvae import-ids --ids ids.parquet --catalog catalog.parquet`` makes the run (timed).
+- ``catalog.parquet``: the run's catalog, in the normalised layout of ``items.parquet``
+  (``item_id``, ``title``, ``categories``: a three-level path ``Synthetic`` > department >
+  sub-category).
+- ``rqvae import-ids --ids ids.parquet`` makes the run (timed), and the catalog is attached as
+  ``RUN/items.parquet``. (``--catalog catalog.parquet`` would attach the same table, but
+  :func:`rqvae.catalog.load_catalog` reads a catalog record by record in Python: about
+  100 s per million items, a setup cost the ID diagnostics never pay; pass
+  ``--import-catalog`` to time it anyway.)
 
 Then ``diagnose_run`` (as ``rqvae diagnose`` calls it: with the on-disk cache) runs twice on
 each run, each time in a fresh child process: the first call diagnoses (usage, entropy,
@@ -27,6 +32,8 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import os
+import resource
 import shutil
 import sys
 import tempfile
@@ -101,7 +108,7 @@ def write_inputs(folder: Path, n_items: int, seed: int = 0) -> tuple[Path, Path]
 # --- measuring in fresh child processes ----------------------------------------------------------
 
 
-def _import_child(ids_path: str, catalog_path: str, run_dir: str, queue) -> None:
+def _import_child(ids_path: str, catalog_path: str, run_dir: str, with_catalog: bool, queue):
     from rqvae.catalog import CatalogSpec
     from rqvae.import_ids import import_ids
 
@@ -113,21 +120,27 @@ def _import_child(ids_path: str, catalog_path: str, run_dir: str, queue) -> None
         category_field="categories",
     )
     start = time.perf_counter()
-    import_ids(ids_path, run_dir, catalog=spec)
+    import_ids(ids_path, run_dir, catalog=spec if with_catalog else None)
+    if not with_catalog:  # the catalog as import-ids would write it (see the docstring)
+        shutil.copy(catalog_path, Path(run_dir) / "items.parquet")
     queue.put({"wall_s": time.perf_counter() - start, "peak_rss_kb": proc_status()["VmHWM"]})
 
 
 def _diagnose_child(run_dir: str, queue) -> None:
     from analysis.diagnosis.diagnose import diagnose_run
 
+    load = os.getloadavg()[0]
     with MemorySampler() as sampler:
         start = time.perf_counter()
-        diagnosis = diagnose_run(run_dir, cache=True)
+        diagnosis = diagnose_run(run_dir, cache=True)  # as `rqvae diagnose` does
         wall = time.perf_counter() - start
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     queue.put(
         {
             "n_items": diagnosis.n_items,
             "wall_s": wall,
+            "cpu_s": usage.ru_utime + usage.ru_stime,
+            "load": load,
             "peak_rss_kb": proc_status()["VmHWM"],
             "peak_anon_kb": sampler.peaks["RssAnon"],
             "timings": diagnosis.timings,
@@ -152,7 +165,7 @@ def in_child(target, *args) -> dict:
     return result
 
 
-def build(folder: Path, n_items: int) -> tuple[Path, dict | None]:
+def build(folder: Path, n_items: int, with_catalog: bool) -> tuple[Path, dict | None]:
     """The imported run of ``n_items`` items in ``folder`` (reused when it is there)."""
     run = folder / "run"
     if (run / "semantic_ids.parquet").exists():
@@ -161,7 +174,7 @@ def build(folder: Path, n_items: int) -> tuple[Path, dict | None]:
     start = time.perf_counter()
     ids_path, catalog_path = write_inputs(folder, n_items)
     print(f"{n_items:,} items: wrote the inputs in {time.perf_counter() - start:.0f} s")
-    imported = in_child(_import_child, str(ids_path), str(catalog_path), str(run))
+    imported = in_child(_import_child, str(ids_path), str(catalog_path), str(run), with_catalog)
     print(
         f"{n_items:,} items: import-ids {imported['wall_s']:.1f} s, "
         f"peak RSS {imported['peak_rss_kb'] / 1024:.0f} MB"
@@ -177,13 +190,16 @@ def main() -> None:
     parser.add_argument(
         "--keep", action="store_true", help="keep the runs (a later --workdir DIR reuses them)"
     )
+    parser.add_argument(
+        "--import-catalog", action="store_true", help="import-ids --catalog (slow; see above)"
+    )
     args = parser.parse_args()
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="rqvae-bench-ids-"))
     results = {}
     try:
         for label, n_items in (("reference", args.reference_items), ("full", args.items)):
-            run, _ = build(workdir / label, n_items)
+            run, _ = build(workdir / label, n_items, args.import_catalog)
             shutil.rmtree(run / "cache", ignore_errors=True)  # never diagnosed
             results[label] = in_child(_diagnose_child, str(run))
             results[f"{label} (cached)"] = in_child(_diagnose_child, str(run))
@@ -193,10 +209,12 @@ def main() -> None:
 
     reference = results["reference"]
     print(f"\nreference: {reference['n_items']:,}-item ID table")
-    print(f"{'call':>18} {'items':>11} {'wall s':>8} {'peak RSS MB':>12} {'x time':>7} {'x RSS':>6}")
+    print(f"{'call':>18} {'items':>11} {'wall s':>8} {'cpu s':>7} {'load':>5} {'peak RSS MB':>12} "
+          f"{'x time':>7} {'x RSS':>6}")  # fmt: skip
     for label, r in results.items():
         print(
-            f"{label:>18} {r['n_items']:>11,} {r['wall_s']:>8.1f} "
+            f"{label:>18} {r['n_items']:>11,} {r['wall_s']:>8.1f} {r['cpu_s']:>7.1f} "
+            f"{r['load']:>5.1f} "
             f"{r['peak_rss_kb'] / 1024:>12.0f} {r['wall_s'] / reference['wall_s']:>7.2f} "
             f"{r['peak_rss_kb'] / reference['peak_rss_kb']:>6.2f}"
         )
