@@ -72,6 +72,7 @@ class CategoryTable:
         encoded = pc.dictionary_encode(flat)
         numbers = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
         names = np.asarray(encoded.dictionary.to_pylist(), dtype=object)
+        del flat, encoded  # the strings: only the distinct names are kept
         return cls(_fill_parts(lengths, numbers), lengths, names)
 
     def take(self, rows: np.ndarray | None) -> CategoryTable:
@@ -128,11 +129,13 @@ class CategoryTable:
 def _fill_parts(lengths: np.ndarray, numbers: np.ndarray) -> np.ndarray:
     """(n, deepest) matrix of part numbers from the flat numbers of paths of ``lengths``."""
     deepest = int(lengths.max()) if len(lengths) else 0
+    if len(numbers) == len(lengths) * deepest:  # every path equally long: a reshape
+        return numbers.reshape(len(lengths), deepest)
     parts = np.full((len(lengths), deepest), -1, dtype=np.int64)
     if len(numbers):
-        rows = np.repeat(np.arange(len(lengths)), lengths)
-        starts = np.cumsum(lengths) - lengths
-        positions = np.arange(len(numbers)) - np.repeat(starts, lengths)
+        rows = np.repeat(np.arange(len(lengths), dtype=np.int32), lengths)
+        starts = (np.cumsum(lengths) - lengths).astype(np.int64)
+        positions = (np.arange(len(numbers)) - np.repeat(starts, lengths)).astype(np.int32)
         parts[rows, positions] = numbers
     return parts
 

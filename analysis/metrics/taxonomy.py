@@ -25,6 +25,10 @@ from analysis.metrics.categories import NO_CATEGORY, SEPARATOR, CategoryTable, c
 from rqvae.errors import InputError
 from rqvae.id_metrics import entropy_nats, prefix_strings, sorted_codes
 
+# information_scores counts the contingency table with one bincount when it has at most this
+# many cells (32 MB of counts), else with np.unique over the packed pairs
+JOINT_BINCOUNT_CELLS = 2**22
+
 
 def category_labels(categories, depth: int) -> np.ndarray:
     """Category of each item at ``depth`` (>= 1), or ``"(none)"``; object array (n_items,).
@@ -202,8 +206,9 @@ def taxonomy_scores(codes, categories, max_depth: int = 3) -> pd.DataFrame:
     for depth in depths:
         numbers, names = table.labels(depth)
         labelled = numbers != _none_label(names)
-        # numbered by first appearance among the labelled items, as information_scores does
-        truth = numbers[labelled]
+        # numbered by first appearance among the labelled items, as information_scores does,
+        # once per depth for every level and grouping
+        truth = pd.factorize(numbers[labelled])[0].astype(np.int64)
         for level in range(codes.shape[1]):
             clusterings = {"code": codes[labelled, level], "prefix": prefixes[level][labelled]}
             for grouping, predicted in clusterings.items():
@@ -213,7 +218,7 @@ def taxonomy_scores(codes, categories, max_depth: int = 3) -> pd.DataFrame:
                         "depth": depth,
                         "grouping": grouping,
                         "items": int(labelled.sum()),
-                        **information_scores(truth, predicted),
+                        **_scores(truth, pd.factorize(predicted)[0].astype(np.int64)),
                     }
                 )
     return pd.DataFrame(rows)
@@ -232,12 +237,23 @@ def information_scores(truth: np.ndarray, predicted: np.ndarray) -> dict[str, fl
     a million items take milliseconds instead of seconds.
     """
     class_index = pd.factorize(truth)[0].astype(np.int64)
-    cluster_index = pd.factorize(predicted)[0].astype(np.int64)
+    return _scores(class_index, pd.factorize(predicted)[0].astype(np.int64))
+
+
+def _scores(class_index: np.ndarray, cluster_index: np.ndarray) -> dict[str, float]:
+    """:func:`information_scores` of labels already numbered 0.. by first appearance."""
     n_clusters = int(cluster_index.max()) + 1
-    pairs, joint = np.unique(class_index * n_clusters + cluster_index, return_counts=True)
+    packed = class_index * n_clusters + cluster_index
+    cells = (int(class_index.max()) + 1) * n_clusters
+    if cells <= JOINT_BINCOUNT_CELLS:  # a count per cell: linear, no sort; the same pairs
+        counts = np.bincount(packed, minlength=cells)
+        pairs = np.flatnonzero(counts)
+        joint = counts[pairs]
+    else:
+        pairs, joint = np.unique(packed, return_counts=True)
     class_counts = np.bincount(class_index).astype(np.float64)
     cluster_counts = np.bincount(cluster_index).astype(np.float64)
-    n = float(len(truth))
+    n = float(len(class_index))
     # I = sum_ij p_ij ln(p_ij / (p_i p_j)) over non-empty cells.
     outer = class_counts[pairs // n_clusters] * cluster_counts[pairs % n_clusters]
     mutual = max(float((joint / n * np.log(joint * n / outer)).sum()), 0.0)

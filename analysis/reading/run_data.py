@@ -129,8 +129,10 @@ class RunData:
         if catalog is None or len(catalog) != self.n_items:
             return False
         ids = self._arrow_column(self.run.path / SEMANTIC_IDS_FILE, "item_id")
-        if not (pa.types.is_string(catalog.type) and pa.types.is_string(ids.type)):
+        texts = (pa.types.is_string, pa.types.is_large_string)
+        if not (any(t(catalog.type) for t in texts) and any(t(ids.type) for t in texts)):
             return False
+        catalog, ids = catalog.cast(pa.large_string()), ids.cast(pa.large_string())
         same = pc.all(pc.fill_null(pc.equal(catalog, ids), False)).as_py()
         return bool(same)
 
