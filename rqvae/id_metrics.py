@@ -300,6 +300,8 @@ class SortedCodes:
                 starts = np.ones(len(prefixes), dtype=bool)
                 np.not_equal(prefixes[1:], prefixes[:-1], out=starts[1:])
                 self._groups[length] = _groups_from_starts(length, self.order, starts)
+                if len(self._groups) == self.codes.shape[1]:
+                    del self._sorted_key  # every length is made: free it (n int64)
         return self._groups[length]
 
     def counts(self) -> list[np.ndarray]:

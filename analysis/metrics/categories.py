@@ -28,7 +28,7 @@ SEPARATOR = " > "
 class CategoryTable:
     """Category paths of ``n`` items as integers.
 
-    parts : int64 (n, deepest), ``parts[i, j]`` the number of item i's j-th category name in
+    parts : int (n, deepest), ``parts[i, j]`` the number of item i's j-th category name in
         ``part_names`` (-1 past the end of its path). lengths : int64 (n,), path lengths.
     part_names : object array of the distinct names.
     """
@@ -53,6 +53,7 @@ class CategoryTable:
         lengths = np.fromiter((len(path) for path in paths), dtype=np.int64, count=len(paths))
         flat = [name for path in paths for name in path]
         numbers, names = pd.factorize(pd.Series(flat, dtype=object))
+        numbers = numbers.astype(np.int32)
         return cls(_fill_parts(lengths, numbers), lengths, np.asarray(names, dtype=object))
 
     @classmethod
@@ -70,7 +71,7 @@ class CategoryTable:
         lengths = pc.fill_null(pc.list_value_length(column), 0).to_numpy().astype(np.int64)
         flat = pc.fill_null(pc.cast(pc.list_flatten(column), pa.string()), "None")
         encoded = pc.dictionary_encode(flat)
-        numbers = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+        numbers = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int32)
         names = np.asarray(encoded.dictionary.to_pylist(), dtype=object)
         del flat, encoded  # the strings: only the distinct names are kept
         return cls(_fill_parts(lengths, numbers), lengths, names)
@@ -131,7 +132,7 @@ def _fill_parts(lengths: np.ndarray, numbers: np.ndarray) -> np.ndarray:
     deepest = int(lengths.max()) if len(lengths) else 0
     if len(numbers) == len(lengths) * deepest:  # every path equally long: a reshape
         return numbers.reshape(len(lengths), deepest)
-    parts = np.full((len(lengths), deepest), -1, dtype=np.int64)
+    parts = np.full((len(lengths), deepest), -1, dtype=np.int32)
     if len(numbers):
         rows = np.repeat(np.arange(len(lengths), dtype=np.int32), lengths)
         starts = (np.cumsum(lengths) - lengths).astype(np.int64)

@@ -182,15 +182,12 @@ class RunData:
     def titles_of(self, rows) -> list[str] | None:
         """Titles of the items at ``rows`` (int, semantic-ID rows), without reading every title
         into Python; None without a catalog with titles."""
-        column = self._title_column
+        # read for the call and let go: at ten million items the column is hundreds of MB
+        column = None if self._catalog_rows is None else self._catalog_column("title")
         if column is None:
             return None
         rows = np.asarray(rows, dtype=np.int64)
         return [str(title) for title in column.take(self._catalog_rows[rows]).to_pylist()]
-
-    @cached_property
-    def _title_column(self):
-        return None if self._catalog_rows is None else self._catalog_column("title")
 
     @cached_property
     def titles(self) -> list[str] | None:

@@ -61,3 +61,15 @@ def test_checks():
         category_table(CategoryTable.from_paths([[], []]), 2)
     with pytest.raises(InputError, match="expected lists of names"):
         CategoryTable.from_arrow(pa.array(["A", "B"]))
+
+
+def test_contingency_by_bincount_or_by_unique_is_the_same(monkeypatch):
+    from analysis.metrics import taxonomy
+    from analysis.metrics.taxonomy import taxonomy_scores
+
+    rng = np.random.default_rng(2)
+    codes = rng.integers(0, 4, size=(300, 2))
+    paths = [["r", f"c{int(c)}"] for c in rng.integers(0, 5, size=300)]
+    by_bincount = taxonomy_scores(codes, paths)
+    monkeypatch.setattr(taxonomy, "JOINT_BINCOUNT_CELLS", 0)  # every table through np.unique
+    assert taxonomy_scores(codes, paths).equals(by_bincount)
