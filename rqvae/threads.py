@@ -38,7 +38,7 @@ def limited_threads(threads: int | None = None) -> Iterator[int]:
     machine shared with other jobs, a second OpenBLAS or torch thread spins waiting for a core
     that another process holds; measured under load, 60 small 16,384 x 32 covariance updates
     took 8.2 s with two BLAS threads and 0.16 s with one, and a 16,384-row encoder pass 0.43 s
-    with two torch threads against 0.31 s with one. The diagnosis uses both cores by running
+    with two torch threads against 0.32 s with one. The diagnosis uses both cores by running
     independent diagnostics side by side instead.
     """
     import torch
