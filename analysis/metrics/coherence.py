@@ -103,17 +103,24 @@ def nearest_neighbors(embeddings, queries: np.ndarray, k: int, chunk: int = 8192
         # A query is never its own neighbour.
         inside = (queries >= start) & (queries < start + len(block))
         similarity[np.flatnonzero(inside), queries[inside] - start] = -np.inf
+        # Only queries with a row above their current k-th best can change: the others would
+        # keep their k best anyway (a tie loses to the earlier, lower row). Skipping them is
+        # exact and skips most of the work once the first blocks have been seen.
+        active = np.flatnonzero((similarity > best_similarity[:, -1:]).any(axis=1))
+        if len(active) == 0:
+            continue
+        similarity = similarity[active]
         # Top k of this block (argpartition is linear), then merge with the running best.
         take = min(k, len(block))
-        block_top = np.argpartition(similarity, -take, axis=1)[:, -take:]  # (q, take)
+        block_top = np.argpartition(similarity, -take, axis=1)[:, -take:]  # (active, take)
         candidates = np.concatenate(
-            [best_similarity, np.take_along_axis(similarity, block_top, axis=1)], axis=1
+            [best_similarity[active], np.take_along_axis(similarity, block_top, axis=1)], axis=1
         )
-        candidate_rows = np.concatenate([best_rows, block_top + start], axis=1)
+        candidate_rows = np.concatenate([best_rows[active], block_top + start], axis=1)
         # Most similar first; among equal similarities the lower row first.
         keep = np.lexsort((candidate_rows, -candidates), axis=1)[:, :k]
-        best_similarity = np.take_along_axis(candidates, keep, axis=1)
-        best_rows = np.take_along_axis(candidate_rows, keep, axis=1)
+        best_similarity[active] = np.take_along_axis(candidates, keep, axis=1)
+        best_rows[active] = np.take_along_axis(candidate_rows, keep, axis=1)
     return best_rows
 
 
