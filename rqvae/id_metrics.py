@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -26,8 +27,11 @@ def check_codes(codes, name: str = "codes") -> np.ndarray:
     """Return ``codes`` as an int64 array of shape (n_items, n_levels), or raise InputError.
 
     Accepts any array-like of non-negative integers (integer dtype, or floats that are whole
-    numbers). At least one item and one level are required.
+    numbers). At least one item and one level are required. A :class:`SortedCodes` was checked
+    when it was made: its codes are returned as they are.
     """
+    if isinstance(codes, SortedCodes):
+        return codes.codes
     array = np.asarray(codes)
     if array.ndim != 2:
         raise InputError(f"{name} has shape {array.shape}, expected (n_items, n_levels)")
@@ -139,8 +143,32 @@ class PrefixGroups:
 
 def lexicographic_order(codes: np.ndarray) -> np.ndarray:
     """Row order sorting ``codes`` (n_items, n_levels) by level 0, then 1, ...; stable in rows."""
+    if isinstance(codes, SortedCodes):
+        return codes.order
+    key = packed_key(codes)
+    if key is not None:  # one stable sort of an int64 key instead of one per level
+        return np.argsort(key, kind="stable")
     # np.lexsort takes its primary key last.
     return np.lexsort(codes[:, ::-1].T)
+
+
+def _level_bits(codes: np.ndarray) -> list[int]:
+    """Bits each level's largest code needs (at least 1)."""
+    return [max(int(top).bit_length(), 1) for top in codes.max(axis=0)]
+
+
+def packed_key(codes: np.ndarray) -> np.ndarray | None:
+    """Each row's codes packed into one int64, level 0 in the highest bits, so that the key's
+    numeric order is the rows' lexicographic order and ``key >> shift`` is a prefix; None when
+    the levels need more than 62 bits together (codes must be checked: non-negative)."""
+    bits = _level_bits(codes)
+    if sum(bits) > 62:
+        return None
+    key = np.zeros(len(codes), dtype=np.int64)
+    for level, width in enumerate(bits):
+        key <<= width
+        key |= codes[:, level]
+    return key
 
 
 def prefix_groups(codes: np.ndarray, length: int, order: np.ndarray | None = None) -> PrefixGroups:
@@ -152,11 +180,18 @@ def prefix_groups(codes: np.ndarray, length: int, order: np.ndarray | None = Non
     """
     if not 1 <= length <= codes.shape[1]:
         raise InputError(f"prefix length is {length}, expected 1..{codes.shape[1]}")
+    if isinstance(codes, SortedCodes):
+        return codes.groups(length)
     if order is None:
         order = lexicographic_order(codes)
     sorted_prefixes = codes[order, :length]  # (n_items, length)
     starts = np.ones(len(order), dtype=bool)
     starts[1:] = (sorted_prefixes[1:] != sorted_prefixes[:-1]).any(axis=1)
+    return _groups_from_starts(length, order, starts)
+
+
+def _groups_from_starts(length: int, order: np.ndarray, starts: np.ndarray) -> PrefixGroups:
+    """:class:`PrefixGroups` from the sorted rows ``order`` and where each group starts."""
     sorted_group = np.cumsum(starts) - 1
     group = np.empty(len(order), dtype=np.int64)
     group[order] = sorted_group
@@ -185,8 +220,8 @@ def prefix_strings(codes: np.ndarray, rows: np.ndarray, length: int) -> list[str
 
 def unique_id_ratio(codes) -> float:
     """Distinct L-tuples / items, in (0, 1]. 1.0 means no two items share an ID."""
-    codes = check_codes(codes)
-    return len(prefix_groups(codes, codes.shape[1]).sizes) / codes.shape[0]
+    index = sorted_codes(codes)
+    return len(index.groups(index.shape[1]).sizes) / index.shape[0]
 
 
 def collision_index(codes) -> np.ndarray:
@@ -195,10 +230,89 @@ def collision_index(codes) -> np.ndarray:
     The first row with a given tuple gets 0, the next 1, and so on, in row order; items with a
     unique tuple get 0. Appended as one more level it makes every ID unique.
     """
-    codes = check_codes(codes)
-    order = lexicographic_order(codes)  # stable: equal tuples keep their row order
-    groups = prefix_groups(codes, codes.shape[1], order)
+    index = sorted_codes(codes)
+    order = index.order  # stable: equal tuples keep their row order
+    groups = index.groups(index.shape[1])
     group_start = np.repeat(np.cumsum(groups.sizes) - groups.sizes, groups.sizes)  # sorted rows
     collisions = np.empty(len(codes), dtype=np.int64)
     collisions[order] = np.arange(len(codes)) - group_start
     return collisions
+
+
+# --- one check and one sort per table ---------------------------------------------------------
+
+
+class SortedCodes:
+    """A code table checked once, with its lexicographic sort and prefix groups kept.
+
+    codes : int64 (n_items, n_levels), checked by :func:`check_codes`. Every function here and
+    in :mod:`analysis.metrics` that takes ``codes`` also takes a SortedCodes: it then skips the
+    checks and reuses the one sort (:attr:`order`) and the groups of each prefix length
+    (:meth:`groups`), so a diagnosis validates and sorts its codes once, not once per
+    diagnostic. The arrays are shared: do not modify ``codes`` after making one.
+    """
+
+    def __init__(self, codes, codebook_sizes: int | Sequence[int] | None = None):
+        self.codes = check_codes(codes)
+        self.codebook_sizes = (
+            None if codebook_sizes is None else check_codebook_sizes(codebook_sizes, self.codes)
+        )
+        self._groups: dict[int, PrefixGroups] = {}
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.codes.shape
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    @cached_property
+    def key(self) -> np.ndarray | None:
+        """:func:`packed_key` of the codes (None when they need more than 62 bits)."""
+        return packed_key(self.codes)
+
+    @cached_property
+    def order(self) -> np.ndarray:
+        """:func:`lexicographic_order` of the codes, computed once."""
+        if self.key is not None:
+            return np.argsort(self.key, kind="stable")
+        return lexicographic_order(self.codes)
+
+    @cached_property
+    def _bits(self) -> list[int]:
+        return _level_bits(self.codes)
+
+    @cached_property
+    def _sorted_key(self) -> np.ndarray:
+        return self.key[self.order]
+
+    def groups(self, length: int) -> PrefixGroups:
+        """:func:`prefix_groups` of prefix ``length`` (1..n_levels), computed once."""
+        if length not in self._groups:
+            if not 1 <= length <= self.codes.shape[1]:
+                raise InputError(f"prefix length is {length}, expected 1..{self.codes.shape[1]}")
+            if self.key is None:
+                self._groups[length] = prefix_groups(self.codes, length, self.order)
+            else:
+                # the prefix of length l is the key without the bits of the later levels
+                shift = sum(self._bits[length:])
+                prefixes = self._sorted_key >> shift
+                starts = np.ones(len(prefixes), dtype=bool)
+                np.not_equal(prefixes[1:], prefixes[:-1], out=starts[1:])
+                self._groups[length] = _groups_from_starts(length, self.order, starts)
+                if len(self._groups) == self.codes.shape[1]:
+                    del self._sorted_key  # every length is made: free it (n int64)
+        return self._groups[length]
+
+    def counts(self) -> list[np.ndarray]:
+        """:func:`code_counts` with the sizes given when it was made."""
+        if self.codebook_sizes is None:
+            raise InputError("SortedCodes was made without codebook sizes")
+        return code_counts(self.codes, self.codebook_sizes)
+
+
+def sorted_codes(codes, codebook_sizes: int | Sequence[int] | None = None) -> SortedCodes:
+    """``codes`` as a :class:`SortedCodes` (itself when it already is one)."""
+    if isinstance(codes, SortedCodes):
+        return codes
+    return SortedCodes(codes, codebook_sizes)

@@ -282,16 +282,27 @@ def _read_table(
     columns = list(level_columns) if level_columns else _level_columns(frame, path)
     id_column = id_column or _id_column(frame, columns, path)
     ids = frame[id_column]
-    missing_id = ids.isna() | (ids.astype(str).str.strip() == "")
+    if pd.api.types.infer_dtype(ids, skipna=True) == "string":
+        # text ids (the usual case): stripped in one vectorised pass, as _id_text would
+        stripped = ids.str.strip()
+        missing_id = ids.isna() | (stripped == "")
+    else:
+        stripped = None
+        missing_id = ids.isna() | (ids.astype(str).str.strip() == "")
     if missing_id.any():
         raise InputError(f"{path}: rows {_rows(missing_id)} have no {id_column!r}")
-    item_ids = np.array([_id_text(value) for value in ids], dtype=object)
+    if stripped is not None:
+        item_ids = stripped.to_numpy(dtype=object)
+    else:
+        item_ids = np.array([_id_text(value) for value in ids], dtype=object)
     duplicated = pd.Index(item_ids).duplicated()
     if duplicated.any():
         names = ", ".join(repr(i) for i in item_ids[duplicated][:5])
         raise InputError(f"{path}: item ids appear more than once: {names}")
 
     levels = frame[columns]
+    if all(pd.api.types.is_integer_dtype(levels[c]) and levels[c].dtype != object for c in columns):
+        return item_ids, _integer_codes(levels, columns, item_ids, path)
     as_text = levels.astype(str).apply(lambda column: column.str.strip())
     empty = levels.isna() | as_text.isin(["", "nan", "None", "<NA>"])
     if empty.any().any():
@@ -322,6 +333,36 @@ def _read_table(
             f"{item_ids[row]!r}, out of range (codes are at most {MAX_CODE})"
         )
     return item_ids, values
+
+
+def _integer_codes(levels: pd.DataFrame, columns: list[str], item_ids, path: Path) -> np.ndarray:
+    """Codes from integer columns (no text to parse): the same checks and messages as the text
+    path, without a Python string per value; nullable integer columns with gaps are ragged."""
+    empty = levels.isna().to_numpy()
+    if empty.any():
+        ragged = np.flatnonzero(empty.any(axis=1))
+        examples = ", ".join(repr(item_ids[i]) for i in ragged[:5])
+        raise InputError(
+            f"{path}: ragged levels: {len(ragged)} items lack a code in some of "
+            f"{', '.join(columns)}, e.g. {examples}"
+        )
+    for name in columns:
+        values = levels[name].to_numpy()
+        negative = values < 0
+        too_big = values > MAX_CODE
+        if negative.any():
+            row = int(np.flatnonzero(negative)[0])
+            raise InputError(
+                f"{path}: column {name!r} holds {str(values[row])!r} for item "
+                f"{item_ids[row]!r}, expected a non-negative integer code"
+            )
+        if too_big.any():
+            row = int(np.flatnonzero(too_big)[0])
+            raise InputError(
+                f"{path}: column {name!r} holds {values[row]} for item "
+                f"{item_ids[row]!r}, out of range (codes are at most {MAX_CODE})"
+            )
+    return np.column_stack([levels[name].to_numpy().astype(np.int64) for name in columns])
 
 
 def _level_columns(frame: pd.DataFrame, path: Path) -> list[str]:

@@ -8,6 +8,8 @@ busy one, where a thread pool waits on cores that other processes hold.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 DEFAULT_THREADS = 1
 
@@ -25,3 +27,28 @@ def use_default_threads() -> int:
     threads = default_threads()
     torch.set_num_threads(threads)
     return threads
+
+
+@contextmanager
+def limited_threads(threads: int | None = None) -> Iterator[int]:
+    """Inside: torch and the BLAS of numpy / scipy use ``threads`` threads (default
+    :func:`default_threads`); the previous settings come back on exit.
+
+    Why one thread by default for inference too (``bench/RESULTS.md``, issue 12): on a 2-core
+    machine shared with other jobs, a second OpenBLAS or torch thread spins waiting for a core
+    that another process holds; measured under load, 60 small 16,384 x 32 covariance updates
+    took 8.2 s with two BLAS threads and 0.16 s with one, and a 16,384-row encoder pass 0.43 s
+    with two torch threads against 0.32 s with one. The diagnosis uses both cores by running
+    independent diagnostics side by side instead.
+    """
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    threads = threads or default_threads()
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with threadpool_limits(limits=threads, user_api="blas"):
+            yield threads
+    finally:
+        torch.set_num_threads(before)

@@ -13,21 +13,26 @@ one chunk of embeddings; never n x input_dim.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from contextlib import contextmanager
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict
 from functools import partial
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
 import pandas as pd
 
-from analysis.diagnosis.behaviour import behaviour_diagnostics, behaviour_verdict, input_geometry
-from analysis.diagnosis.geometry import build_geometry
-from analysis.diagnosis.model_pass import MODEL_CHUNK, ModelPass, model_pass
+from analysis.diagnosis.behaviour import behaviour_verdict
+from analysis.diagnosis.lanes import (  # noqa: F401  (STAGES, DEFERRED: part of this API)
+    DEFERRED,
+    STAGES,
+    Progress,
+    embedding_lane,
+    main_lane,
+    optional,
+    stage_timer,
+)
+from analysis.diagnosis.model_pass import MODEL_CHUNK
 from analysis.diagnosis.results import (
-    NO_SEQUENCES,
     NO_SOURCE_IDS,
     Diagnosis,
     EntropyResult,
@@ -37,18 +42,15 @@ from analysis.diagnosis.results import (
 )
 from analysis.diagnosis.run_findings import run_findings
 from analysis.diagnosis.store import diagnosis_key, load_diagnosis, save_diagnosis
-from analysis.metrics.assignments import mahalanobis_comparison
 from analysis.metrics.behaviour import DEFAULT_WINDOW
-from analysis.metrics.coherence import semantic_coherence
 from analysis.metrics.collisions import collision_report
-from analysis.metrics.embedding_geometry import DEFAULT_PAIRS, embedding_geometry
+from analysis.metrics.embedding_geometry import DEFAULT_PAIRS
 from analysis.metrics.entropy import (
     branching_factor,
     branching_summary,
     joint_entropy,
     usage_entropy,
 )
-from analysis.metrics.geometry import Geometry
 from analysis.metrics.health import SEVERITY_ORDER, HealthThresholds, health_verdict, worst_severity
 from analysis.metrics.popularity import DEFAULT_HEAD_FRACTION
 from analysis.metrics.resolution import resolution_summary
@@ -56,35 +58,14 @@ from analysis.metrics.taxonomy import informative_depth, node_purity, taxonomy_s
 from analysis.metrics.umap_maps import UmapSettings
 from analysis.metrics.usage import codebook_usage, lorenz_curve
 from analysis.reading.run_data import RunData
-from rqvae.errors import DiagnosticUnavailable, InputError, WorkbenchError
+from rqvae.errors import DiagnosticUnavailable, InputError
 from rqvae.files import file_fingerprint
-from rqvae.id_metrics import code_counts
-from rqvae.quantizers import Quantizer
-from rqvae.quantizers.from_run import NonFiniteWeights, load_run_quantizer
+from rqvae.id_metrics import SortedCodes, code_counts
 from rqvae.run_folder import Run
 from rqvae.run_lock import effective_state, is_locked
 from rqvae.semantic_ids import read_code_table
 from rqvae.source_ids import SOURCE_IDS_FILE
-
-Result = TypeVar("Result")
-Progress = Callable[[str, float], None]
-
-# The stages of a diagnosis in the order they run (what ``progress`` reports).
-STAGES = (
-    "usage",
-    "entropy",
-    "collisions",
-    "taxonomy",
-    "coherence",
-    "input_geometry",
-    "behaviour",
-    "model_pass",
-    "geometry",
-    "latent_geometry",
-    "mahalanobis",
-    "verdict",
-)
-DEFERRED = "not computed yet: the diagnostics that need the quantizer were deferred"
+from rqvae.threads import limited_threads
 
 
 def diagnose_run(
@@ -169,7 +150,8 @@ def diagnose_run(
         geometry_pairs=geometry_pairs,
     )
     if not cache:
-        return compute()
+        with limited_threads():
+            return compute()
     started = time.perf_counter()
     key = diagnosis_key(Path(run_dir), options)
     stored = load_diagnosis(Path(run_dir), key, need_maps=umap)
@@ -177,7 +159,8 @@ def diagnose_run(
         stored.run_dir = Run(run_dir).path  # the folder may have moved since
         stored.timings = {**stored.timings, "cache_read": round(time.perf_counter() - started, 3)}
         return stored
-    diagnosis = compute()
+    with limited_threads():
+        diagnosis = compute()
     save_diagnosis(Path(run_dir), key, diagnosis, has_maps=umap)
     return diagnosis
 
@@ -202,12 +185,16 @@ def _diagnose(
     geometry_pairs: int,
 ) -> Diagnosis:
     timings: dict[str, float] = {}
-    stage = _stage_timer(timings, progress)
+    stage = stage_timer(timings, progress)
     data = RunData.load(run_dir)
     run = data.run
-    codes, sizes = data.codes, data.codebook_sizes
+    sizes = data.codebook_sizes
 
     with stage("usage"):
+        # checked and sorted once; every diagnostic below reuses the sort and prefix groups
+        codes = SortedCodes(data.codes, sizes)
+        for length in range(1, data.n_levels + 1):
+            codes.groups(length)  # made here, before the second lane shares them
         counts = code_counts(codes, sizes)
         usage = UsageResult(codebook_usage(codes, sizes), counts, lorenz_curve(counts))
     with stage("entropy"):
@@ -218,63 +205,40 @@ def _diagnose(
         )
     with stage("collisions"):
         collisions = collision_report(codes, data.item_ids, data.collision)
-        if data.titles is not None:  # show what the colliding items are, not just their ids
-            titles = np.asarray(data.titles, dtype=object)
+        rows = collisions.largest_groups["rows"]
+        titles = data.titles_of(np.concatenate([[], *rows]).astype(np.int64))
+        if titles is not None:  # show what the colliding items are, not just their ids
+            ends = np.cumsum([len(group) for group in rows]).tolist()
             collisions.largest_groups["titles"] = [
-                titles[rows].tolist() for rows in collisions.largest_groups["rows"]
+                titles[end - len(group) : end] for group, end in zip(rows, ends, strict=True)
             ]
     with stage("taxonomy"):
-        taxonomy = _optional(lambda: _taxonomy(data))
-    with stage("coherence"):
-        coherence = _optional(
-            lambda: semantic_coherence(
-                data.embeddings(), codes, n_queries=coherence_queries, k=coherence_k, seed=seed
-            )
-        )
-
-    with stage("input_geometry"):
-        input_result = _optional(lambda: input_geometry(data, geometry_pairs, seed))
-    behaviour = popularity = NO_SEQUENCES
-    if sequences is not None:
-        with stage("behaviour"):
-            both = _optional(lambda: behaviour_diagnostics(data, sequences, window, head_fraction))
-        behaviour, popularity = (both, both) if isinstance(both, Unavailable) else both
-
-    with stage("model_pass"):
-        if model:
-            passed = _optional(lambda: _model_pass(data, which, chunk_size, sample_size, seed))
-        else:
-            passed = Unavailable(DEFERRED)
-    residuals = geometry = mahalanobis = latent_result = passed
-    checkpoint = agreement = None
-    if not isinstance(passed, Unavailable):
-        result, quantizer = passed
-        residuals = result.residuals
-        checkpoint = Path(quantizer.source) if quantizer.source else None
-        agreement = float((result.codes == codes).all(axis=1).mean())
-        with stage("geometry"):
-            geometry = _optional(
-                lambda: _geometry(data, quantizer, result, umap, umap_settings, seed)
-            )
-        with stage("latent_geometry"):
-            latent_result = _optional(
-                lambda: embedding_geometry(
-                    result.latents, space="latent", n_pairs=geometry_pairs, seed=seed
-                )
-            )
-        with stage("mahalanobis"):
-            mahalanobis = _optional(
-                lambda: mahalanobis_comparison(
-                    quantizer,
-                    result.latents,
-                    result.codes,
-                    embeddings=data.embeddings(),
-                    item_ids=data.item_ids,
-                    titles=data.titles,
-                    categories=data.categories,
-                )
-            )
-        del quantizer
+        taxonomy = optional(lambda: _taxonomy(data, codes))
+    # Coherence and the input geometry only read the embeddings (BLAS, no torch): a second
+    # lane runs them beside the model pass, each lane on one thread (rqvae.threads).
+    embeddings = optional(data.embeddings)  # which file row is which item, found once
+    lane = ThreadPoolExecutor(max_workers=1, thread_name_prefix="diagnose-embeddings")
+    side = lane.submit(
+        embedding_lane,
+        embeddings,
+        codes,
+        stage_timer(timings, None),  # progress is reported from the main lane only
+        coherence_queries,
+        coherence_k,
+        seed,
+        geometry_pairs,
+    )
+    try:
+        behaviour, popularity, model_results = main_lane(
+            data, stage, lane, timings, sequences, window, head_fraction, model, which, chunk_size,
+            sample_size, seed, umap, umap_settings, geometry_pairs,
+        )  # fmt: skip
+        coherence, input_result = side.result()  # re-raises what the lane raised
+        residuals, geometry, mahalanobis, latent_result, checkpoint, agreement = model_results
+        if isinstance(mahalanobis, Future):
+            mahalanobis = mahalanobis.result()
+    finally:
+        lane.shutdown(wait=True)
 
     metrics = run.metrics()
     with stage("verdict"):
@@ -318,7 +282,7 @@ def _diagnose(
         popularity=popularity,
         sequences=Path(sequences) if sequences is not None else None,
         run_findings=run_findings(run),
-        source_ids=_optional(lambda: _source_ids(data, taxonomy)),
+        source_ids=optional(lambda: _source_ids(data, taxonomy)),
     )
 
 
@@ -334,83 +298,19 @@ def _source_ids(data: RunData, taxonomy) -> pd.DataFrame:
     return resolution_summary(
         data.codes,
         source.codes,
-        categories=data.categories,
+        categories=data.category_table,
         depth=depth,
         last_codebook_size=data.codebook_sizes[-1],
     )
 
 
-def _stage_timer(timings: dict[str, float], progress: Progress | None):
-    """``with stage(name):`` records the seconds a stage took and reports its start."""
-
-    @contextmanager
-    def stage(name: str):
-        if progress is not None:
-            progress(name, STAGES.index(name) / len(STAGES))
-        start = time.perf_counter()
-        yield
-        timings[name] = round(time.perf_counter() - start, 3)
-
-    return stage
-
-
-def _optional(compute: Callable[[], Result]) -> Result | Unavailable:
-    """``compute()``, or :class:`Unavailable` when it cannot run or its input is bad.
-
-    Bad input here (a checkpoint that does not match the embeddings, NaN rows) concerns one
-    diagnostic; the message is kept as the reason and the rest of the diagnosis goes on.
-    """
-    try:
-        return compute()
-    except DiagnosticUnavailable as error:
-        return Unavailable(error.reason)
-    except NonFiniteWeights:
-        raise  # a diverged checkpoint is not one missing diagnostic: the run is refused
-    except WorkbenchError as error:
-        return Unavailable(str(error))
-
-
-def _taxonomy(data: RunData) -> TaxonomyResult:
-    if data.categories is None:
+def _taxonomy(data: RunData, codes: SortedCodes) -> TaxonomyResult:
+    categories = data.category_table
+    if categories is None:
         raise DiagnosticUnavailable("no categories: the run has no catalog with categories")
-    purity = node_purity(data.codes, data.categories)
+    purity = node_purity(codes, categories)
     return TaxonomyResult(
         purity=purity,
-        scores=taxonomy_scores(data.codes, data.categories),
-        category_depth=min(informative_depth(data.categories), int(purity["depth"].max())),
-    )
-
-
-def _model_pass(
-    data: RunData, which: str, chunk_size: int, sample_size: int, seed: int
-) -> tuple[ModelPass, Quantizer]:
-    quantizer = load_run_quantizer(data.run, which)
-    if quantizer.levels != data.n_levels:
-        raise DiagnosticUnavailable(
-            f"the checkpoint has {quantizer.levels} levels, the semantic IDs {data.n_levels}"
-        )
-    result = model_pass(quantizer, data.embeddings(), chunk_size, sample_size, seed)
-    return result, quantizer
-
-
-def _geometry(
-    data: RunData, quantizer: Quantizer, result: ModelPass, umap: bool, settings, seed: int
-) -> Geometry:
-    settings = settings or UmapSettings(seed=seed)
-    cache_key = {
-        "checkpoint": file_fingerprint(quantizer.source),
-        "embeddings": file_fingerprint(data.run.embeddings_path, content=False),
-        "n_items": data.n_items,
-    }
-    return build_geometry(
-        quantizer.codebooks,
-        data.codes,
-        latents=result.latents,
-        titles=data.titles,
-        categories=data.categories,
-        umap=umap,
-        settings=settings,
-        cache_dir=data.run.cache_dir() if umap else None,
-        cache_key=cache_key,
-        prepare=quantizer.prepare,
+        scores=taxonomy_scores(codes, categories),
+        category_depth=min(informative_depth(categories), int(purity["depth"].max())),
     )

@@ -13,7 +13,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analysis.metrics.residuals import DEFAULT_SAMPLE, ResidualAccumulator, ResidualNorms
+from analysis.metrics.residuals import (
+    DEFAULT_SAMPLE,
+    INPUT_SAMPLE,
+    ResidualAccumulator,
+    ResidualNorms,
+    input_error_rows,
+    rows_in_chunk,
+)
 from rqvae.quantizers import Quantizer, iter_residual_chain
 
 MODEL_CHUNK = 16_384
@@ -40,9 +47,15 @@ def model_pass(
     chunk_size: int = MODEL_CHUNK,
     sample_size: int = DEFAULT_SAMPLE,
     seed: int = 0,
+    input_sample: int = INPUT_SAMPLE,
 ) -> ModelPass:
-    """Stream ``embeddings`` (n, d_in; array, memmap or EmbeddingReader) through ``quantizer``."""
+    """Stream ``embeddings`` (n, d_in; array, memmap or EmbeddingReader) through ``quantizer``.
+
+    Input-space errors (the decoder) cover every item up to ``input_sample`` items, above it
+    the seeded sample of :func:`analysis.metrics.residuals.input_error_rows`; everything else
+    covers every item."""
     n_items = len(embeddings)
+    decoded_rows = input_error_rows(n_items, input_sample, seed)
     latents = np.empty((n_items, quantizer.latent_dim), dtype=np.float32)
     codes = np.empty((n_items, quantizer.levels), dtype=np.int64)
     accumulator = ResidualAccumulator(quantizer.levels)
@@ -50,12 +63,16 @@ def model_pass(
         rows = slice(chunk.start, chunk.start + len(chunk.x))
         latents[rows] = chunk.z
         codes[rows] = chunk.chain.codes
-        x_hat = x_hat_unquantized = None
-        if quantizer.has_decoder:
+        x = x_hat = x_hat_unquantized = None
+        take = rows_in_chunk(decoded_rows, rows.start, rows.stop)
+        if quantizer.has_decoder and (take is None or len(take)):
             # z - r_L: the sum of the codewords up to rounding, as the pinned run recorded it
-            x_hat = quantizer.decode(chunk.z - chunk.chain.left)
-            x_hat_unquantized = quantizer.decode(chunk.z)
-        accumulator.update(chunk.chain, x=chunk.x, x_hat=x_hat, x_hat_unquantized=x_hat_unquantized)
+            z_q, z, x = chunk.z - chunk.chain.left, chunk.z, chunk.x
+            if take is not None:
+                z_q, z, x = z_q[take], z[take], x[take]
+            x_hat = quantizer.decode(z_q)
+            x_hat_unquantized = quantizer.decode(z)
+        accumulator.update(chunk.chain, x=x, x_hat=x_hat, x_hat_unquantized=x_hat_unquantized)
     return ModelPass(
         latents=latents,
         codes=codes,

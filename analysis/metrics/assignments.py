@@ -17,17 +17,17 @@ import pandas as pd
 from analysis.metrics.collisions import collision_report
 from analysis.metrics.entropy import usage_entropy
 from analysis.metrics.mahalanobis import MahalanobisAssigner
-from analysis.metrics.residuals import ResidualAccumulator, ResidualNorms
+from analysis.metrics.residuals import (
+    INPUT_SAMPLE,
+    ResidualAccumulator,
+    ResidualNorms,
+    input_error_rows,
+    rows_in_chunk,
+)
 from analysis.metrics.taxonomy import informative_depth, prefix_purity
 from analysis.metrics.usage import codebook_usage
 from rqvae.errors import InputError
-from rqvae.id_metrics import (
-    check_codebook_sizes,
-    check_codes,
-    code_counts,
-    lexicographic_order,
-    prefix_groups,
-)
+from rqvae.id_metrics import check_codebook_sizes, check_codes, code_counts, sorted_codes
 from rqvae.quantizers import Quantizer, residual_chain
 
 ASSIGNMENTS = ("euclidean", "mahalanobis")
@@ -49,7 +49,8 @@ class AssignmentComparison:
         level) and ``prefix_agreement`` (same codes at every level up to this one).
     summary : one row per assignment: ``unique_id_ratio`` (full tuple), ``collision_share``,
         ``largest_group``, ``latent_mse``, ``latent_cosine`` and, with a decoder, ``input_mse``,
-        ``input_cosine`` (definitions as in :class:`analysis.metrics.residuals.ResidualNorms`).
+        ``input_cosine`` (definitions as in :class:`analysis.metrics.residuals.ResidualNorms`)
+        and ``input_items`` (the items those two are over: all, or a seeded sample).
     covariance : one row per level: ``shrinkage`` (Ledoit-Wolf), ``trace`` and
         ``condition_number`` of the covariance, ``jitter`` (ridge added, usually 0).
     changed : items whose full ID differs, at most ``MAX_CHANGED`` rows in item order:
@@ -141,12 +142,9 @@ def compare_assignments(
     )
 
 
-def _prefix_unique_ratios(codes: np.ndarray) -> list[float]:
-    order = lexicographic_order(codes)
-    return [
-        len(prefix_groups(codes, length, order).sizes) / len(codes)
-        for length in range(1, codes.shape[1] + 1)
-    ]
+def _prefix_unique_ratios(codes) -> list[float]:
+    index = sorted_codes(codes)
+    return [len(index.groups(length).sizes) / len(index) for length in range(1, index.shape[1] + 1)]
 
 
 def _reconstruction_columns(residuals: ResidualNorms) -> dict[str, float]:
@@ -155,6 +153,8 @@ def _reconstruction_columns(residuals: ResidualNorms) -> dict[str, float]:
         if row.space in ("latent", "input"):
             columns[f"{row.space}_mse"] = float(row.mse)
             columns[f"{row.space}_cosine"] = float(row.cosine)
+        if row.space == "input":
+            columns["input_items"] = int(row.items)
     return columns
 
 
@@ -199,29 +199,37 @@ def mahalanobis_comparison(
     categories=None,
     covariance: str = "ledoit_wolf",
     chunk_size: int = 16_384,
+    input_sample: int = INPUT_SAMPLE,
+    seed: int = 0,
 ) -> AssignmentComparison:
     """Fit the Mahalanobis assigner on latents ``z`` (n, D) and compare with ``quantizer_codes``.
 
     quantizer_codes : (n, L), the quantizer's own assignment of ``z``. With ``embeddings``
     (n, d_in, may be a memmap) and a quantizer that has a decoder, input-space reconstruction
-    errors of both assignments are computed in one more chunked pass over the embeddings.
+    errors of both assignments are computed in one more chunked pass over the embeddings:
+    over every item up to ``input_sample`` items, above it over the seeded sample of
+    :func:`analysis.metrics.residuals.input_error_rows` (``input_items`` in the summary).
     """
     codebooks = quantizer.codebooks
     assigner = MahalanobisAssigner(covariance, chunk_size, prepare=quantizer.prepare)
-    assigner.fit(z, codebooks)
-    mahalanobis = assigner.transform(z)
+    mahalanobis = assigner.fit_transform(z, codebooks)
     codes = {"euclidean": check_codes(quantizer_codes), "mahalanobis": mahalanobis}
     decode = quantizer.decode if quantizer.has_decoder and embeddings is not None else None
     accumulators = {name: ResidualAccumulator(len(codebooks)) for name in ASSIGNMENTS}
+    decoded_rows = input_error_rows(len(z), input_sample, seed)
     for start in range(0, len(z), chunk_size):
         z_chunk = np.asarray(z[start : start + chunk_size], dtype=np.float32)
+        take = rows_in_chunk(decoded_rows, start, start + len(z_chunk))
         x_chunk = None
-        if decode is not None:
+        if decode is not None and (take is None or len(take)):
             x_chunk = np.asarray(embeddings[start : start + chunk_size], dtype=np.float32)
+            x_chunk = x_chunk if take is None else x_chunk[take]
         for name in ASSIGNMENTS:
             given = codes[name][start : start + chunk_size]
             chain = residual_chain(z_chunk, codebooks, codes=given, prepare=quantizer.prepare)
-            x_hat = decode(chain.quantized) if decode is not None else None
+            x_hat = None
+            if x_chunk is not None:
+                x_hat = decode(chain.quantized if take is None else chain.quantized[take])
             accumulators[name].update(chain, x=x_chunk, x_hat=x_hat)
     residuals = {name: accumulators[name].result(sample_size=0) for name in ASSIGNMENTS}
     return compare_assignments(

@@ -18,7 +18,7 @@ import pandas as pd
 from analysis.metrics.checks import check_embeddings
 from rqvae.embeddings import check_finite_chunk
 from rqvae.errors import DiagnosticUnavailable, InputError
-from rqvae.id_metrics import check_codes, lexicographic_order, prefix_groups
+from rqvae.id_metrics import sorted_codes
 
 
 def semantic_coherence(
@@ -50,8 +50,8 @@ def semantic_coherence(
     ``lift`` = neighbor_share / random_share (NaN when random_share is 0). Also ``queries``, ``k``.
     Exact duplicates tied at the k-th place may be picked either way (deterministically).
     """
-    codes = check_codes(codes)
-    n_items, n_levels = codes.shape
+    index = sorted_codes(codes)
+    n_items, n_levels = index.shape
     embeddings = check_embeddings(embeddings, n_items)
     if k < 1 or n_queries < 1 or chunk < 1:
         raise InputError(f"k, n_queries and chunk must be positive, got {k}, {n_queries}, {chunk}")
@@ -63,10 +63,9 @@ def semantic_coherence(
     queries = np.sort(rng.choice(n_items, size=min(n_queries, n_items), replace=False))
     neighbors = nearest_neighbors(embeddings, queries, k, chunk)  # (n_queries, k)
 
-    order = lexicographic_order(codes)
     rows = []
     for level in range(n_levels):
-        group = prefix_groups(codes, level + 1, order)
+        group = index.groups(level + 1)
         same = group.group[neighbors] == group.group[queries][:, None]  # (n_queries, k)
         sizes = group.sizes.astype(np.float64)
         random_share = float((sizes * (sizes - 1)).sum() / (n_items * (n_items - 1.0)))
@@ -104,17 +103,24 @@ def nearest_neighbors(embeddings, queries: np.ndarray, k: int, chunk: int = 8192
         # A query is never its own neighbour.
         inside = (queries >= start) & (queries < start + len(block))
         similarity[np.flatnonzero(inside), queries[inside] - start] = -np.inf
+        # Only queries with a row above their current k-th best can change: the others would
+        # keep their k best anyway (a tie loses to the earlier, lower row). Skipping them is
+        # exact and skips most of the work once the first blocks have been seen.
+        active = np.flatnonzero((similarity > best_similarity[:, -1:]).any(axis=1))
+        if len(active) == 0:
+            continue
+        similarity = similarity[active]
         # Top k of this block (argpartition is linear), then merge with the running best.
         take = min(k, len(block))
-        block_top = np.argpartition(similarity, -take, axis=1)[:, -take:]  # (q, take)
+        block_top = np.argpartition(similarity, -take, axis=1)[:, -take:]  # (active, take)
         candidates = np.concatenate(
-            [best_similarity, np.take_along_axis(similarity, block_top, axis=1)], axis=1
+            [best_similarity[active], np.take_along_axis(similarity, block_top, axis=1)], axis=1
         )
-        candidate_rows = np.concatenate([best_rows, block_top + start], axis=1)
+        candidate_rows = np.concatenate([best_rows[active], block_top + start], axis=1)
         # Most similar first; among equal similarities the lower row first.
         keep = np.lexsort((candidate_rows, -candidates), axis=1)[:, :k]
-        best_similarity = np.take_along_axis(candidates, keep, axis=1)
-        best_rows = np.take_along_axis(candidate_rows, keep, axis=1)
+        best_similarity[active] = np.take_along_axis(candidates, keep, axis=1)
+        best_rows[active] = np.take_along_axis(candidate_rows, keep, axis=1)
     return best_rows
 
 

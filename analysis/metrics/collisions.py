@@ -14,14 +14,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.metrics.checks import check_vector
-from rqvae.id_metrics import (
-    check_codes,
-    collision_index,
-    lexicographic_order,
-    prefix_groups,
-    prefix_strings,
-    unique_id_ratio,
-)
+from rqvae.id_metrics import collision_index, prefix_strings, sorted_codes, unique_id_ratio
 
 
 @dataclass
@@ -82,7 +75,8 @@ def collision_report(codes, item_ids=None, collision=None, top: int = 20) -> Col
 
     ``unique_id_ratio`` is :func:`rqvae.id_metrics.unique_id_ratio`: distinct L-tuples / items.
     """
-    codes = check_codes(codes)
+    index = sorted_codes(codes)  # checked and sorted once, for every prefix length
+    codes = index.codes
     n_items, n_levels = codes.shape
     if item_ids is None:
         item_ids = np.arange(n_items).astype(str)
@@ -91,13 +85,13 @@ def collision_report(codes, item_ids=None, collision=None, top: int = 20) -> Col
     if collision_given:
         collision = check_vector(collision, n_items, "collision")
     else:
-        collision = collision_index(codes)
+        collision = collision_index(index)
 
     # One sort serves every prefix length.
-    order = lexicographic_order(codes)
+    order = index.order
     prefix_rows = []
     for length in range(1, n_levels + 1):
-        groups = prefix_groups(codes, length, order)
+        groups = index.groups(length)
         prefix_rows.append(
             {
                 "prefix_length": length,

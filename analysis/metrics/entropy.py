@@ -17,9 +17,8 @@ from rqvae.id_metrics import (
     check_codes,
     code_counts,
     entropy_nats,
-    lexicographic_order,
-    prefix_groups,
     prefix_strings,
+    sorted_codes,
 )
 
 
@@ -65,8 +64,8 @@ def joint_entropy(codes) -> float:
     At most ln(n_items) (every ID unique) and at most L ln K. exp of it is the perplexity of
     the whole ID.
     """
-    codes = check_codes(codes)
-    return entropy_nats(prefix_groups(codes, codes.shape[1]).sizes)
+    index = sorted_codes(codes)
+    return entropy_nats(index.groups(index.shape[1]).sizes)
 
 
 def branching_factor(codes) -> pd.DataFrame:
@@ -80,12 +79,12 @@ def branching_factor(codes) -> pd.DataFrame:
     Use :func:`branching_summary` for the mean / median / max per level. Empty (with the same
     columns) for a one-level code.
     """
-    codes = check_codes(codes)
-    order = lexicographic_order(codes)
+    index = sorted_codes(codes)
+    codes = index.codes
     frames = []
     for level in range(1, codes.shape[1]):
-        parents = prefix_groups(codes, level, order)
-        children = prefix_groups(codes, level + 1, order)
+        parents = index.groups(level)
+        children = index.groups(level + 1)
         # Each child group lies under exactly one parent: the parent of its first row.
         children_per_parent = np.bincount(
             parents.group[children.first_rows], minlength=len(parents.sizes)

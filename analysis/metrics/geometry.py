@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from analysis.metrics.categories import CategoryTable
 from analysis.metrics.taxonomy import (
     NO_CATEGORY,
     category_labels,
@@ -189,7 +190,10 @@ def code_annotations(
 
 def category_at(categories, depth: int | None) -> np.ndarray | None:
     """Category of each item at ``depth`` (None: :func:`informative_depth`); None when no item
-    has a category."""
+    has a category. ``categories``: one path per item, or a :class:`CategoryTable`."""
+    if isinstance(categories, CategoryTable):
+        depth = informative_depth(categories) if depth is None else depth
+        return None if depth is None else category_labels(categories, depth)
     paths = [list(path) if path is not None and len(path) else [] for path in categories]
     if depth is None:
         depth = informative_depth(paths)

@@ -31,6 +31,9 @@ from rqvae.quantizers import nearest_codewords, residual_chain
 from rqvae.quantizers.base import PrepareResidual
 
 DEFAULT_CHUNK = 16_384
+# fit_transform keeps every item's residual (float64) when it takes at most this many bytes
+# (a million 32-dimensional latents: 256 MB); above it, each level recomputes the earlier ones.
+KEPT_RESIDUAL_BYTES = 512 * 2**20
 COVARIANCES = ("ledoit_wolf", "identity")
 
 
@@ -129,7 +132,58 @@ class MahalanobisAssigner:
         ``z`` may be a memory map; level ``l`` is fitted in one chunked pass after levels
         ``0 .. l-1`` are fixed (see the module docstring for why).
         """
+        self._fit(z, codebooks, keep_residuals=False)
+        return self
+
+    def _fit(self, z, codebooks, keep_residuals: bool) -> np.ndarray | None:
+        """Fit; with ``keep_residuals`` (and room for them) also return the codes of ``z``."""
         z, codebooks = _check_latents(z, codebooks)
+        n_levels, dim = len(codebooks), codebooks[0].shape[1]
+        if keep_residuals and len(z) * dim * 8 <= KEPT_RESIDUAL_BYTES:
+            return self._fit_keeping_residuals(z, codebooks)
+        self._start(codebooks, len(z))
+        for level in range(n_levels):
+            if self.covariance == "identity":
+                self._set_level(level, np.eye(dim), 0.0)
+            else:
+                accumulator = LedoitWolfAccumulator(dim)
+                for start in range(0, len(z), self.chunk_size):
+                    chunk = z[start : start + self.chunk_size]
+                    accumulator.update(self._residual_entering(chunk, level))
+                self._set_level(level, *accumulator.covariance())
+        return None
+
+    def _fit_keeping_residuals(self, z, codebooks: list[np.ndarray]) -> np.ndarray:
+        """:meth:`fit` with every item's residual kept (float64 (n, D)), so each level is
+        assigned once instead of once per later level plus once in :meth:`transform`. Same
+        chunks, same float64 arithmetic in the same order: the same covariances and codes."""
+        n_levels, dim = len(codebooks), codebooks[0].shape[1]
+        self._start(codebooks, len(z))
+        residual = np.empty((len(z), dim), dtype=np.float64)  # r_l of every item
+        chunks = [
+            slice(start, start + self.chunk_size) for start in range(0, len(z), self.chunk_size)
+        ]
+        for rows in chunks:
+            residual[rows] = np.asarray(z[rows], dtype=np.float64)
+        codes = np.empty((len(z), n_levels), dtype=np.int64)
+        for level in range(n_levels):
+            if self.prepare is not None:
+                for rows in chunks:
+                    residual[rows] = self.prepare(level, residual[rows])
+            if self.covariance == "identity":
+                self._set_level(level, np.eye(dim), 0.0)
+            else:
+                accumulator = LedoitWolfAccumulator(dim)
+                for rows in chunks:
+                    accumulator.update(residual[rows])
+                self._set_level(level, *accumulator.covariance())
+            for rows in chunks:
+                code = self._nearest_whitened(level, residual[rows])
+                codes[rows, level] = code
+                residual[rows] = residual[rows] - self.codebooks_[level][code]
+        return codes
+
+    def _start(self, codebooks: list[np.ndarray], n_items: int) -> None:
         n_levels, dim = len(codebooks), codebooks[0].shape[1]
         self.codebooks_ = codebooks
         self._whitened_codebooks = []
@@ -137,21 +191,13 @@ class MahalanobisAssigner:
         self.shrinkages_ = np.zeros(n_levels)
         self.whiteners_ = np.zeros((n_levels, dim, dim))
         self.jitter_ = np.zeros(n_levels)
-        self.n_samples_ = len(z)
-        for level in range(n_levels):
-            if self.covariance == "identity":
-                covariance, shrinkage = np.eye(dim), 0.0
-            else:
-                accumulator = LedoitWolfAccumulator(dim)
-                for start in range(0, len(z), self.chunk_size):
-                    chunk = z[start : start + self.chunk_size]
-                    accumulator.update(self._residual_entering(chunk, level))
-                covariance, shrinkage = accumulator.covariance()
-            self.covariances_[level] = covariance
-            self.shrinkages_[level] = shrinkage
-            self.whiteners_[level], self.jitter_[level] = _whitener(covariance)
-            self._whitened_codebooks.append(codebooks[level] @ self.whiteners_[level].T)
-        return self
+        self.n_samples_ = n_items
+
+    def _set_level(self, level: int, covariance: np.ndarray, shrinkage: float) -> None:
+        self.covariances_[level] = covariance
+        self.shrinkages_[level] = shrinkage
+        self.whiteners_[level], self.jitter_[level] = _whitener(covariance)
+        self._whitened_codebooks.append(self.codebooks_[level] @ self.whiteners_[level].T)
 
     def transform(self, z: np.ndarray) -> np.ndarray:
         """Codes (int64, shape (n, L)) of ``z`` under the fitted per-level Mahalanobis metric."""
@@ -164,7 +210,10 @@ class MahalanobisAssigner:
         return codes
 
     def fit_transform(self, z: np.ndarray, codebooks: np.ndarray) -> np.ndarray:
-        return self.fit(z, codebooks).transform(z)
+        """:meth:`fit` then :meth:`transform` (the same codes), assigning each level once
+        when the residuals of every item fit in :data:`KEPT_RESIDUAL_BYTES`."""
+        codes = self._fit(z, codebooks, keep_residuals=True)
+        return self.transform(z) if codes is None else codes
 
     # --- internals ----------------------------------------------------------------------------
 

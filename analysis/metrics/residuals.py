@@ -28,6 +28,27 @@ PERCENTILES = (5, 25, 50, 75, 95)
 DEFAULT_CHUNK = 65_536
 DEFAULT_SAMPLE = 2_000
 INPUT_STAGE = "input"
+# Input-space errors need the decoder on every item (four decoder passes in a diagnosis, the
+# largest cost at a million items); above this many items they are estimated on a seeded
+# random sample of this size (``items`` in the reconstruction table says how many).
+INPUT_SAMPLE = 200_000
+
+
+def input_error_rows(n_items: int, size: int = INPUT_SAMPLE, seed: int = 0) -> np.ndarray | None:
+    """Rows (sorted int64) whose input-space errors are computed: None (every row, exact) for
+    ``n_items <= size``, else ``size`` rows drawn without replacement with
+    ``np.random.default_rng(seed)``."""
+    if n_items <= size:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(n_items, size=size, replace=False))
+
+
+def rows_in_chunk(rows: np.ndarray | None, start: int, stop: int) -> np.ndarray | None:
+    """Positions inside the chunk ``start .. stop - 1`` of the sorted ``rows`` in it (None:
+    every row of the chunk)."""
+    if rows is None:
+        return None
+    return rows[np.searchsorted(rows, start) : np.searchsorted(rows, stop)] - start
 
 
 @dataclass
@@ -45,11 +66,14 @@ class ResidualNorms:
         that re-normalise each level's input (GRID) by the mean norm of that input instead).
     input_norm : dict with ``mean_norm`` and ``p5 .. p95`` of ``||z||``.
     reconstruction : DataFrame with one row per space: ``space`` ("latent", "input",
-        "input_unquantized"), ``mse`` (mean over items and dimensions of the squared error) and
+        "input_unquantized"), ``mse`` (mean over items and dimensions of the squared error),
         ``cosine`` (mean over items of the cosine similarity between target and reconstruction,
-        0 where either vector is zero). "latent" compares ``z`` with ``z_q``; "input" compares
-        the embedding ``x`` with ``decode(z_q)``; "input_unquantized" with ``decode(z)``, which
-        separates the autoencoder's own error from the quantization error.
+        0 where either vector is zero) and ``items`` (the items those means are over: every
+        item, except the input-space rows of a run above :data:`INPUT_SAMPLE` items, which
+        are estimated on the seeded sample of :func:`input_error_rows`). "latent" compares
+        ``z`` with ``z_q``; "input" compares the embedding ``x`` with ``decode(z_q)``;
+        "input_unquantized" with ``decode(z)``, which separates the autoencoder's own error
+        from the quantization error.
     sample : DataFrame in long form for box/violin plots: ``item_index``, ``level`` (-1 for the
         input), ``stage`` ("input", "after level 0", ...), ``norm``; a seeded random sample of
         items, every stage of each sampled item.
@@ -206,10 +230,10 @@ class ResidualAccumulator:
             previous = mean
         reconstruction = pd.DataFrame(
             [
-                {"space": space, "mse": s[0] / s[2], "cosine": s[1] / s[3]}
+                {"space": space, "mse": s[0] / s[2], "cosine": s[1] / s[3], "items": int(s[3])}
                 for space, s in self.sums.items()
             ],
-            columns=["space", "mse", "cosine"],
+            columns=["space", "mse", "cosine", "items"],
         )
         return ResidualNorms(
             levels=pd.DataFrame(rows),

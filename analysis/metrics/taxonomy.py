@@ -21,22 +21,22 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.metrics.checks import check_categories
+from analysis.metrics.categories import NO_CATEGORY, SEPARATOR, CategoryTable, category_table
 from rqvae.errors import InputError
-from rqvae.id_metrics import (
-    check_codes,
-    entropy_nats,
-    lexicographic_order,
-    prefix_groups,
-    prefix_strings,
-)
+from rqvae.id_metrics import entropy_nats, prefix_strings, sorted_codes
 
-NO_CATEGORY = "(none)"
-SEPARATOR = " > "
+# information_scores counts the contingency table with one bincount when it has at most this
+# many cells (32 MB of counts), else with np.unique over the packed pairs
+JOINT_BINCOUNT_CELLS = 2**22
 
 
-def category_labels(categories: list[list[str]], depth: int) -> np.ndarray:
-    """Category of each item at ``depth`` (>= 1), or ``"(none)"``; object array (n_items,)."""
+def category_labels(categories, depth: int) -> np.ndarray:
+    """Category of each item at ``depth`` (>= 1), or ``"(none)"``; object array (n_items,).
+
+    categories : one path per item (lists, root first), or a :class:`CategoryTable`."""
+    if isinstance(categories, CategoryTable):
+        numbers, names = categories.labels(depth)
+        return names[numbers]
     return np.array(
         [
             SEPARATOR.join(path[:depth]) if len(path) >= depth else NO_CATEGORY
@@ -51,8 +51,15 @@ def informative_depth(categories) -> int | None:
 
     Catalogs often put every item under one root ("Industrial & Scientific"), so depth 1 says
     nothing; this picks the first depth that does. Returns the deepest depth when no depth
-    separates the items, and None when no item has a category.
+    separates the items, and None when no item has a category. ``categories``: paths, or a
+    :class:`CategoryTable`.
     """
+    if isinstance(categories, CategoryTable):
+        for depth in range(1, categories.deepest + 1):
+            names = categories.labels(depth)[1]
+            if sum(name != NO_CATEGORY for name in names) > 1:
+                return depth
+        return categories.deepest or None
     paths = [list(path) if path is not None and len(path) else [] for path in categories]
     deepest = max((len(path) for path in paths), default=0)
     if deepest == 0:
@@ -99,8 +106,8 @@ def prefix_taxonomy(
     ``category`` (may be ``"(none)"``), ``count`` (items of that category under the node),
     ``share`` (count / items). Rows are sorted by prefix length, node, depth, count descending.
     """
-    codes, paths, depths, lengths = _check(codes, categories, max_depth, max_prefix_length)
-    return _taxonomy_table(codes, paths, depths, lengths)
+    index, table, depths, lengths = _check(codes, categories, max_depth, max_prefix_length)
+    return _taxonomy_table(index, table, depths, lengths)
 
 
 def node_purity(
@@ -157,18 +164,21 @@ def prefix_purity(codes: np.ndarray, categories, depth: int | None) -> np.ndarra
     """Items-weighted purity of the prefixes of each length 1..L at category ``depth``, float
     (L,): the value :func:`purity_by_prefix_length` gives, counted straight from the codes
     (one count per prefix length instead of the whole node table). NaN without categories."""
-    n_levels = codes.shape[1]
+    index = sorted_codes(codes)
+    n_levels = index.shape[1]
     if categories is None or depth is None:
         return np.full(n_levels, np.nan)
-    labels = category_labels([list(path) for path in categories], depth)
-    labelled = labels != NO_CATEGORY
+    if not isinstance(categories, CategoryTable):
+        categories = CategoryTable.from_paths([list(path) for path in categories])
+    numbers, all_names = categories.labels(depth)
+    labelled = numbers != _none_label(all_names)
     if not labelled.any():
         return np.full(n_levels, np.nan)
-    label_codes, names = pd.factorize(labels[labelled])
-    order = lexicographic_order(codes)
+    label_codes, uniques = pd.factorize(numbers[labelled])
+    names = all_names[uniques]
     purity = []
     for length in range(1, n_levels + 1):
-        group = prefix_groups(codes, length, order).group[labelled]
+        group = index.groups(length).group[labelled]
         pairs, counts = np.unique(group * len(names) + label_codes, return_counts=True)
         table = pd.DataFrame(
             {"group": pairs // len(names), "category": names[pairs % len(names)], "count": counts}
@@ -189,14 +199,16 @@ def taxonomy_scores(codes, categories, max_depth: int = 3) -> pd.DataFrame:
     information, arithmetic mean normalisation; equal to the V-measure) all lie in [0, 1];
     see :func:`information_scores` for the formulas (scikit-learn's definitions).
     """
-    codes, paths, depths, _ = _check(codes, categories, max_depth, None)
-    order = lexicographic_order(codes)
+    index, table, depths, _ = _check(codes, categories, max_depth, None)
+    codes = index.codes
     rows = []
-    prefixes = [prefix_groups(codes, level + 1, order).group for level in range(codes.shape[1])]
+    prefixes = [index.groups(level + 1).group for level in range(codes.shape[1])]
     for depth in depths:
-        labels = category_labels(paths, depth)
-        labelled = labels != NO_CATEGORY
-        truth = pd.factorize(labels[labelled])[0]
+        numbers, names = table.labels(depth)
+        labelled = numbers != _none_label(names)
+        # numbered by first appearance among the labelled items, as information_scores does,
+        # once per depth for every level and grouping
+        truth = pd.factorize(numbers[labelled])[0].astype(np.int64)
         for level in range(codes.shape[1]):
             clusterings = {"code": codes[labelled, level], "prefix": prefixes[level][labelled]}
             for grouping, predicted in clusterings.items():
@@ -206,7 +218,7 @@ def taxonomy_scores(codes, categories, max_depth: int = 3) -> pd.DataFrame:
                         "depth": depth,
                         "grouping": grouping,
                         "items": int(labelled.sum()),
-                        **information_scores(truth, predicted),
+                        **_scores(truth, pd.factorize(predicted)[0].astype(np.int64)),
                     }
                 )
     return pd.DataFrame(rows)
@@ -225,12 +237,23 @@ def information_scores(truth: np.ndarray, predicted: np.ndarray) -> dict[str, fl
     a million items take milliseconds instead of seconds.
     """
     class_index = pd.factorize(truth)[0].astype(np.int64)
-    cluster_index = pd.factorize(predicted)[0].astype(np.int64)
+    return _scores(class_index, pd.factorize(predicted)[0].astype(np.int64))
+
+
+def _scores(class_index: np.ndarray, cluster_index: np.ndarray) -> dict[str, float]:
+    """:func:`information_scores` of labels already numbered 0.. by first appearance."""
     n_clusters = int(cluster_index.max()) + 1
-    pairs, joint = np.unique(class_index * n_clusters + cluster_index, return_counts=True)
+    packed = class_index * n_clusters + cluster_index
+    cells = (int(class_index.max()) + 1) * n_clusters
+    if cells <= JOINT_BINCOUNT_CELLS:  # a count per cell: linear, no sort; the same pairs
+        counts = np.bincount(packed, minlength=cells)
+        pairs = np.flatnonzero(counts)
+        joint = counts[pairs]
+    else:
+        pairs, joint = np.unique(packed, return_counts=True)
     class_counts = np.bincount(class_index).astype(np.float64)
     cluster_counts = np.bincount(cluster_index).astype(np.float64)
-    n = float(len(truth))
+    n = float(len(class_index))
     # I = sum_ij p_ij ln(p_ij / (p_i p_j)) over non-empty cells.
     outer = class_counts[pairs // n_clusters] * cluster_counts[pairs % n_clusters]
     mutual = max(float((joint / n * np.log(joint * n / outer)).sum()), 0.0)
@@ -257,28 +280,35 @@ def information_scores(truth: np.ndarray, predicted: np.ndarray) -> dict[str, fl
     }
 
 
+def _none_label(names: np.ndarray) -> int:
+    """Number of the ``"(none)"`` label among ``names`` (-1 when every item has one)."""
+    found = np.flatnonzero(names == NO_CATEGORY)
+    return int(found[0]) if len(found) else -1
+
+
 def _check(codes, categories, max_depth: int, max_prefix_length: int | None):
-    codes = check_codes(codes)
-    paths = check_categories(categories, codes.shape[0])
+    index = sorted_codes(codes)
+    codes = index.codes
+    table = category_table(categories, codes.shape[0])
     if max_depth < 1:
         raise InputError(f"max_depth is {max_depth}, expected >= 1")
-    deepest = max(len(path) for path in paths)
+    deepest = table.deepest
     depths = list(range(1, min(max_depth, deepest) + 1))
     n_levels = codes.shape[1]
     if max_prefix_length is None:
         max_prefix_length = max(n_levels - 1, 1)
     if not 1 <= max_prefix_length <= n_levels:
         raise InputError(f"max_prefix_length is {max_prefix_length}, expected 1..{n_levels}")
-    return codes, paths, depths, list(range(1, max_prefix_length + 1))
+    return index, table, depths, list(range(1, max_prefix_length + 1))
 
 
-def _taxonomy_table(codes, paths, depths, lengths) -> pd.DataFrame:
-    order = lexicographic_order(codes)
-    labels = {depth: pd.factorize(category_labels(paths, depth)) for depth in depths}
+def _taxonomy_table(index, table: CategoryTable, depths, lengths) -> pd.DataFrame:
+    codes = index.codes
+    labels = {depth: table.labels(depth) for depth in depths}
     frames = []
     parent_names = parent_groups = None
     for length in lengths:
-        groups = prefix_groups(codes, length, order)
+        groups = index.groups(length)
         names = np.array(prefix_strings(codes, groups.first_rows, length), dtype=object)
         if length == 1:
             parents = np.full(len(names), "", dtype=object)

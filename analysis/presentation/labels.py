@@ -10,3 +10,19 @@ def sizes_label(codebook_sizes: Sequence[int]) -> str:
     if len(set(codebook_sizes)) == 1:
         return str(codebook_sizes[0])
     return "/".join(map(str, codebook_sizes))
+
+
+def sample_note(items: int, n_items: int, what: str = "input-space errors") -> str:
+    """``"input-space errors estimated on 200,000 of 1,000,000 items (a seeded random
+    sample)"``, or ``""`` when ``items`` covers every item (the number is then exact)."""
+    if items >= n_items:
+        return ""
+    return f"{what} estimated on {items:,} of {n_items:,} items (a seeded random sample)"
+
+
+def reconstruction_note(reconstruction, n_items: int) -> str:
+    """:func:`sample_note` for a reconstruction table (``space, mse, cosine, items``), or ``""``
+    when every row covers all items (or the table predates the ``items`` column)."""
+    if "items" not in reconstruction or not len(reconstruction):
+        return ""
+    return sample_note(int(reconstruction["items"].min()), n_items)

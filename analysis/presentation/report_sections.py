@@ -19,7 +19,7 @@ from analysis.diagnosis.results import Diagnosis, Unavailable
 from analysis.metrics.health import SEVERITY_ORDER
 from analysis.metrics.taxonomy import purity_by_prefix_length
 from analysis.presentation import behaviour_figures, figures, figures_compare, taxonomy_figures
-from analysis.presentation.labels import sizes_label
+from analysis.presentation.labels import reconstruction_note, sample_note, sizes_label
 from analysis.reading.run_tables import compare_runs, config_diff, final_metrics
 
 MAX_TABLE_ROWS = 20
@@ -268,7 +268,11 @@ def _residuals(d: Diagnosis) -> list[Block]:
         return [unavailable(r)]
     return [
         table(r.levels),
-        table(r.reconstruction, caption="Reconstruction error (MSE per value, mean cosine)"),
+        table(
+            r.reconstruction,
+            caption="Reconstruction error (MSE per value, mean cosine)"
+            + _note(reconstruction_note(r.reconstruction, r.n_items)),
+        ),
         # Norms that shrink by orders of magnitude are only readable on a log axis.
         Block(
             figure=figures.residual_norms_figure(r, log_y=r.levels["ratio_to_input"].min() < 0.2)
@@ -315,6 +319,17 @@ def _coherence(d: Diagnosis) -> list[Block]:
     return [table(d.coherence), Block(figure=figures.coherence_figure(d.coherence))]
 
 
+def _note(note: str) -> str:
+    return f"; {note}" if note else ""
+
+
+def _summary_note(m) -> str | None:
+    """The caption of the Mahalanobis summary when its input-space errors are estimated."""
+    if "input_items" not in m.summary or not len(m.summary):
+        return None
+    return sample_note(int(m.summary["input_items"].min()), m.n_items) or None
+
+
 def _mahalanobis(d: Diagnosis) -> list[Block]:
     m = d.mahalanobis
     if isinstance(m, Unavailable):
@@ -324,7 +339,7 @@ def _mahalanobis(d: Diagnosis) -> list[Block]:
             f"<p>{m.n_changed:,} of {m.n_items:,} items ({m.n_changed / m.n_items:.1%}) get a "
             "different ID under the Mahalanobis assignment.</p>"
         ),
-        table(m.summary),
+        table(m.summary, caption=_summary_note(m)),
         Block(figure=figures_compare.assignment_comparison_figure(m)),
         table(m.covariance, caption="Ledoit-Wolf covariance of each level's residuals"),
         table(m.changed, caption="Items whose ID changes"),

@@ -8,13 +8,14 @@ per object, embeddings are read on demand (:class:`rqvae.embeddings.EmbeddingRea
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from analysis.metrics.categories import CategoryTable
 from rqvae.embeddings import EmbeddingReader, item_rows, positions_of
 from rqvae.errors import DiagnosticUnavailable, InputError
 from rqvae.files import parquet_columns, read_parquet
@@ -38,6 +39,7 @@ class RunData:
     collision: np.ndarray | None
     item_ids: np.ndarray
     codebook_sizes: list[int]
+    _embedding_rows: tuple | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def load(cls, run_dir: str | Path | Run) -> RunData:
@@ -99,9 +101,48 @@ class RunData:
             return None
         return self.items["item_id"].astype(str).to_numpy(dtype=object)
 
+    def _arrow_column(self, path: Path, name: str):
+        """Column ``name`` of the Parquet file ``path`` as one pyarrow array."""
+        import pyarrow.parquet as pq
+
+        try:
+            return pq.read_table(path, columns=[name]).column(name).combine_chunks()
+        except Exception as error:  # pyarrow raises several types for damaged files
+            raise InputError(f"{path}: cannot read Parquet ({error})") from None
+
+    def _catalog_column(self, name: str):
+        """Column ``name`` of items.parquet (catalog order) as pyarrow, or None without it."""
+        path = self.run.path / ITEMS_FILE
+        if not path.exists() or name not in parquet_columns(path):
+            return None
+        return self._arrow_column(path, name)
+
+    @cached_property
+    def _catalog_in_id_order(self) -> bool:
+        """True when items.parquet lists the semantic-ID rows' items in the same order (what
+        ``assign`` and ``import-ids`` write): compared in Arrow, so millions of ids never
+        become Python strings just to find out that row i is row i."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        catalog = self._catalog_column("item_id")
+        if catalog is None or len(catalog) != self.n_items:
+            return False
+        ids = self._arrow_column(self.run.path / SEMANTIC_IDS_FILE, "item_id")
+        texts = (pa.types.is_string, pa.types.is_large_string)
+        if not (any(t(catalog.type) for t in texts) and any(t(ids.type) for t in texts)):
+            return False
+        catalog, ids = catalog.cast(pa.large_string()), ids.cast(pa.large_string())
+        same = pc.all(pc.fill_null(pc.equal(catalog, ids), False)).as_py()
+        return bool(same)
+
     @cached_property
     def _catalog_rows(self) -> np.ndarray | None:
         """Row of items.parquet for each semantic-ID row, or None without items.parquet."""
+        if not (self.run.path / ITEMS_FILE).exists():
+            return None
+        if self._catalog_in_id_order:
+            return np.arange(self.n_items)
         if self._catalog_ids is None:
             return None
         positions = positions_of(self._catalog_ids, self.item_ids, self.run.path / ITEMS_FILE)
@@ -123,6 +164,32 @@ class RunData:
         return [[] if path is None else [str(part) for part in path] for path in column]
 
     @cached_property
+    def category_table(self) -> CategoryTable | None:
+        """The categories of :attr:`categories` as a :class:`CategoryTable` (aligned to
+        ``codes``), read from items.parquet in Arrow: no Python list per item. None without a
+        catalog with categories."""
+        import pyarrow as pa
+
+        column = self._catalog_column("categories")
+        if column is None:
+            return None
+        if pa.types.is_null(column.type):  # every path missing
+            column = pa.nulls(len(column), pa.list_(pa.string()))
+        rows = self._catalog_rows
+        table = CategoryTable.from_arrow(column)  # catalog order
+        return table if self._catalog_in_id_order else table.take(rows)
+
+    def titles_of(self, rows) -> list[str] | None:
+        """Titles of the items at ``rows`` (int, semantic-ID rows), without reading every title
+        into Python; None without a catalog with titles."""
+        # read for the call and let go: at ten million items the column is hundreds of MB
+        column = None if self._catalog_rows is None else self._catalog_column("title")
+        if column is None:
+            return None
+        rows = np.asarray(rows, dtype=np.int64)
+        return [str(title) for title in column.take(self._catalog_rows[rows]).to_pylist()]
+
+    @cached_property
     def titles(self) -> list[str] | None:
         """Title of each item, aligned to ``codes``; None without catalog."""
         if self._catalog_rows is None or "title" not in self.items:
@@ -142,7 +209,12 @@ class RunData:
         if not path.exists():
             raise InputError(f"{path}: embeddings file of run {self.name} not found")
         reader = EmbeddingReader(path)
-        return reader.aligned(item_rows(path, reader.file_rows, self.item_ids, self._catalog_ids))
+        key = (str(path), reader.file_rows)
+        if self._embedding_rows is None or self._embedding_rows[0] != key:
+            # which file row is which item: found once per object (a hash join of the ids)
+            rows = item_rows(path, reader.file_rows, self.item_ids, self._catalog_ids)
+            self._embedding_rows = (key, rows)
+        return reader.aligned(self._embedding_rows[1])
 
 
 def load_run_data(run_dir: str | Path | Run) -> RunData:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from analysis.presentation import figures, figures_compare
+from analysis.presentation.labels import sample_note
 from dashboard import widgets
 
 TITLES = {
@@ -62,6 +63,10 @@ for side, assignment in zip(sides, TITLES, strict=True):
 
 widgets.plot(figures_compare.assignment_comparison_figure(comparison))
 st.dataframe(comparison.summary, hide_index=True, width="stretch")
+if "input_items" in comparison.summary and len(comparison.summary):
+    note = sample_note(int(comparison.summary["input_items"].min()), comparison.n_items)
+    if note:
+        st.caption(f"input_mse, input_cosine: {note}.")
 
 st.subheader("Items whose IDs change")
 if comparison.n_changed == 0:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from analysis.presentation import figures
+from analysis.presentation.labels import reconstruction_note
 from dashboard import widgets
 
 name, path, diagnosis = widgets.single_run_page(
@@ -19,6 +20,9 @@ st.caption(
 )
 
 # --- reconstruction error -------------------------------------------------------------------------
+note = reconstruction_note(residuals.reconstruction, residuals.n_items)
+if note:
+    st.caption(f"Input-space rows: {note}.")
 reconstruction = residuals.reconstruction.set_index("space")
 columns = st.columns(len(reconstruction))
 for column, (space, row) in zip(columns, reconstruction.iterrows(), strict=True):

@@ -83,3 +83,20 @@ def test_reference_ids_are_coherent_and_collapse_is_not(scientific_dir, scientif
     # One first-level code for everything: every pair shares it, lift exactly 1.
     assert collapsed.loc[0, "neighbor_share"] == 1.0
     assert collapsed.loc[0, "lift"] == pytest.approx(1.0)
+
+
+def test_skipping_queries_that_cannot_change_keeps_every_neighbour():
+    """Blocks of 7 rows, many exact ties (rounded vectors, zero rows): the search with queries
+    skipped once no row of a block beats their k-th best equals a brute-force search that
+    orders by similarity, then row."""
+    rng = np.random.default_rng(5)
+    x = np.round(rng.normal(size=(120, 3))).astype(np.float32)
+    x[::17] = 0.0
+    queries = np.arange(0, 120, 3)
+    found = nearest_neighbors(x, queries, k=5, chunk=7)
+    unit = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+    for query, row in zip(queries, found, strict=True):
+        similarity = (unit @ unit[query]).astype(np.float32)
+        similarity[query] = -np.inf
+        best = np.lexsort((np.arange(120), -similarity))[:5]
+        np.testing.assert_array_equal(np.sort(similarity[row]), np.sort(similarity[best]))

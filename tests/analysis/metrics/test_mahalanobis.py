@@ -183,3 +183,26 @@ def test_comparison_with_the_quantizer_by_hand():
     summary = comparison.summary.set_index("assignment")
     assert summary.loc["euclidean", "latent_mse"] == pytest.approx(262 / 8)
     assert summary.loc["mahalanobis", "latent_mse"] == pytest.approx(379 / 8)
+
+
+@pytest.mark.parametrize("covariance", ["ledoit_wolf", "identity"])
+@pytest.mark.parametrize("prepared", [False, True])
+def test_fit_transform_keeps_residuals_and_gives_the_same_codes(covariance, prepared):
+    """fit_transform assigns each level once with every residual kept; the covariances and
+    codes are bit for bit those of fit then transform (same chunks, same arithmetic)."""
+    rng = np.random.default_rng(4)
+    z = (rng.normal(size=(700, 6)) * np.linspace(0.2, 2.0, 6)).astype(np.float32)
+    codebooks = [rng.normal(size=(9, 6)).astype(np.float32) for _ in range(3)]
+
+    def unit(level, residual):  # a prepare step, as GRID's per-level normalisation
+        return residual / np.maximum(np.linalg.norm(residual, axis=1, keepdims=True), 1e-12)
+
+    prepare = unit if prepared else None
+    fitted = MahalanobisAssigner(covariance, chunk_size=128, prepare=prepare).fit(z, codebooks)
+    both = MahalanobisAssigner(covariance, chunk_size=128, prepare=prepare)
+    codes = both.fit_transform(z, codebooks)
+    assert np.array_equal(codes, fitted.transform(z))
+    assert np.array_equal(both.covariances_, fitted.covariances_)
+    assert np.array_equal(both.whiteners_, fitted.whiteners_)
+    if covariance == "identity" and not prepared:  # S = I: the Euclidean chain
+        assert np.array_equal(codes, euclidean_codes(z, codebooks))

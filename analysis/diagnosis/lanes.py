@@ -1,0 +1,211 @@
+"""The two lanes of a diagnosis: what runs beside what, each lane on one thread.
+
+A diagnosis of a million items is mostly three kinds of work: reading the embeddings for
+coherence and the input geometry (BLAS), the model pass (the encoder and decoder in torch) and
+the codeword geometry with its UMAP maps. :func:`analysis.diagnosis.diagnose.diagnose_run`
+runs the ID diagnostics first, then the main lane (:func:`main_lane`: behaviour, model pass,
+geometry) in the calling thread and the embedding lane (:func:`embedding_lane`, then the
+Mahalanobis comparison once the model pass has made the latents) in a second one. Each lane
+uses one torch and one BLAS thread (:func:`rqvae.threads.limited_threads`): on two busy cores
+that beats one lane with two threads each (bench/RESULTS.md, issue 12). The numbers do not
+depend on the lanes: every diagnostic reads only its own inputs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+
+from analysis.diagnosis.behaviour import behaviour_diagnostics
+from analysis.diagnosis.geometry import build_geometry
+from analysis.diagnosis.model_pass import ModelPass, model_pass
+from analysis.diagnosis.results import NO_SEQUENCES, Unavailable
+from analysis.metrics.assignments import AssignmentComparison, mahalanobis_comparison
+from analysis.metrics.coherence import semantic_coherence
+from analysis.metrics.embedding_geometry import embedding_geometry
+from analysis.metrics.geometry import Geometry
+from analysis.metrics.umap_maps import UmapSettings
+from analysis.reading.run_data import RunData
+from rqvae.errors import DiagnosticUnavailable, WorkbenchError
+from rqvae.files import file_fingerprint
+from rqvae.quantizers import Quantizer
+from rqvae.quantizers.from_run import NonFiniteWeights, load_run_quantizer
+
+Result = TypeVar("Result")
+Progress = Callable[[str, float], None]
+
+# The stages of a diagnosis in the order they start (what ``progress`` reports).
+STAGES = (
+    "usage",
+    "entropy",
+    "collisions",
+    "taxonomy",
+    "coherence",
+    "input_geometry",
+    "behaviour",
+    "model_pass",
+    "geometry",
+    "latent_geometry",
+    "mahalanobis",
+    "verdict",
+)
+DEFERRED = "not computed yet: the diagnostics that need the quantizer were deferred"
+
+
+def embedding_lane(embeddings, codes, stage, queries: int, k: int, seed: int, pairs: int) -> tuple:
+    """Coherence (7) and the input geometry: the diagnostics that only read the embeddings."""
+    coherence = input_result = embeddings
+    if not isinstance(embeddings, Unavailable):
+        with stage("coherence"):
+            coherence = optional(
+                lambda: semantic_coherence(embeddings, codes, n_queries=queries, k=k, seed=seed)
+            )
+        with stage("input_geometry"):
+            input_result = optional(
+                lambda: embedding_geometry(embeddings, space="input", n_pairs=pairs, seed=seed)
+            )
+    return coherence, input_result
+
+
+def main_lane(
+    data: RunData,
+    stage,
+    lane: Executor,
+    timings: dict[str, float],
+    sequences: str | Path | None,
+    window: int,
+    head_fraction: float,
+    model: bool,
+    which: str,
+    chunk_size: int,
+    sample_size: int,
+    seed: int,
+    umap: bool,
+    umap_settings: UmapSettings | None,
+    geometry_pairs: int,
+) -> tuple:
+    """Behaviour, then everything that needs the quantizer (4, 5, 8 and the latent geometry).
+
+    The Mahalanobis comparison (8) is queued on ``lane`` (after coherence and the input
+    geometry) as soon as the model pass is done, so it runs beside the codeword geometry and its
+    UMAP maps; it is returned as a Future."""
+    behaviour = popularity = NO_SEQUENCES
+    if sequences is not None:
+        with stage("behaviour"):
+            both = optional(lambda: behaviour_diagnostics(data, sequences, window, head_fraction))
+        behaviour, popularity = (both, both) if isinstance(both, Unavailable) else both
+
+    with stage("model_pass"):
+        if model:
+            passed = optional(lambda: _model_pass(data, which, chunk_size, sample_size, seed))
+        else:
+            passed = Unavailable(DEFERRED)
+    residuals = geometry = mahalanobis = latent_result = passed
+    checkpoint = agreement = None
+    if not isinstance(passed, Unavailable):
+        result, quantizer = passed
+        residuals = result.residuals
+        checkpoint = Path(quantizer.source) if quantizer.source else None
+        agreement = float((result.codes == data.codes).all(axis=1).mean())
+        titles, categories = data.titles, data.category_table  # read here, not in two threads
+        side_stage = stage_timer(timings, None)
+
+        def compare() -> AssignmentComparison | Unavailable:
+            with side_stage("mahalanobis"):
+                return optional(
+                    lambda: mahalanobis_comparison(
+                        quantizer,
+                        result.latents,
+                        result.codes,
+                        embeddings=data.embeddings(),
+                        item_ids=data.item_ids,
+                        titles=titles,
+                        categories=categories,
+                        seed=seed,
+                    )
+                )
+
+        mahalanobis = lane.submit(compare)
+        with stage("geometry"):
+            geometry = optional(
+                lambda: _geometry(data, quantizer, result, umap, umap_settings, seed)
+            )
+        with stage("latent_geometry"):
+            latent_result = optional(
+                lambda: embedding_geometry(
+                    result.latents, space="latent", n_pairs=geometry_pairs, seed=seed
+                )
+            )
+
+    return behaviour, popularity, (
+        residuals, geometry, mahalanobis, latent_result, checkpoint, agreement
+    )  # fmt: skip
+
+
+def _model_pass(
+    data: RunData, which: str, chunk_size: int, sample_size: int, seed: int
+) -> tuple[ModelPass, Quantizer]:
+    quantizer = load_run_quantizer(data.run, which)
+    if quantizer.levels != data.n_levels:
+        raise DiagnosticUnavailable(
+            f"the checkpoint has {quantizer.levels} levels, the semantic IDs {data.n_levels}"
+        )
+    result = model_pass(quantizer, data.embeddings(), chunk_size, sample_size, seed)
+    return result, quantizer
+
+
+def _geometry(
+    data: RunData, quantizer: Quantizer, result: ModelPass, umap: bool, settings, seed: int
+) -> Geometry:
+    settings = settings or UmapSettings(seed=seed)
+    cache_key = {
+        "checkpoint": file_fingerprint(quantizer.source),
+        "embeddings": file_fingerprint(data.run.embeddings_path, content=False),
+        "n_items": data.n_items,
+    }
+    return build_geometry(
+        quantizer.codebooks,
+        data.codes,
+        latents=result.latents,
+        titles=data.titles,
+        categories=data.category_table,
+        umap=umap,
+        settings=settings,
+        cache_dir=data.run.cache_dir() if umap else None,
+        cache_key=cache_key,
+        prepare=quantizer.prepare,
+    )
+
+
+def stage_timer(timings: dict[str, float], progress: Progress | None):
+    """``with stage(name):`` records the seconds a stage took and reports its start."""
+
+    @contextmanager
+    def stage(name: str):
+        if progress is not None:
+            progress(name, STAGES.index(name) / len(STAGES))
+        start = time.perf_counter()
+        yield
+        timings[name] = round(time.perf_counter() - start, 3)
+
+    return stage
+
+
+def optional(compute: Callable[[], Result]) -> Result | Unavailable:
+    """``compute()``, or :class:`Unavailable` when it cannot run or its input is bad.
+
+    Bad input here (a checkpoint that does not match the embeddings, NaN rows) concerns one
+    diagnostic; the message is kept as the reason and the rest of the diagnosis goes on.
+    """
+    try:
+        return compute()
+    except DiagnosticUnavailable as error:
+        return Unavailable(error.reason)
+    except NonFiniteWeights:
+        raise  # a diverged checkpoint is not one missing diagnostic: the run is refused
+    except WorkbenchError as error:
+        return Unavailable(str(error))
