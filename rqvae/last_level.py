@@ -29,7 +29,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 # A prefix with more movers than free codes matches at most this many candidates per free code
 # (those that suit some free code best), which keeps the Hungarian step small in huge groups.
@@ -85,6 +84,8 @@ def spread_last_level(
     residuals those rows bring to the last level; ``codebook`` (K, D) is the last level's.
     Only rows of colliding IDs are asked for residuals.
     """
+    from scipy.optimize import linear_sum_assignment  # only needed when something collides
+
     codes = np.array(codes, dtype=np.int64, copy=True)
     n_items, n_levels = codes.shape
     size = len(codebook)
@@ -205,3 +206,19 @@ def spread_with_quantizer(
         quantizer.codebooks[-1],
         quantizer.distance,
     )
+
+
+def last_level_record(source: dict | None) -> dict | None:
+    """What an IDs table's ``rqvae.ids_source`` metadata says about its last level, or None.
+
+    ``{"rule", "moved", "left_colliding", "extra_cost_mean"}``; the counts are None for
+    "nearest" (nothing moved by rule) and when not recorded.
+    """
+    if not isinstance(source, dict) or source.get("last_level") not in ("balanced", "nearest"):
+        return None
+    return {
+        "rule": source["last_level"],
+        "moved": source.get("last_level_moved"),
+        "left_colliding": source.get("last_level_left_colliding"),
+        "extra_cost_mean": source.get("last_level_extra_cost_mean"),
+    }

@@ -275,6 +275,7 @@ def _diagnose(
         metrics=metrics,
         checkpoint=checkpoint,
         checkpoint_agreement=agreement,
+        last_level=data.last_level,
         timings=timings,
         input_geometry=input_result,
         latent_geometry=latent_result,

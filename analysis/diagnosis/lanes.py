@@ -32,6 +32,7 @@ from analysis.metrics.umap_maps import UmapSettings
 from analysis.reading.run_data import RunData
 from rqvae.errors import DiagnosticUnavailable, WorkbenchError
 from rqvae.files import file_fingerprint
+from rqvae.last_level import spread_with_quantizer
 from rqvae.quantizers import Quantizer
 from rqvae.quantizers.from_run import NonFiniteWeights, load_run_quantizer
 
@@ -110,7 +111,7 @@ def main_lane(
         result, quantizer = passed
         residuals = result.residuals
         checkpoint = Path(quantizer.source) if quantizer.source else None
-        agreement = float((result.codes == data.codes).all(axis=1).mean())
+        agreement = _agreement(data, quantizer, result)
         titles, categories = data.titles, data.category_table  # read here, not in two threads
         side_stage = stage_timer(timings, None)
 
@@ -144,6 +145,16 @@ def main_lane(
     return behaviour, popularity, (
         residuals, geometry, mahalanobis, latent_result, checkpoint, agreement
     )  # fmt: skip
+
+
+def _agreement(data: RunData, quantizer: Quantizer, result: ModelPass) -> float:
+    """Share of items whose stored codes are the checkpoint's, after the same collision-aware
+    last level when ``assign`` applied one (from the latents: no second encoder pass)."""
+    expected = result.codes
+    if (data.last_level or {}).get("rule") == "balanced":
+        expected = spread_with_quantizer(quantizer, None, result.codes, latents=result.latents)
+        expected = expected.codes
+    return float((expected == data.codes).all(axis=1).mean())
 
 
 def _model_pass(

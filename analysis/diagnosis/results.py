@@ -85,6 +85,12 @@ class Diagnosis:
     checkpoint : the checkpoint file used for 4, 5 and 8, or None.
     checkpoint_agreement : share of items whose semantic_ids.parquet codes equal the codes the
         checkpoint assigns now (1.0 when the IDs were assigned from it); None without checkpoint.
+        When ``assign`` moved colliding items to free last-level codes (``last_level``), the
+        checkpoint's codes are compared after the same move.
+    last_level : how ``rqvae assign`` chose the last level (:mod:`rqvae.last_level`), from the
+        table's metadata: ``{"rule": "balanced" | "nearest", "moved", "left_colliding",
+        "extra_cost_mean"}`` (the counts for "balanced" only); None when the IDs do not say
+        (imported tables, baselines, IDs assigned before the rule existed).
     timings : seconds spent per diagnostic.
     input_geometry, latent_geometry : norms, anisotropy and spectrum of the input embeddings and
         of the checkpoint's latents (:mod:`analysis.metrics.embedding_geometry`).
@@ -115,6 +121,7 @@ class Diagnosis:
     metrics: pd.DataFrame
     checkpoint: Path | None = None
     checkpoint_agreement: float | None = None
+    last_level: dict | None = None
     timings: dict[str, float] = field(default_factory=dict)
     input_geometry: EmbeddingGeometry | Unavailable = field(default_factory=lambda: NOT_COMPUTED)
     latent_geometry: EmbeddingGeometry | Unavailable = field(default_factory=lambda: NOT_COMPUTED)

@@ -4,7 +4,8 @@ Layout (keys are stable; tables are lists of records; NaN and inf become null)::
 
     {"schema": "rqvae-diagnosis/1",
      "run": {"name", "path", "kind", "state", "n_items", "n_levels", "codebook_size",
-             "codebook_sizes", "checkpoint", "checkpoint_agreement"},
+             "codebook_sizes", "checkpoint", "checkpoint_agreement",
+             "last_level"},
      "verdict": {"severity", "findings": [{"code", "severity", "level", "message", "value",
                                            "threshold"}, ...],
                  "run_findings": [... the same fields: interrupted, stale IDs, best rule]},
@@ -62,6 +63,7 @@ def diagnosis_to_json(diagnosis: Diagnosis) -> dict[str, Any]:
             "codebook_sizes": list(diagnosis.codebook_sizes),
             "checkpoint": str(diagnosis.checkpoint) if diagnosis.checkpoint else None,
             "checkpoint_agreement": diagnosis.checkpoint_agreement,
+            "last_level": diagnosis.last_level,
             "sequences": str(diagnosis.sequences) if diagnosis.sequences else None,
         },
         "verdict": {

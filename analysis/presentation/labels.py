@@ -26,3 +26,20 @@ def reconstruction_note(reconstruction, n_items: int) -> str:
     if "items" not in reconstruction or not len(reconstruction):
         return ""
     return sample_note(int(reconstruction["items"].min()), n_items)
+
+
+def last_level_note(last_level: dict | None, n_items: int) -> str:
+    """One sentence on ``assign``'s collision-aware last level (``Diagnosis.last_level``), or
+    ``""`` when the IDs do not record a balanced last level."""
+    if not last_level or last_level.get("rule") != "balanced" or last_level.get("moved") is None:
+        return ""
+    moved, left = int(last_level["moved"]), int(last_level.get("left_colliding") or 0)
+    text = (
+        f"Collision-aware last level: {moved:,} of {n_items:,} items ({moved / n_items:.2%}) "
+        "moved from their nearest last-level code to a free one of their prefix"
+    )
+    if moved:
+        text += f" (mean extra squared distance {float(last_level['extra_cost_mean']):.3g})"
+    if left:
+        text += f"; {left:,} found no free code and keep colliding"
+    return text + " (rqvae assign --last-level nearest writes the nearest codes)."

@@ -19,7 +19,12 @@ from analysis.diagnosis.results import Diagnosis, Unavailable
 from analysis.metrics.health import SEVERITY_ORDER
 from analysis.metrics.taxonomy import purity_by_prefix_length
 from analysis.presentation import behaviour_figures, figures, figures_compare, taxonomy_figures
-from analysis.presentation.labels import reconstruction_note, sample_note, sizes_label
+from analysis.presentation.labels import (
+    last_level_note,
+    reconstruction_note,
+    sample_note,
+    sizes_label,
+)
 from analysis.reading.run_tables import compare_runs, config_diff, final_metrics
 
 MAX_TABLE_ROWS = 20
@@ -237,8 +242,14 @@ def _collisions(d: Diagnosis) -> list[Block]:
         Block(figure=figures.unique_ratio_figure(c)),
         Block(figure=figures.collision_histogram(c.group_sizes)),
         table(largest, max_rows=10, caption="Largest collision groups"),
+        *_last_level(d),
         *_source_ids(d),
     ]
+
+
+def _last_level(d: Diagnosis) -> list[Block]:
+    note = last_level_note(d.last_level, d.n_items)
+    return [text(f"<p>{html.escape(note)}</p>")] if note else []
 
 
 def _source_ids(d: Diagnosis) -> list[Block]:

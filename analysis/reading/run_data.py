@@ -20,8 +20,9 @@ from rqvae.embeddings import EmbeddingReader, item_rows, positions_of
 from rqvae.errors import DiagnosticUnavailable, InputError
 from rqvae.files import parquet_columns, read_parquet
 from rqvae.id_metrics import check_codebook_sizes
+from rqvae.last_level import last_level_record
 from rqvae.run_folder import ITEMS_FILE, SEMANTIC_IDS_FILE, Run
-from rqvae.semantic_ids import read_code_table
+from rqvae.semantic_ids import read_code_table, read_ids_source
 
 
 @dataclass
@@ -68,6 +69,15 @@ class RunData:
     @property
     def n_items(self) -> int:
         return self.codes.shape[0]
+
+    @property
+    def last_level(self) -> dict | None:
+        """How ``assign`` chose the last level (:func:`rqvae.last_level.last_level_record`)."""
+        try:
+            source = read_ids_source(self.run.path / SEMANTIC_IDS_FILE)
+        except InputError:  # unreadable metadata: the IDs themselves are still fine
+            return None
+        return last_level_record(source)
 
     @property
     def n_levels(self) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from analysis.presentation import figures
+from analysis.presentation import figures, labels
 from dashboard import data, widgets
 from dashboard.markup import plain
 
@@ -30,6 +30,9 @@ columns[1].metric(
 )
 columns[2].metric("items in collisions", f"{collisions.collision_share:.2%}")
 columns[3].metric("largest group", f"{collisions.largest_group:,} items")
+last_level = labels.last_level_note(diagnosis.last_level, diagnosis.n_items)
+if last_level:
+    st.caption(plain(last_level))
 
 chart_columns = st.columns(2)
 with chart_columns[0]:

@@ -116,3 +116,25 @@ def test_assign_writes_the_balanced_ids_and_records_the_move(tmp_path):
     plain = assign_run(run_dir, last_level="nearest")[columns].to_numpy()
     assert np.array_equal(plain, nearest)
     assert read_ids_source(run_dir / "semantic_ids.parquet")["last_level"] == "nearest"
+
+
+def test_last_level_record_and_note():
+    from analysis.presentation.labels import last_level_note
+    from rqvae.last_level import last_level_record
+
+    assert last_level_record(None) is None
+    assert last_level_record({"checkpoint": "best"}) is None  # assigned before the rule
+    assert last_level_record({"last_level": "nearest"}) == {
+        "rule": "nearest", "moved": None, "left_colliding": None, "extra_cost_mean": None
+    }  # fmt: skip
+    record = last_level_record(
+        {"last_level": "balanced", "last_level_moved": 25, "last_level_left_colliding": 3,
+         "last_level_extra_cost_mean": 0.00125}
+    )  # fmt: skip
+    assert last_level_note(record, 1000) == (
+        "Collision-aware last level: 25 of 1,000 items (2.50%) moved from their nearest "
+        "last-level code to a free one of their prefix (mean extra squared distance 0.00125); "
+        "3 found no free code and keep colliding (rqvae assign --last-level nearest writes the "
+        "nearest codes)."
+    )
+    assert last_level_note(last_level_record({"last_level": "nearest"}), 10) == ""

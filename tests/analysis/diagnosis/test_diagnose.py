@@ -12,8 +12,10 @@ from analysis.diagnosis.diagnose import diagnose_run
 from analysis.diagnosis.results import Unavailable
 from analysis.diagnosis.to_json import diagnosis_to_json
 from analysis.metrics.taxonomy import purity_by_prefix_length
+from analysis.presentation.labels import last_level_note
 from analysis.reading.run_data import RunData
 from rqvae.quantizers.from_run import NO_CHECKPOINT_IMPORTED, load_run_quantizer
+from rqvae.semantic_ids import read_ids_source
 from tests.reference_ids import load_tokens, tokens_to_codes
 
 CHECKPOINT_DIAGNOSTICS = ("residuals", "geometry", "mahalanobis")
@@ -106,7 +108,20 @@ def test_trained_run_diagnoses_fully(trained_run):
     diagnosis = diagnose_run(trained_run, umap=False)
     for name in DIAGNOSTIC_KEYS:
         assert diagnosis.available(name), f"{name}: {getattr(diagnosis, name)}"
-    assert diagnosis.checkpoint_agreement == 1.0  # IDs were assigned from this checkpoint
+    # IDs were assigned from this checkpoint, with the collision-aware last level: the
+    # checkpoint's codes after the same move are exactly the stored ones
+    assert diagnosis.checkpoint_agreement == 1.0
+    source = read_ids_source(trained_run / "semantic_ids.parquet")
+    assert diagnosis.last_level == {
+        "rule": "balanced",
+        "moved": source["last_level_moved"],
+        "left_colliding": source["last_level_left_colliding"],
+        "extra_cost_mean": source["last_level_extra_cost_mean"],
+    }
+    assert diagnosis.last_level["moved"] > 0  # 32 codes per level after 2 epochs: collisions
+    note = last_level_note(diagnosis.last_level, diagnosis.n_items)
+    assert f"{diagnosis.last_level['moved']:,} of {diagnosis.n_items:,} items" in note
+    assert diagnosis_to_json(diagnosis)["run"]["last_level"] == diagnosis.last_level
     residuals = diagnosis.residuals
     assert residuals.n_items == diagnosis.n_items
     assert set(residuals.reconstruction["space"]) == {"latent", "input", "input_unquantized"}
