@@ -8,15 +8,10 @@ busy one, where a thread pool waits on cores that other processes hold.
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 DEFAULT_THREADS = 1
-# Diagnoses may overlap in one process (the dashboard's page and its background job): the
-# first to enter saves torch's setting and the last to leave restores it.
-_limits_lock = threading.Lock()
-_limits_held = {"count": 0, "before": 0}
 
 
 def default_threads() -> int:
@@ -50,16 +45,10 @@ def limited_threads(threads: int | None = None) -> Iterator[int]:
     from threadpoolctl import threadpool_limits
 
     threads = threads or default_threads()
-    with _limits_lock:
-        if _limits_held["count"] == 0:
-            _limits_held["before"] = torch.get_num_threads()
-        _limits_held["count"] += 1
-        torch.set_num_threads(threads)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
     try:
         with threadpool_limits(limits=threads, user_api="blas"):
             yield threads
     finally:
-        with _limits_lock:
-            _limits_held["count"] -= 1
-            if _limits_held["count"] == 0:
-                torch.set_num_threads(_limits_held["before"])
+        torch.set_num_threads(before)

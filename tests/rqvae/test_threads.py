@@ -24,33 +24,3 @@ def test_limited_threads_sets_and_restores(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
     with limited_threads() as threads:
         assert threads == 2 == torch.get_num_threads()
-
-
-def test_overlapping_limits_restore_the_setting_from_before_the_first(monkeypatch):
-    """Two diagnoses overlapping in one process (page and background job) leave and enter in
-    any order; torch's thread count comes back to what it was before the first one."""
-    import threading
-
-    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
-        first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
-
-        def first():
-            with limited_threads():
-                first_in.set()
-                second_in.wait(5)
-            first_out.set()
-
-        worker = threading.Thread(target=first)
-        worker.start()
-        first_in.wait(5)
-        with limited_threads():  # enters while the first holds it, leaves after it
-            second_in.set()
-            first_out.wait(5)
-            assert torch.get_num_threads() == 1
-        worker.join(5)
-        assert torch.get_num_threads() == 2
-    finally:
-        torch.set_num_threads(before)
