@@ -1,0 +1,86 @@
+"""umap-learn imported with numba's compiled code kept on disk, so a fresh process skips the JIT.
+
+umap-learn compiles its numba functions on first use: measured on the 2-core development box
+(bench/RESULTS.md), ~30 s to import it and ~20 s for the first fit in a fresh process, against
+0.3 s for a second fit. numba can keep compiled code on disk (``cache=True``), but umap-learn
+asks for it on few of its functions; the ones a fit compiles are not among them. So:
+
+- the cache directory is a per-user one, never the repository nor site-packages (which may be
+  read-only): ``NUMBA_CACHE_DIR`` when set, else ``$RQVAE_CACHE_DIR/numba``, else
+  ``$XDG_CACHE_HOME/rqvae/numba`` (``~/.cache/rqvae/numba``);
+- before anything is compiled, :func:`import_umap` turns numba's on-disk cache on for the
+  functions a fit compiles (:data:`FIT_FUNCTIONS`). numba keys each entry by the function's
+  source file and signature, so an upgraded umap-learn recompiles rather than load stale code;
+- :func:`warm_up` runs one small fit, so ``scripts/setup.sh`` pays the compilation once at
+  setup time instead of the first user who opens a map.
+
+Caching changes no result: the machine code loaded is the code that would be compiled.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+# (module, function) pairs of umap-learn's numba functions that a fit compiles lazily without
+# umap-learn caching them (found by listing the dispatchers that gain a signature in a fit).
+FIT_FUNCTIONS = (
+    ("umap.utils", "fast_knn_indices"),
+    ("umap.umap_", "smooth_knn_dist"),
+    ("umap.umap_", "compute_membership_strengths"),
+    ("umap.layouts", "_nb_optimize_layout_euclidean_single_epoch"),
+    ("umap.layouts", "clip"),
+    ("umap.layouts", "rdist"),
+    ("umap.distances", "euclidean"),
+)
+
+
+def numba_cache_dir() -> Path:
+    """Where numba keeps compiled code: ``NUMBA_CACHE_DIR``, else ``$RQVAE_CACHE_DIR/numba``,
+    else ``$XDG_CACHE_HOME/rqvae/numba`` (default ``~/.cache/rqvae/numba``)."""
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return Path(os.environ["NUMBA_CACHE_DIR"])
+    if os.environ.get("RQVAE_CACHE_DIR"):
+        return Path(os.environ["RQVAE_CACHE_DIR"]) / "numba"
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "rqvae" / "numba"
+
+
+def import_umap():
+    """The ``umap`` module, with numba's on-disk cache in :func:`numba_cache_dir` and turned on
+    for :data:`FIT_FUNCTIONS`."""
+    path = numba_cache_dir()
+    path.mkdir(parents=True, exist_ok=True)
+    os.environ["NUMBA_CACHE_DIR"] = str(path)  # read by numba when it is first imported
+    import numba.core.config
+
+    numba.core.config.CACHE_DIR = str(path)  # and here when numba was imported before
+    import importlib
+
+    import umap
+
+    for module_name, name in FIT_FUNCTIONS:
+        function = getattr(importlib.import_module(module_name), name, None)
+        # enable_caching only where numba can: a dispatcher that has not compiled yet and
+        # has no cache of its own (umap-learn versions differ in which functions they cache)
+        uncached = type(getattr(function, "_cache", None)).__name__ == "NullCache"
+        if uncached and hasattr(function, "enable_caching") and not function.signatures:
+            function.enable_caching()
+    return umap
+
+
+def warm_up() -> float:
+    """Compile (or load) everything a UMAP map needs by fitting a tiny one; returns seconds."""
+    import numpy as np
+
+    from analysis.metrics.umap_maps import UmapSettings, umap_2d
+
+    start = time.perf_counter()
+    points = np.random.default_rng(0).normal(size=(300, 8)).astype(np.float32)
+    umap_2d(points, UmapSettings(n_epochs=10))
+    return time.perf_counter() - start
+
+
+if __name__ == "__main__":
+    print(f"UMAP ready in {warm_up():.1f} s (numba cache: {numba_cache_dir()})")
