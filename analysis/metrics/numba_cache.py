@@ -8,9 +8,10 @@ asks for it on few of its functions; the ones a fit compiles are not among them.
 - the cache directory is a per-user one, never the repository nor site-packages (which may be
   read-only): ``NUMBA_CACHE_DIR`` when set, else ``$RQVAE_CACHE_DIR/numba``, else
   ``$XDG_CACHE_HOME/rqvae/numba`` (``~/.cache/rqvae/numba``);
-- before anything is compiled, :func:`import_umap` turns numba's on-disk cache on for the
-  functions a fit compiles (:data:`FIT_FUNCTIONS`). numba keys each entry by the function's
-  source file and signature, so an upgraded umap-learn recompiles rather than load stale code;
+- :func:`import_umap` turns numba's on-disk cache on for umap-learn's own functions while
+  they are defined, and for the functions a fit compiles (:data:`FIT_FUNCTIONS`). numba keys
+  each entry by the function's source file and signature, so an upgraded umap-learn
+  recompiles rather than load stale code;
 - :func:`warm_up` runs one small fit, so ``scripts/setup.sh`` pays the compilation once at
   setup time instead of the first user who opens a map.
 
@@ -19,8 +20,11 @@ Caching changes no result: the machine code loaded is the code that would be com
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 # (module, function) pairs of umap-learn's numba functions that a fit compiles lazily without
@@ -49,7 +53,7 @@ def numba_cache_dir() -> Path:
 
 def import_umap():
     """The ``umap`` module, with numba's on-disk cache in :func:`numba_cache_dir` and turned on
-    for :data:`FIT_FUNCTIONS`."""
+    for umap-learn's own functions (see :func:`_caching_jit`) and :data:`FIT_FUNCTIONS`."""
     path = numba_cache_dir()
     path.mkdir(parents=True, exist_ok=True)
     os.environ["NUMBA_CACHE_DIR"] = str(path)  # read by numba when it is first imported
@@ -58,7 +62,12 @@ def import_umap():
     numba.core.config.CACHE_DIR = str(path)  # and here when numba was imported before
     import importlib
 
-    import umap
+    # pynndescent first, as its authors decorated it: it marks what can be cached itself, and
+    # some of its functions take other functions as arguments, which numba may not cache.
+    import pynndescent  # noqa: F401
+
+    with _caching_jit():
+        import umap
 
     for module_name, name in FIT_FUNCTIONS:
         function = getattr(importlib.import_module(module_name), name, None)
@@ -68,6 +77,31 @@ def import_umap():
         if uncached and hasattr(function, "enable_caching") and not function.signatures:
             function.enable_caching()
     return umap
+
+
+@contextlib.contextmanager
+def _caching_jit() -> Iterator[None]:
+    """While umap-learn's modules are first imported, ``numba.njit``/``numba.jit`` default to
+    ``cache=True``. Two functions in ``umap.utils`` are compiled eagerly, as the module is
+    imported (a signature in the decorator): 0.7 s of every fresh import, unless cached. A
+    function numba cannot cache is compiled as before (numba only warns). Restored after."""
+    import numba
+
+    originals = numba.njit, numba.jit
+
+    def caching(decorator):
+        @functools.wraps(decorator)
+        def wrapper(*args, **kwargs):
+            kwargs.setdefault("cache", True)
+            return decorator(*args, **kwargs)
+
+        return wrapper
+
+    numba.njit, numba.jit = caching(numba.njit), caching(numba.jit)
+    try:
+        yield
+    finally:
+        numba.njit, numba.jit = originals
 
 
 def warm_up() -> float:
