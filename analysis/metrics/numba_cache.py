@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -53,7 +54,18 @@ def numba_cache_dir() -> Path:
 
 def import_umap():
     """The ``umap`` module, with numba's on-disk cache in :func:`numba_cache_dir` and turned on
-    for umap-learn's own functions (see :func:`_caching_jit`) and :data:`FIT_FUNCTIONS`."""
+    for umap-learn's own functions (see :func:`_caching_jit`) and :data:`FIT_FUNCTIONS`.
+
+    Safe from several threads at once (the dashboard imports it in the background).
+    """
+    with _IMPORT_LOCK:
+        return _import_umap()
+
+
+_IMPORT_LOCK = threading.Lock()  # one thread at a time swaps numba.njit (see _caching_jit)
+
+
+def _import_umap():
     path = numba_cache_dir()
     path.mkdir(parents=True, exist_ok=True)
     os.environ["NUMBA_CACHE_DIR"] = str(path)  # read by numba when it is first imported
