@@ -121,8 +121,9 @@ def nearest_codewords(
 
     The answer is the float64 one, computed fast: every row is scored in float32 (one matmul,
     codeword norms computed once, :data:`SCORE_BLOCK` rows at a time), and only rows whose best
-    two float32 scores are closer than a bound on float32's rounding error (:func:`_tolerance`)
-    are scored again in float64. Outside that band float32 cannot have swapped the order.
+    two float32 scores are closer than a bound on the rounding errors (see
+    :class:`_Float32Scores`) are scored again in float64. Outside that band float32 cannot
+    have ordered them otherwise than float64 does.
     """
     residual = np.asarray(residual)
     codebook = np.asarray(codebook)
@@ -154,6 +155,7 @@ class _Float32Scores:
         self.cosine = distance == "cosine"
         codebook64 = np.asarray(codebook, dtype=np.float64)
         dim = codebook64.shape[1]
+        raw_max_norm = float(np.linalg.norm(codebook64, axis=1).max())
         # Euclidean distances do not change when residuals and codewords are shifted by the
         # same vector; shifted by the codewords' mean, the numbers float32 works on are the
         # spread of the codewords, not their common offset, and so are its rounding errors.
@@ -184,10 +186,7 @@ class _Float32Scores:
         self.bias_error = 4.0 * _EPS32 * bias_max
         # The float64 answer has rounding errors of its own, on the unshifted numbers; a row
         # is also unsure when these could reorder its best two codes.
-        raw_norm = float(np.linalg.norm(np.asarray(codebook, dtype=np.float64), axis=1).max())
-        self.raw_max_norm = (
-            raw_norm if self.centre is None else raw_norm + float(self.centre.double().norm())
-        )
+        self.raw_max_norm = 1.0 if self.cosine else raw_max_norm * 1.01
         self.unit64 = 2.0 * (dim + 8) * float(np.finfo(np.float64).eps)
 
     def nearest(self, residual: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
