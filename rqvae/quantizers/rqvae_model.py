@@ -17,8 +17,8 @@ from rqvae.quantizer import nearest_euclidean
 from rqvae.quantizers.base import Quantizer, float32_tensor
 
 # Rows scored at once by :meth:`RQVAEQuantizer.nearest`: the (rows, K) float32 score buffer
-# (16 MB at K = 256) stays near the caches however large the caller's chunk.
-SCORE_BLOCK = 16_384
+# (4 MB at K = 256) stays in the last-level cache however large the caller's chunk.
+SCORE_BLOCK = 4_096
 
 
 class RQVAEQuantizer(Quantizer):
