@@ -12,7 +12,7 @@ other, on the same arrays:
    rule of a ``CodebookQuantizer`` (float64 answers: float32 scores, near-ties re-scored in
    float64) and with the RQ-VAE's own rule (the training rule, float32), and the codes'
    agreement with faiss;
-3. the encoder MLP alone (``rqvae assign``'s chunks of ``ASSIGN_CHUNK`` items);
+3. the encoder MLP alone (in ``rqvae assign``'s chunks of ``ASSIGN_CHUNK`` items);
 4. the whole ``rqvae assign`` path: encoder MLP, then the chain (``RQVAEQuantizer``).
 
 The model is the default RQ-VAE (384 -> 512 -> 256 -> 128 -> 32, 3 levels x 256 codes) with
