@@ -27,6 +27,7 @@ PAGES_DIR = Path(__file__).resolve().parent / "app_pages"
 ICON_PATH = Path(__file__).resolve().parent / "icon.png"
 
 st.set_page_config(page_title="RQ-VAE workbench", page_icon=str(ICON_PATH), layout="wide")
+data.start_umap_import()  # in the background: the Codeword map then finds it loaded
 
 runs_root = runs_root_from(sys.argv[1:], os.environ)
 run_names = data.run_names(runs_root)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -425,3 +426,16 @@ def clear_caches() -> None:
     """Forget every cached load (tests call this between apps)."""
     st.cache_data.clear()
     st.cache_resource.clear()
+
+
+@st.cache_resource(show_spinner=False)
+def start_umap_import() -> threading.Thread:
+    """Import umap-learn in a background thread, once per server process, so the first map a
+    visitor opens does not wait for it (about 1-2 s with numba's on-disk cache warm; see
+    :mod:`analysis.metrics.numba_cache`). A page that needs UMAP sooner simply waits for this
+    import to finish (Python's import lock)."""
+    from analysis.metrics.numba_cache import import_umap
+
+    thread = threading.Thread(target=import_umap, name="rqvae-umap-import", daemon=True)
+    thread.start()
+    return thread

@@ -68,9 +68,7 @@ class ResidualQuantizer(nn.Module):
         codebook = self.codebooks[level].detach()  # (K, latent_dim)
         if self.config.distance == "cosine":
             return (F.normalize(residual.detach(), dim=-1) @ codebook.T).argmax(dim=1)
-        # ||r||^2 is the same for every code, so argmin ||r - c||^2 = argmin(|c|^2 - 2 r.c)
-        scores = codebook.pow(2).sum(1).unsqueeze(0) - 2.0 * residual.detach() @ codebook.T
-        return scores.argmin(dim=1)
+        return nearest_euclidean(residual.detach(), codebook, codebook.pow(2).sum(1))
 
     def quantize(self, z: torch.Tensor) -> QuantizerOutput:
         """Quantize latents ``z`` (B, latent_dim) level by level."""
@@ -176,6 +174,21 @@ class ResidualQuantizer(nn.Module):
             error = torch.ones_like(error)
             candidates = len(error)
         return torch.multinomial(error, count, replacement=count > candidates)
+
+
+def nearest_euclidean(
+    residual: torch.Tensor, codebook: torch.Tensor, norms: torch.Tensor
+) -> torch.Tensor:
+    """Index (B,) of the nearest codeword, argmin over k of ``|c_k|^2 - 2 r.c_k``.
+
+    ``||r||^2`` is the same for every code, so this is argmin ``||r - c_k||^2``. residual
+    (B, D), codebook (K, D), norms (K,) = ``|c_k|^2``; float32 throughout. Done in place on one
+    (B, K) buffer: ``-2 (r.c) + |c|^2`` rounds exactly as ``|c|^2 - 2 r.c`` (scaling by 2 is
+    exact), so the codes are bit for bit those of the plain expression, with one pass less
+    over the buffer.
+    """
+    scores = residual @ codebook.T
+    return scores.mul_(-2.0).add_(norms).argmin(dim=1)
 
 
 def rotate_onto(e: torch.Tensor, q: torch.Tensor) -> torch.Tensor:

@@ -7,22 +7,28 @@ and a sample of item latents fitted together with the level-0 codewords (``items
 codewords live in the same latent space as the items).
 
 UMAP takes seconds to minutes, so :mod:`analysis.diagnosis.geometry` caches the coordinates in
-the run folder. ``umap`` is imported lazily, with a writable ``NUMBA_CACHE_DIR`` (numba's
-default, next to the installed package, may be read-only).
+the run folder. What a cold process pays is numba's just-in-time compilation (measured in
+bench/RESULTS.md: ~30 s to import umap-learn and ~20 s for its first fit on a fresh machine),
+so ``umap`` is imported lazily and compiled code is kept on disk (see :mod:`analysis.metrics.
+numba_cache`): a process that finds the cache warm (``scripts/setup.sh`` warms it) skips the
+compilation. Maps below 4,096 points (UMAP's exact-neighbour regime; all of ours by default) get
+their distance matrix from numpy, not from UMAP's per-pair Python loop.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from analysis.metrics.numba_cache import import_umap
+
 DEFAULT_ITEM_SAMPLE = 2_000
+# Below this many points UMAP finds exact neighbours from the full distance matrix (its own
+# threshold); we hand it that matrix, computed by numpy.
+EXACT_NEIGHBOURS_BELOW = 4_096
 
 
 @dataclass
@@ -53,7 +59,8 @@ def umap_2d(points: np.ndarray, settings: UmapSettings) -> tuple[np.ndarray, str
         projected = centred @ components[:2].T
         coordinates[:, : projected.shape[1]] = projected
         return coordinates, "pca"
-    umap = _import_umap()
+    umap = import_umap()
+    exact = len(points) < EXACT_NEIGHBOURS_BELOW
     reducer = umap.UMAP(
         n_components=2,
         n_neighbors=max(2, min(settings.n_neighbors, len(points) - 1)),
@@ -62,21 +69,26 @@ def umap_2d(points: np.ndarray, settings: UmapSettings) -> tuple[np.ndarray, str
         random_state=settings.seed,
         # Spectral initialisation fails on tiny or degenerate graphs; random is robust there.
         init="spectral" if len(points) > 50 else "random",
+        metric="precomputed" if exact else "euclidean",
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # n_jobs overridden by random_state, graph warnings
-        return reducer.fit_transform(points).astype(np.float32), "umap"
+        data = euclidean_distances(points) if exact else points
+        return reducer.fit_transform(data).astype(np.float32), "umap"
 
 
-def _import_umap():
-    """Import umap-learn with a writable numba cache (site-packages may be read-only)."""
-    if "NUMBA_CACHE_DIR" not in os.environ:
-        path = Path(tempfile.gettempdir()) / f"rqvae-numba-cache-{os.getuid()}"
-        path.mkdir(parents=True, exist_ok=True)
-        os.environ["NUMBA_CACHE_DIR"] = str(path)
-    import umap
+def euclidean_distances(points: np.ndarray) -> np.ndarray:
+    """All pairwise Euclidean distances of ``points`` (n, D): float32 (n, n), zero diagonal.
 
-    return umap
+    Computed from coordinate differences in float64 (scipy's ``cdist``; not the
+    ``|a|^2 - 2ab + |b|^2`` expansion, whose cancellation would blur near-duplicate codewords).
+    UMAP's small-data path would call its numba metric once per pair from Python instead: 18 s
+    for 2,256 points, against a few hundredths of a second here.
+    """
+    from scipy.spatial.distance import cdist
+
+    points = np.asarray(points, dtype=np.float64)
+    return cdist(points, points).astype(np.float32)
 
 
 def umap_maps(

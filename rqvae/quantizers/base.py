@@ -114,11 +114,131 @@ def nearest_codewords(
     """Index of the nearest codeword for each row; int64 (m,). Ties go to the lowest index.
 
     residual : float (m, D); codebook : float (K, D). Euclidean: argmin ``||c||^2 - 2 r.c``
-    (``||r||^2`` is the same for every codeword), in float64. Cosine: argmax of the cosine.
-    bias : optional float (K,), added to each codeword's squared distance (Euclidean only):
-    argmin ``||r - c_k||^2 + bias_k``. Balanced k-means (Sinkhorn) assigns this way, the bias
-    being its dual variables, so crowded codes cost more.
+    (``||r||^2`` is the same for every codeword), as evaluated in float64. Cosine: argmax of the
+    cosine. bias : optional float (K,), added to each codeword's squared distance (Euclidean
+    only): argmin ``||r - c_k||^2 + bias_k``. Balanced k-means (Sinkhorn) assigns this way, the
+    bias being its dual variables, so crowded codes cost more.
+
+    The answer is the float64 one, computed fast: every row is scored in float32 (one matmul,
+    codeword norms computed once, :data:`SCORE_BLOCK` rows at a time), and only rows whose best
+    two float32 scores are closer than a bound on the rounding errors (see
+    :class:`_Float32Scores`) are scored again in float64. Outside that band float32 cannot
+    have ordered them otherwise than float64 does.
     """
+    residual = np.asarray(residual)
+    codebook = np.asarray(codebook)
+    if len(codebook) < 2 or len(residual) == 0:
+        return np.zeros(len(residual), dtype=np.int64)
+    codes = np.empty(len(residual), dtype=np.int64)
+    scorer = _Float32Scores(codebook, distance, bias)
+    for start in range(0, len(residual), SCORE_BLOCK):
+        block = residual[start : start + SCORE_BLOCK]
+        best, unsure = scorer.nearest(block)
+        if unsure.any():
+            best[unsure] = _nearest_float64(block[unsure], codebook, distance, bias)
+        codes[start : start + len(block)] = best
+    return codes
+
+
+# Rows scored at once: the (rows, K) float32 score buffer (4 MB at K = 256) stays in the
+# last-level cache however large the caller's chunk (4,096 rows: 1.7x faster than 16,384).
+SCORE_BLOCK = 4_096
+_EPS32 = float(np.finfo(np.float32).eps) / 2  # unit roundoff of float32
+
+
+class _Float32Scores:
+    """Float32 scores against one codebook (K, D), lower is nearer, with the error band."""
+
+    def __init__(self, codebook: np.ndarray, distance: str, bias: np.ndarray | None):
+        import torch
+
+        self.cosine = distance == "cosine"
+        codebook64 = np.asarray(codebook, dtype=np.float64)
+        dim = codebook64.shape[1]
+        raw_max_norm = float(np.linalg.norm(codebook64, axis=1).max())
+        # Euclidean distances do not change when residuals and codewords are shifted by the
+        # same vector; shifted by the codewords' mean, the numbers float32 works on are the
+        # spread of the codewords, not their common offset, and so are its rounding errors.
+        self.centre = None
+        if not self.cosine:
+            centre = codebook64.mean(axis=0)
+            self.centre = torch.from_numpy(centre.astype(np.float32))
+            codebook64 = codebook64 - self.centre.double().numpy()
+        codebook = float32_tensor(codebook64)
+        if self.cosine:
+            codebook = codebook / codebook.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        self.codebook_t = codebook.T.contiguous()  # (D, K)
+        self.norms = codebook.pow(2).sum(1)  # (K,) ||c||^2
+        self.max_norm = float(self.norms.max().sqrt()) * 1.01  # room for its own rounding
+        self.bias = None
+        bias_max = 0.0
+        if bias is not None and not self.cosine:
+            bias64 = np.asarray(bias, dtype=np.float64)
+            self.bias = torch.from_numpy(bias64.astype(np.float32))
+            bias_max = float(np.abs(bias64).max())
+        # what each codeword's score starts from: ||c||^2 (+ its bias), float32 (K,)
+        self.offsets = self.norms if self.bias is None else self.norms + self.bias
+        # Error of one float32 score, worst case: a D-term dot product is off by at most
+        # gamma_D ||r|| ||c|| (Higham, Accuracy and Stability, 3.1), ||c||^2 by gamma_D ||c||^2,
+        # the float32 rounding of the inputs, of the shift and of the final additions by a few
+        # units more; D + 8 units and a factor 2 cover all of them with room.
+        self.unit = 2.0 * (dim + 8) * _EPS32
+        self.bias_error = 4.0 * _EPS32 * bias_max
+        # The float64 answer has rounding errors of its own, on the unshifted numbers; a row
+        # is also unsure when these could reorder its best two codes.
+        self.raw_max_norm = 1.0 if self.cosine else raw_max_norm * 1.01
+        self.unit64 = 2.0 * (dim + 8) * float(np.finfo(np.float64).eps)
+
+    def nearest(self, residual: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Float32 nearest code (m,) and whether it is unsure (m,) bool, for residual (m, D).
+
+        torch does the matmul and the top-2; the per-row bounds are small numpy work (numpy
+        on one thread: a thread pool's handshake costs more than these few passes).
+        """
+        import torch
+
+        r = np.ascontiguousarray(residual, dtype=np.float32)
+        if self.cosine:
+            r = r / np.maximum(np.sqrt(_row_dots(r)), 1e-12).astype(np.float32)[:, None]
+            error = np.full(len(r), self.unit * 2.0)  # cosines are at most 1
+        else:
+            size64 = np.sqrt(_row_dots(r)) * 1.01  # ||r||, unshifted, with room for rounding
+            r = r - self.centre.numpy()
+            size = np.sqrt(_row_dots(r)) * 1.01  # ||r - centre||
+            error = (2.0 * self.max_norm * size + self.max_norm**2) * self.unit
+            error += self.bias_error
+            error += (2.0 * self.raw_max_norm * size64 + self.raw_max_norm**2) * self.unit64
+        with torch.inference_mode():
+            if self.cosine:
+                scores = (torch.from_numpy(r) @ self.codebook_t).neg_()  # (m, K)
+            else:  # one fused pass: offsets - 2 r.C^T
+                scores = torch.addmm(self.offsets, torch.from_numpy(r), self.codebook_t, alpha=-2)
+            top2, index = scores.topk(2, dim=1, largest=False)
+        top2 = top2.numpy().astype(np.float64)
+        # each of the two scores may be off by ``error``: 2 x, and a third for room. A NaN gap
+        # (non-finite input) is unsure too, so it gets float64's answer.
+        unsure = ~(top2[:, 1] - top2[:, 0] > 3.0 * error)
+        return index[:, 0].numpy().astype(np.int64), unsure
+
+
+def _row_dots(rows: np.ndarray) -> np.ndarray:
+    """``||row||^2`` of each row of a float32 (m, D) array, accumulated in float64; (m,)."""
+    return np.einsum("ij,ij->i", rows, rows, dtype=np.float64)
+
+
+def float32_tensor(array: np.ndarray):
+    """``array`` as a float32 CPU tensor, sharing its memory when it is float32, contiguous and
+    writable (torch refuses read-only memory, e.g. a memory-mapped file: that one is copied)."""
+    import torch
+
+    array = np.ascontiguousarray(array, dtype=np.float32)
+    return torch.from_numpy(array if array.flags.writeable else array.copy())
+
+
+def _nearest_float64(
+    residual: np.ndarray, codebook: np.ndarray, distance: str, bias: np.ndarray | None
+) -> np.ndarray:
+    """:func:`nearest_codewords` evaluated in float64 throughout; int64 (m,)."""
     residual = np.asarray(residual, dtype=np.float64)
     codebook = np.asarray(codebook, dtype=np.float64)
     if distance == "cosine":

@@ -13,7 +13,12 @@ import numpy as np
 import torch
 
 from rqvae.model import RQVAE
-from rqvae.quantizers.base import Quantizer
+from rqvae.quantizer import nearest_euclidean
+from rqvae.quantizers.base import Quantizer, float32_tensor
+
+# Rows scored at once by :meth:`RQVAEQuantizer.nearest`: the (rows, K) float32 score buffer
+# (4 MB at K = 256) stays in the last-level cache however large the caller's chunk.
+SCORE_BLOCK = 4_096
 
 
 class RQVAEQuantizer(Quantizer):
@@ -24,8 +29,11 @@ class RQVAEQuantizer(Quantizer):
         self.distance = model.config.distance
         self.source = str(source)
         # The codewords the model assigns with (unit vectors under cosine), float32 (K, D) each.
-        weights = model.quantizer.codebooks.detach().cpu().numpy().astype(np.float32)
-        self._codebooks = list(weights)
+        weights = model.quantizer.codebooks.detach().cpu().float()
+        self._codebooks = list(weights.numpy())
+        # the same codewords as tensors, and their squared norms, computed once (L, K)
+        self._weights = weights
+        self._norms = [codebook.pow(2).sum(1) for codebook in weights]  # as training does
 
     @classmethod
     def from_run(cls, run_dir: str | Path, which: str = "best") -> RQVAEQuantizer:
@@ -48,16 +56,25 @@ class RQVAEQuantizer(Quantizer):
     def has_decoder(self) -> bool:
         return True
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def encode(self, x: np.ndarray) -> np.ndarray:
-        return self.model.encode(torch.from_numpy(np.asarray(x, dtype=np.float32))).numpy()
+        return self.model.encode(float32_tensor(x)).numpy()
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def decode(self, z_q: np.ndarray) -> np.ndarray:
         z_q = np.ascontiguousarray(z_q, dtype=np.float32)
         return self.model.decode(torch.from_numpy(z_q)).numpy()
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def nearest(self, level: int, residual: np.ndarray) -> np.ndarray:
-        codes = self.model.quantizer.nearest_codes(torch.from_numpy(residual), level)
-        return codes.numpy().astype(np.int64)
+        """The training rule (:meth:`rqvae.quantizer.ResidualQuantizer.nearest_codes`), bit for
+        bit, with the codewords' norms computed once and ``SCORE_BLOCK`` rows at a time."""
+        residual = float32_tensor(residual)
+        if self.distance == "cosine":
+            return self.model.quantizer.nearest_codes(residual, level).numpy().astype(np.int64)
+        codebook, norms = self._weights[level], self._norms[level]
+        codes = torch.empty(len(residual), dtype=torch.int64)
+        for start in range(0, len(residual), SCORE_BLOCK):
+            block = residual[start : start + SCORE_BLOCK]
+            codes[start : start + len(block)] = nearest_euclidean(block, codebook, norms)
+        return codes.numpy()
