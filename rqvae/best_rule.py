@@ -71,8 +71,7 @@ class NeighborProbe:
             candidates = np.concatenate(
                 [best_rows, np.broadcast_to(positions, (n_queries, len(block)))], axis=1
             )
-            # stable sort on -score: ties go to the lower position, so the result is fixed
-            top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+            top = _top_k_stable(scores, k)
             best_scores = np.take_along_axis(scores, top, axis=1)
             best_rows = np.take_along_axis(candidates, top, axis=1)
         self.neighbors = best_rows
@@ -94,6 +93,22 @@ class NeighborProbe:
         n = float(len(level0))
         chance = float((counts * (counts - 1)).sum() / (n * (n - 1)))
         return {"neighbor_share_l0": share, "neighbor_lift_l0": share / chance if chance else None}
+
+
+def _top_k_stable(scores: np.ndarray, k: int) -> np.ndarray:
+    """Columns of the ``k`` highest scores per row, (rows, k), highest first, ties to the lower
+    column: ``np.argsort(-scores, axis=1, kind="stable")[:, :k]``, without sorting whole rows.
+
+    Each row's k-th highest score is found by partition; only the entries at or above it (ties
+    included) are sorted.
+    """
+    negative = -scores
+    kth = np.partition(negative, k - 1, axis=1)[:, k - 1 : k]
+    row, column = np.nonzero(negative <= kth)  # row-major: columns ascending within a row
+    order = np.lexsort((column, negative[row, column], row))
+    row, column = row[order], column[order]
+    rank = np.arange(len(row)) - np.searchsorted(row, row)
+    return column[rank < k].reshape(len(scores), k)
 
 
 def _unit(vectors: np.ndarray) -> np.ndarray:

@@ -88,3 +88,16 @@ def test_default_threads_follow_omp_num_threads(monkeypatch):
     assert default_threads() == 1
     monkeypatch.delenv("OMP_NUM_THREADS")
     assert default_threads() == 1
+
+
+def test_top_k_is_the_stable_sort_ties_included():
+    """The probe's partial top-k equals a stable full sort, on rows full of ties and -inf."""
+    from rqvae.best_rule import _top_k_stable
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        scores = rng.integers(0, 5, size=(7, int(rng.integers(3, 40)))).astype(np.float32)
+        scores[rng.random(scores.shape) < 0.1] = -np.inf
+        k = int(rng.integers(1, scores.shape[1] + 1))
+        expected = np.argsort(-scores, axis=1, kind="stable")[:, :k]
+        assert np.array_equal(_top_k_stable(scores, k), expected)
