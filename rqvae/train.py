@@ -149,7 +149,7 @@ def _fit(
 
     # --- optimizer
     optimizer = torch.optim.AdamW(
-        params, lr=train_config.lr, weight_decay=train_config.weight_decay
+        params, lr=train_config.lr, weight_decay=train_config.weight_decay, foreach=True
     )
     steps_per_epoch = math.ceil(len(train_rows) / train_config.batch_size)
     total_steps = steps_per_epoch * train_config.epochs
