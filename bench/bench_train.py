@@ -14,7 +14,7 @@ One process, on debian-packages (63,681 x 384), one after the other:
    3 x 256 codes, k-means init, EMA codebooks and its dead-code expiry
    (``threshold_ema_dead_code=2``), commitment weight 0.25, the same loss scale
    (reconstruction summed over dimensions), AdamW with our learning-rate schedule and batch
-   size (the defaults); it stops after ``--ref-epochs``, ``--max-seconds``, or 5 epochs (our
+   size (the defaults); it stops after ``--ref-epochs``, ``--max-seconds``, or 3 epochs (our
    default patience) after reaching the target without improving; its final quality is its
    best full-usage epoch (a kept best checkpoint).
 
@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 TARGET_UNIQUE = 0.90
-REF_PATIENCE = 5  # epochs the reference goes on after reaching the target without improving
+REF_PATIENCE = 3  # epochs the reference goes on after reaching the target without improving
 
 
 def id_quality(codes: np.ndarray, codebook_size: int) -> tuple[float, list[float]]:
