@@ -85,7 +85,7 @@ def thread_sweep(array: np.ndarray, rounds: int = 3, steps: int = 15) -> dict[in
 # --- 2. ours -----------------------------------------------------------------------------------
 
 
-def run_ours(embeddings: Path, folder: Path, seed: int) -> dict:
+def run_ours(embeddings: Path, folder: Path, seed: int, batch_size: int | None = None) -> dict:
     from rqvae.assign import assign_run
     from rqvae.config import load_config
     from rqvae.quantizers import assign_codes
@@ -93,7 +93,8 @@ def run_ours(embeddings: Path, folder: Path, seed: int) -> dict:
     from rqvae.run_folder import Run
     from rqvae.train import train
 
-    config = load_config(None, {"seed": seed})
+    overrides = {"seed": seed} if batch_size is None else {"seed": seed, "batch_size": batch_size}
+    config = load_config(None, overrides)
     start = time.perf_counter()
     out = train(config, folder / "ours", embeddings)
     total = time.perf_counter() - start
@@ -126,7 +127,9 @@ def run_ours(embeddings: Path, folder: Path, seed: int) -> dict:
 # --- 3. reference ------------------------------------------------------------------------------
 
 
-def run_reference(array: np.ndarray, seed: int, max_seconds: float, max_epochs: int) -> dict:
+def run_reference(
+    array: np.ndarray, seed: int, max_seconds: float, max_epochs: int, batch_size: int | None = None
+) -> dict:
     from vector_quantize_pytorch import ResidualVQ
 
     from rqvae.config import TrainConfig
@@ -135,6 +138,8 @@ def run_reference(array: np.ndarray, seed: int, max_seconds: float, max_epochs: 
 
     torch.manual_seed(seed)
     train_config = TrainConfig(seed=seed)
+    if batch_size is not None:
+        train_config.batch_size = batch_size
     widths = [array.shape[1], 512, 256, 128, 32]
     encoder, decoder = mlp(widths), mlp(widths[::-1])
     rvq = ResidualVQ(
@@ -222,6 +227,9 @@ def main() -> None:
     parser.add_argument("--ref-epochs", type=int, default=40)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--skip-threads", action="store_true")
+    parser.add_argument(
+        "--batch-size", type=int, default=None, help="for both loops (default: our default)"
+    )
     args = parser.parse_args()
     from rqvae.threads import default_threads
 
@@ -236,9 +244,9 @@ def main() -> None:
     torch.set_num_threads(threads)
     print(f"torch threads for both runs: {threads}", flush=True)
     with tempfile.TemporaryDirectory() as folder:
-        ours = run_ours(embeddings, Path(folder), args.seed)
+        ours = run_ours(embeddings, Path(folder), args.seed, args.batch_size)
     print(describe("ours", ours), flush=True)
-    reference = run_reference(array, args.seed, args.max_seconds, args.ref_epochs)
+    reference = run_reference(array, args.seed, args.max_seconds, args.ref_epochs, args.batch_size)
     for epoch, unique, usage, elapsed in reference["history"]:
         print(
             f"  reference epoch {epoch:3} unique {unique:.4f} min usage {usage:.3f} {elapsed:.0f} s"
