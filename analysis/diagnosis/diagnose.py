@@ -103,8 +103,9 @@ def diagnose_run(
         run files and options (:mod:`analysis.diagnosis.store`); ``timings["cache_read"]``
         then says how long reading it took.
     model : False defers everything that needs the quantizer (residual norms, codeword
-        geometry, Mahalanobis): they are :class:`Unavailable` with reason :data:`DEFERRED`.
-        The rest takes seconds even at millions of items (the dashboard shows it first).
+        geometry, Mahalanobis) or a pass over the embeddings (coherence, input geometry): they
+        are :class:`Unavailable` with reason :data:`DEFERRED`. The ID diagnostics left take
+        seconds even at millions of items (the dashboard shows them first).
     progress : called as ``progress(stage, fraction_done)`` when each of :data:`STAGES` starts.
 
     Raises InputError only when the run itself is unusable (no or corrupt semantic IDs, a
@@ -216,7 +217,8 @@ def _diagnose(
         taxonomy = optional(lambda: _taxonomy(data, codes))
     # Coherence and the input geometry only read the embeddings (BLAS, no torch): a second
     # lane runs them beside the model pass, each lane on one thread (rqvae.threads).
-    embeddings = optional(data.embeddings)  # which file row is which item, found once
+    # which file row is which item, found once; the ID-only diagnosis reads no embeddings
+    embeddings = optional(data.embeddings) if model else Unavailable(DEFERRED)
     lane = ThreadPoolExecutor(max_workers=1, thread_name_prefix="diagnose-embeddings")
     side = lane.submit(
         embedding_lane,

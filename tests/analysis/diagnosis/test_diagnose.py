@@ -14,6 +14,7 @@ from analysis.diagnosis.to_json import diagnosis_to_json
 from analysis.metrics.taxonomy import purity_by_prefix_length
 from analysis.presentation.labels import last_level_note
 from analysis.reading.run_data import RunData
+from rqvae.quantizers import assign_codes
 from rqvae.quantizers.from_run import NO_CHECKPOINT_IMPORTED, load_run_quantizer
 from rqvae.semantic_ids import read_ids_source
 from tests.reference_ids import load_tokens, tokens_to_codes
@@ -151,7 +152,7 @@ def test_trained_run_diagnoses_fully(trained_run):
 def test_mahalanobis_changes_equal_an_independent_reassignment(trained_run):
     """n_changed and the changed items, against a plain recomputation: latents from the model,
     scikit-learn's Ledoit-Wolf covariance of each level's residuals and brute-force
-    (r - c)^T S^-1 (r - c) distances."""
+    (r - c)^T S^-1 (r - c) distances, compared with the nearest codewords."""
     data = RunData.load(trained_run)
     quantizer = load_run_quantizer(data.run)
     z = quantizer.encode(np.asarray(data.embeddings()[0 : data.n_items])).astype(np.float64)
@@ -164,7 +165,10 @@ def test_mahalanobis_changes_equal_an_independent_reassignment(trained_run):
         codes.append(chosen)
         residual = residual - codebook[chosen]
     expected = np.stack(codes, axis=1)
-    changed = np.flatnonzero((expected != data.codes).any(axis=1))
+    # against the quantizer's own nearest codewords: the stored IDs carry the collision-aware
+    # last level, which neither assignment rule has
+    nearest = assign_codes(quantizer, data.embeddings()[0 : data.n_items])
+    changed = np.flatnonzero((expected != nearest).any(axis=1))
     comparison = diagnose_run(trained_run, umap=False).mahalanobis
     assert comparison.n_changed == len(changed) > 0
     assert comparison.changed["item_id"].tolist() == data.item_ids[changed[:200]].tolist()
