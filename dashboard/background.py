@@ -57,6 +57,13 @@ def _workers() -> tuple[ThreadPoolExecutor, dict[Hashable, Job], threading.Lock]
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="rqvae-bg"), {}, threading.Lock()
 
 
+def existing(key: Hashable) -> Job | None:
+    """The job for ``key`` if one was started (running or done), else None; starts nothing."""
+    _, jobs, lock = _workers()
+    with lock:
+        return jobs.get(key)
+
+
 def job(key: Hashable, title: str, compute: Callable[[Callable[[str, float], None]], Any]) -> Job:
     """The job for ``key``, started if there is none: ``compute(report)`` runs in the worker and
     may call ``report(stage, fraction)`` as it goes."""

@@ -198,7 +198,7 @@ def diagnosis(run_dir: Path) -> Diagnosis:
     itself is unusable (missing or corrupt semantic IDs or config); a diagnostic the run cannot
     have is an ``Unavailable`` inside the result.
     """
-    return _diagnosis_job(run_dir, with_maps=False).result()
+    return _started_job(run_dir, with_maps=False).result()
 
 
 def diagnosis_with_maps(run_dir: Path) -> Diagnosis:
@@ -207,7 +207,7 @@ def diagnosis_with_maps(run_dir: Path) -> Diagnosis:
     UMAP is slow on first use; ``analysis`` caches its coordinates in ``RUN/cache/``, so only
     the first visit of the Codeword map page of a run pays for it.
     """
-    return _diagnosis_job(run_dir, with_maps=True).result()
+    return _started_job(run_dir, with_maps=True).result()
 
 
 @dataclass
@@ -221,23 +221,41 @@ class PartialDiagnosis:
 
 
 def diagnosis_now(run_dir: Path, with_maps: bool = False) -> PartialDiagnosis:
-    """The full diagnosis if it is ready within ``RQVAE_DASHBOARD_WAIT_S`` seconds (default 2;
-    a run diagnosed before, by the CLI or another page, is read from the on-disk store), else
-    the ID diagnostics at once and the job that completes them."""
-    job = _diagnosis_job(run_dir, with_maps)
+    """The full diagnosis when it is at hand (a job of this server finished it, or the on-disk
+    store holds it: a run diagnosed by the CLI opens at once) or ready within
+    ``RQVAE_DASHBOARD_WAIT_S`` seconds (default 2); else the ID diagnostics and the job that
+    completes them. The ID diagnostics are computed before the job starts, so the page's first
+    numbers never share the CPU with the slow diagnostics."""
+    sequences = find_sequences(Run(run_dir))
+    key = _diagnosis_key(run_dir, with_maps, sequences)
+    job = background.existing(key)
+    if job is None:
+        stored = diagnose_run(
+            run_dir, umap=with_maps, cache=True, stored_only=True, sequences=sequences
+        )
+        if stored is not None:
+            return PartialDiagnosis(stored, None)
+    quick = None
+    if job is None or not job.done():
+        quick = _id_diagnosis(
+            str(run_dir), stamp(run_dir, RUN_FILES), is_locked(run_dir), _file_stamp(sequences)
+        )
+    job = job or _diagnosis_job(key, run_dir, with_maps, sequences)
     if job.wait(float(os.environ.get("RQVAE_DASHBOARD_WAIT_S", "2"))):
         return PartialDiagnosis(job.result(), None)
-    sequences = find_sequences(Run(run_dir))
-    quick = _id_diagnosis(
-        str(run_dir), stamp(run_dir, RUN_FILES), is_locked(run_dir), _file_stamp(sequences)
-    )
     return PartialDiagnosis(quick, job)
 
 
-def _diagnosis_job(run_dir: Path, with_maps: bool) -> background.Job:
-    # the lock is in the key: a trainer killed without touching a file makes a run "interrupted"
+def _started_job(run_dir: Path, with_maps: bool) -> background.Job:
+    """The background job of the run's full diagnosis, started if it is not."""
     sequences = find_sequences(Run(run_dir))
-    key = (
+    key = _diagnosis_key(run_dir, with_maps, sequences)
+    return background.existing(key) or _diagnosis_job(key, run_dir, with_maps, sequences)
+
+
+def _diagnosis_key(run_dir: Path, with_maps: bool, sequences: Path | None) -> tuple:
+    # the lock is in the key: a trainer killed without touching a file makes a run "interrupted"
+    return (
         "diagnosis",
         str(run_dir),
         stamp(run_dir, DIAGNOSIS_FILES),
@@ -245,6 +263,11 @@ def _diagnosis_job(run_dir: Path, with_maps: bool) -> background.Job:
         is_locked(run_dir),
         _file_stamp(sequences),
     )
+
+
+def _diagnosis_job(
+    key: tuple, run_dir: Path, with_maps: bool, sequences: Path | None
+) -> background.Job:
     title = "UMAP maps and codebook diagnostics" if with_maps else "Codebook diagnostics"
     # the on-disk store is shared with `rqvae diagnose`: a run diagnosed there opens at once
     return background.job(

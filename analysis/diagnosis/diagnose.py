@@ -87,7 +87,8 @@ def diagnose_run(
     cache: bool = False,
     model: bool = True,
     progress: Progress | None = None,
-) -> Diagnosis:
+    stored_only: bool = False,
+) -> Diagnosis | None:
     """Run every diagnostic on the run folder ``run_dir``.
 
     thresholds : verdict thresholds (default :class:`HealthThresholds`).
@@ -107,6 +108,7 @@ def diagnose_run(
         are :class:`Unavailable` with reason :data:`DEFERRED`. The ID diagnostics left take
         seconds even at millions of items (the dashboard shows them first).
     progress : called as ``progress(stage, fraction_done)`` when each of :data:`STAGES` starts.
+    stored_only : with ``cache``, return the stored diagnosis or None; never compute one.
 
     Raises InputError only when the run itself is unusable (no or corrupt semantic IDs, a
     config.json that is not a run's) or ``sequences`` names no file.
@@ -160,6 +162,8 @@ def diagnose_run(
         stored.run_dir = Run(run_dir).path  # the folder may have moved since
         stored.timings = {**stored.timings, "cache_read": round(time.perf_counter() - started, 3)}
         return stored
+    if stored_only:
+        return None
     with limited_threads():
         diagnosis = compute()
     save_diagnosis(Path(run_dir), key, diagnosis, has_maps=umap)
