@@ -220,10 +220,14 @@ class PartialDiagnosis:
     job: background.Job | None
 
 
+NO_WAIT_ITEMS = 200_000  # above this, a full diagnosis takes far longer than the wait
+
+
 def diagnosis_now(run_dir: Path, with_maps: bool = False) -> PartialDiagnosis:
     """The full diagnosis when it is at hand (a job of this server finished it, or the on-disk
     store holds it: a run diagnosed by the CLI opens at once) or ready within
-    ``RQVAE_DASHBOARD_WAIT_S`` seconds (default 2); else the ID diagnostics and the job that
+    ``RQVAE_DASHBOARD_WAIT_S`` seconds (default 2; no wait above :data:`NO_WAIT_ITEMS`
+    items); else the ID diagnostics and the job that
     completes them. The ID diagnostics are computed before the job starts, so the page's first
     numbers never share the CPU with the slow diagnostics."""
     sequences = find_sequences(Run(run_dir))
@@ -241,7 +245,9 @@ def diagnosis_now(run_dir: Path, with_maps: bool = False) -> PartialDiagnosis:
             str(run_dir), stamp(run_dir, RUN_FILES), is_locked(run_dir), _file_stamp(sequences)
         )
     job = job or _diagnosis_job(key, run_dir, with_maps, sequences)
-    if job.wait(float(os.environ.get("RQVAE_DASHBOARD_WAIT_S", "2"))):
+    # a small run is often complete within the wait, and then shows at once; a big one never is
+    big = quick is not None and quick.n_items > NO_WAIT_ITEMS
+    if job.wait(0.0 if big else float(os.environ.get("RQVAE_DASHBOARD_WAIT_S", "2"))):
         return PartialDiagnosis(job.result(), None)
     return PartialDiagnosis(quick, job)
 
