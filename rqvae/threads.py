@@ -1,8 +1,9 @@
 """How many CPU threads torch uses for training: ``OMP_NUM_THREADS`` if set, else one.
 
-Measured with ``bench/bench_train.py`` (bench/RESULTS.md): for these small MLPs (batch 512,
-widths 384-512-256-128-32) a second thread gains little on an idle 2-core machine and loses on a
-busy one, where a thread pool waits on cores that other processes hold.
+Measured with ``bench/bench_train.py`` (bench/RESULTS.md): for these small MLPs (batch 128,
+widths 384-512-256-128-32) a second thread gains between nothing and 1.4x on an idle 2-core
+machine and loses 5x on a busy one, where a thread pool waits on cores that other processes
+hold.
 """
 
 from __future__ import annotations
