@@ -12,7 +12,7 @@ compiled, nothing in memory), opens the Runs page in headless Chromium, then cli
 1. ``cold``: an empty numba cache (``NUMBA_CACHE_DIR`` a new folder) and a run never
    diagnosed (its ``cache/`` removed): umap-learn is compiled while the user waits.
 2. ``numba cache warm``: the numba cache warmed beforehand, as ``scripts/setup.sh`` does
-   (``python -m analysis.metrics.numba_cache``, timed), run never diagnosed.
+   (``python -m analysis.metrics.umap_maps``, timed), run never diagnosed.
 3. ``diagnosed at setup``: as 2, and ``rqvae diagnose RUN`` run beforehand (timed), as
    ``scripts/demo.sh`` does for the demo runs: the page reads the stored maps.
 
@@ -117,7 +117,7 @@ def main() -> None:
             if scenario == "cold":
                 shutil.rmtree(numba_dir, ignore_errors=True)
             elif scenario == "numba cache warm":
-                warm = [python, "-m", "analysis.metrics.numba_cache"]
+                warm = [python, "-m", "analysis.metrics.umap_maps"]
                 setup = f"warm-up {timed(warm, env):.1f} s"
             else:
                 diagnose = [python, "-m", "cli.main", "diagnose", str(run)]

@@ -11,4 +11,4 @@ fi
 .venv/bin/python -m pip install --quiet -e '.[dev]'
 # Compile UMAP's numba code once now, into the per-user cache (~/.cache/rqvae/numba; see
 # analysis/metrics/numba_cache.py), so the first Codeword map a user opens does not wait ~50 s.
-.venv/bin/python -m analysis.metrics.numba_cache
+.venv/bin/python -m analysis.metrics.umap_maps

@@ -12,8 +12,9 @@ asks for it on few of its functions; the ones a fit compiles are not among them.
   they are defined, and for the functions a fit compiles (:data:`FIT_FUNCTIONS`). numba keys
   each entry by the function's source file and signature, so an upgraded umap-learn
   recompiles rather than load stale code;
-- :func:`warm_up` runs one small fit, so ``scripts/setup.sh`` pays the compilation once at
-  setup time instead of the first user who opens a map.
+- :func:`analysis.metrics.umap_maps.warm_up` (``python -m analysis.metrics.umap_maps``) runs
+  one small fit, so ``scripts/setup.sh`` pays the compilation once at setup time instead of
+  the first user who opens a map.
 
 Caching changes no result: the machine code loaded is the code that would be compiled.
 """
@@ -24,7 +25,6 @@ import contextlib
 import functools
 import os
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -114,19 +114,3 @@ def _caching_jit() -> Iterator[None]:
         yield
     finally:
         numba.njit, numba.jit = originals
-
-
-def warm_up() -> float:
-    """Compile (or load) everything a UMAP map needs by fitting a tiny one; returns seconds."""
-    import numpy as np
-
-    from analysis.metrics.umap_maps import UmapSettings, umap_2d
-
-    start = time.perf_counter()
-    points = np.random.default_rng(0).normal(size=(300, 8)).astype(np.float32)
-    umap_2d(points, UmapSettings(n_epochs=10))
-    return time.perf_counter() - start
-
-
-if __name__ == "__main__":
-    print(f"UMAP ready in {warm_up():.1f} s (numba cache: {numba_cache_dir()})")

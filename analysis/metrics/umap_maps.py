@@ -141,3 +141,20 @@ def _coordinate_frame(kind, level, code, sample_row, coordinates, method) -> pd.
             "method": method,
         }
     )
+
+
+def warm_up() -> float:
+    """Compile (or load from numba's cache) everything a UMAP map needs by fitting a tiny one;
+    returns seconds. ``scripts/setup.sh`` runs it (``python -m analysis.metrics.umap_maps``)."""
+    import time
+
+    start = time.perf_counter()
+    points = np.random.default_rng(0).normal(size=(300, 8)).astype(np.float32)
+    umap_2d(points, UmapSettings(n_epochs=10))
+    return time.perf_counter() - start
+
+
+if __name__ == "__main__":
+    from analysis.metrics.numba_cache import numba_cache_dir
+
+    print(f"UMAP ready in {warm_up():.1f} s (numba cache: {numba_cache_dir()})")
