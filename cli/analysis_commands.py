@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 
@@ -35,6 +37,28 @@ def thresholds_from(pairs: tuple[str, ...]) -> HealthThresholds:
         except ValueError:
             raise InputError(f"--threshold {pair!r}: {raw!r} is not a {kind.__name__}") from None
     return HealthThresholds(**values)
+
+
+@contextmanager
+def stage_bar(label: str) -> Iterator:
+    """A progress bar over the stages of a diagnosis, on stderr when it is a terminal (a CI log
+    gets only the summary). Yields the ``progress`` callback of
+    :func:`analysis.diagnosis.diagnose.diagnose_run`; both lanes call it, and tqdm's lock
+    keeps their updates apart."""
+    from tqdm import tqdm
+
+    from analysis.diagnosis.diagnose import STAGES
+
+    bar = tqdm(total=len(STAGES), desc=label, unit="stage", disable=None, leave=False)
+
+    def report(running: str, fraction: float) -> None:
+        bar.n = round(fraction * len(STAGES))
+        bar.set_postfix_str(running.replace("_", " "), refresh=True)
+
+    try:
+        yield report
+    finally:
+        bar.close()
 
 
 def diagnosis_options(function):
@@ -93,15 +117,17 @@ def diagnose(run_dir, json_path, checkpoint, umap, thresholds, fail_on, cache, s
     from analysis.diagnosis.diagnose import diagnose_run
     from analysis.diagnosis.to_json import diagnosis_to_json
 
-    diagnosis = diagnose_run(
-        run_dir,
-        thresholds_from(thresholds),
-        which=checkpoint,
-        umap=umap,
-        sequences=sequences,
-        window=window,
-        cache=cache,
-    )
+    with stage_bar(f"diagnose {run_dir}") as progress:
+        diagnosis = diagnose_run(
+            run_dir,
+            thresholds_from(thresholds),
+            which=checkpoint,
+            umap=umap,
+            sequences=sequences,
+            window=window,
+            cache=cache,
+            progress=progress,
+        )
     if json_path:
         atomic_write_json(json_path, diagnosis_to_json(diagnosis))
     _print_summary(diagnosis)

@@ -1,9 +1,10 @@
 """Every load the dashboard makes, cached, and nothing else: the numbers come from ``analysis``.
 
-Cached functions take plain arguments (the run folder as a string, a level) plus a *stamp*: the
-modification time and size of the files the result depends on. A run that trains rewrites
-``metrics.jsonl`` and ``status.json`` atomically, so the stamp changes, the cache misses and
-the page shows the new epoch; an untouched run is read once per process.
+Cached functions take plain arguments (the run folder as a string, a level) plus a *stamp*
+(:mod:`dashboard.stamps`): the modification time and size of the files the result depends on.
+A run that trains rewrites ``metrics.jsonl`` and ``status.json`` atomically, so the stamp
+changes, the cache misses and the page shows the new epoch; an untouched run is read once per
+process. One run's diagnosis, which may take a minute, lives in :mod:`dashboard.diagnosis_jobs`.
 
 Small results use ``st.cache_data`` (a copy per caller). The big per-run objects (the ID table
 of a million items, :class:`analysis.reading.run_data.RunData`) use ``st.cache_resource``: one
@@ -15,7 +16,6 @@ show it as a card and go on.
 
 from __future__ import annotations
 
-import os
 import tempfile
 import threading
 from dataclasses import dataclass, field
@@ -26,58 +26,32 @@ import pyarrow.parquet
 import streamlit as st
 
 from analysis.diagnosis.churn import RunChurn, run_churn
-from analysis.diagnosis.diagnose import diagnose_run
-from analysis.diagnosis.results import Diagnosis
 from analysis.metrics.taxonomy import prefix_taxonomy
 from analysis.presentation.labels import sizes_label
 from analysis.presentation.report import write_report
-from analysis.reading.behaviour_sequences import find_sequences
 from analysis.reading.probe_results import probe_results
 from analysis.reading.run_data import RunData
 from analysis.reading.run_tables import compare_runs, config_diff, final_metrics
-from dashboard import background
+from dashboard.diagnosis_jobs import diagnosis_with_maps
 from dashboard.paths import run_path
+from dashboard.stamps import DIAGNOSIS_FILES, ID_FILES, RUN_FILES, Stamp, stamp
 from rqvae.errors import InputError, WorkbenchError
 from rqvae.lookup import lookup_table
 from rqvae.probe import PROBE_FILE
 from rqvae.run_folder import (
-    CHECKPOINT_DIR,
     CONFIG_FILE,
     ITEMS_FILE,
     METRICS_FILE,
     SEMANTIC_IDS_FILE,
-    STATUS_FILE,
     Run,
     RunInfo,
     list_runs,
 )
 from rqvae.run_lock import effective_state, is_locked
 
-Stamp = tuple[tuple[str, int, int], ...]
-
-# What each kind of result depends on.
-RUN_FILES = (CONFIG_FILE, STATUS_FILE, METRICS_FILE, SEMANTIC_IDS_FILE, ITEMS_FILE)
-ID_FILES = (CONFIG_FILE, SEMANTIC_IDS_FILE, ITEMS_FILE)
-DIAGNOSIS_FILES = (
-    *RUN_FILES,
-    f"{CHECKPOINT_DIR}/best.safetensors",
-    f"{CHECKPOINT_DIR}/last.safetensors",
-)
 LIVE_STATES = ("training",)
 # Errors that mean "this run (or this diagnostic) cannot be shown", not "the dashboard is broken".
 RUN_ERRORS = (WorkbenchError,)
-
-
-def stamp(run_dir: Path, names: tuple[str, ...]) -> Stamp:
-    """``(name, mtime_ns, size)`` of each file (``-1, -1`` when absent): the cache key part."""
-    entries = []
-    for name in names:
-        try:
-            info = (run_dir / name).stat()
-            entries.append((name, info.st_mtime_ns, info.st_size))
-        except FileNotFoundError:
-            entries.append((name, -1, -1))
-    return tuple(entries)
 
 
 def run_names(root: Path) -> list[str]:
@@ -188,116 +162,7 @@ def _key_settings(info: RunInfo) -> dict:
     return settings
 
 
-# --- one run's diagnostics ------------------------------------------------------------------------
-
-
-def diagnosis(run_dir: Path) -> Diagnosis:
-    """Every diagnostic of the run except the UMAP maps (shared object: do not modify).
-
-    Waits for the background job of :func:`diagnosis_now`. Raises InputError when the run
-    itself is unusable (missing or corrupt semantic IDs or config); a diagnostic the run cannot
-    have is an ``Unavailable`` inside the result.
-    """
-    return _started_job(run_dir, with_maps=False).result()
-
-
-def diagnosis_with_maps(run_dir: Path) -> Diagnosis:
-    """:func:`diagnosis` plus the UMAP maps of the codewords and of an item sample.
-
-    UMAP is slow on first use; ``analysis`` caches its coordinates in ``RUN/cache/``, so only
-    the first visit of the Codeword map page of a run pays for it.
-    """
-    return _started_job(run_dir, with_maps=True).result()
-
-
-@dataclass
-class PartialDiagnosis:
-    """What a page can show now. ``job`` is None when ``diagnosis`` is complete; otherwise
-    ``diagnosis`` has the ID diagnostics only (the rest are ``Unavailable`` with reason
-    :data:`analysis.diagnosis.diagnose.DEFERRED`) and ``job`` is computing the rest."""
-
-    diagnosis: Diagnosis
-    job: background.Job | None
-
-
-NO_WAIT_ITEMS = 200_000  # above this, a full diagnosis takes far longer than the wait
-
-
-def diagnosis_now(run_dir: Path, with_maps: bool = False) -> PartialDiagnosis:
-    """The full diagnosis when it is at hand (a job of this server finished it, or the on-disk
-    store holds it: a run diagnosed by the CLI opens at once) or ready within
-    ``RQVAE_DASHBOARD_WAIT_S`` seconds (default 2; no wait above :data:`NO_WAIT_ITEMS`
-    items); else the ID diagnostics and the job that
-    completes them. The ID diagnostics are computed before the job starts, so the page's first
-    numbers never share the CPU with the slow diagnostics."""
-    sequences = find_sequences(Run(run_dir))
-    key = _diagnosis_key(run_dir, with_maps, sequences)
-    job = background.existing(key)
-    if job is None:
-        stored = diagnose_run(
-            run_dir, umap=with_maps, cache=True, stored_only=True, sequences=sequences
-        )
-        if stored is not None:
-            return PartialDiagnosis(stored, None)
-    quick = None
-    if job is None or not job.done():
-        quick = _id_diagnosis(
-            str(run_dir), stamp(run_dir, RUN_FILES), is_locked(run_dir), _file_stamp(sequences)
-        )
-    job = job or _diagnosis_job(key, run_dir, with_maps, sequences)
-    # a small run is often complete within the wait, and then shows at once; a big one never is
-    big = quick is not None and quick.n_items > NO_WAIT_ITEMS
-    if job.wait(0.0 if big else float(os.environ.get("RQVAE_DASHBOARD_WAIT_S", "2"))):
-        return PartialDiagnosis(job.result(), None)
-    return PartialDiagnosis(quick, job)
-
-
-def _started_job(run_dir: Path, with_maps: bool) -> background.Job:
-    """The background job of the run's full diagnosis, started if it is not."""
-    sequences = find_sequences(Run(run_dir))
-    key = _diagnosis_key(run_dir, with_maps, sequences)
-    return background.existing(key) or _diagnosis_job(key, run_dir, with_maps, sequences)
-
-
-def _diagnosis_key(run_dir: Path, with_maps: bool, sequences: Path | None) -> tuple:
-    # the lock is in the key: a trainer killed without touching a file makes a run "interrupted"
-    return (
-        "diagnosis",
-        str(run_dir),
-        stamp(run_dir, DIAGNOSIS_FILES),
-        with_maps,
-        is_locked(run_dir),
-        _file_stamp(sequences),
-    )
-
-
-def _diagnosis_job(
-    key: tuple, run_dir: Path, with_maps: bool, sequences: Path | None
-) -> background.Job:
-    title = "UMAP maps and codebook diagnostics" if with_maps else "Codebook diagnostics"
-    # the on-disk store is shared with `rqvae diagnose`: a run diagnosed there opens at once
-    return background.job(
-        key,
-        title,
-        # user sequences in the run folder or next to its catalog feed the behaviour diagnostics
-        lambda report: diagnose_run(
-            run_dir, umap=with_maps, cache=True, progress=report, sequences=sequences
-        ),
-    )
-
-
-@st.cache_resource(show_spinner="Counting codes ...", max_entries=16)
-def _id_diagnosis(run_dir: str, file_stamp: Stamp, locked: bool, sequences: tuple) -> Diagnosis:
-    found = Path(sequences[0]) if sequences else None
-    return diagnose_run(run_dir, umap=False, model=False, cache=True, sequences=found)
-
-
-def _file_stamp(path: Path | None) -> tuple:
-    """``(path, mtime_ns, size)`` of an optional file outside the run folder, or ``()``."""
-    if path is None:
-        return ()
-    info = Path(path).stat()
-    return (str(path), info.st_mtime_ns, info.st_size)
+# --- one run's semantic IDs ----------------------------------------------------------------------
 
 
 def run_data(run_dir: Path) -> RunData:

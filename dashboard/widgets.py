@@ -10,7 +10,7 @@ from typing import TypeVar
 import streamlit as st
 
 from analysis.diagnosis.results import Diagnosis
-from dashboard import background, data, session
+from dashboard import background, data, diagnosis_jobs, session
 from dashboard.markup import code, plain
 from dashboard.paths import run_path
 from rqvae.errors import InputError
@@ -122,7 +122,7 @@ def single_run_page(
     """
     name, path = focus_run_path()
     st.title(f"{title}: {plain(name)}")
-    partial = load_or_stop(name, lambda: data.diagnosis_now(path, with_maps))
+    partial = load_or_stop(name, lambda: diagnosis_jobs.diagnosis_now(path, with_maps))
     diagnosis = partial.diagnosis
     if partial.job is not None:
         # the ID diagnostics are here; the rest fills in when the job is done

@@ -151,6 +151,30 @@ def read_parquet(path: str | Path, columns: list[str] | None = None) -> pd.DataF
         raise InputError(f"{path}: cannot read Parquet ({error})") from None
 
 
+def read_arrow_table(path: str | Path, columns: list[str], dictionary: bool = False):
+    """Some columns of a Parquet file as a pyarrow Table; a damaged file is an InputError.
+
+    ``dictionary`` reads the text in them dictionary-encoded (the names of a catalog's category
+    paths repeat millions of times; so read, each distinct name is decoded once).
+
+    Arrow's allocator keeps what a read freed (the decoded pages) for later reads: at ten
+    million rows that is most of a gigabyte of resident memory, so it is handed back here."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        leaves = None
+        if dictionary:  # the leaf paths, e.g. "categories.list.element"
+            schema = pq.read_metadata(path).schema
+            paths = [schema.column(i).path for i in range(len(schema))]
+            leaves = [leaf for leaf in paths if leaf.split(".")[0] in columns]
+        table = pq.read_table(path, columns=columns, read_dictionary=leaves)
+    except Exception as error:  # pyarrow raises several types for damaged files
+        raise InputError(f"{path}: cannot read Parquet ({error})") from None
+    pa.default_memory_pool().release_unused()
+    return table
+
+
 def parquet_columns(path: str | Path) -> list[str]:
     """Column names of a Parquet file, read from its footer only."""
     import pyarrow.parquet as pq

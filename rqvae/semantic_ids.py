@@ -16,13 +16,19 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from rqvae.errors import InputError
-from rqvae.files import atomic_write_parquet, parquet_columns, parquet_metadata, read_parquet
+from rqvae.files import (
+    atomic_write_parquet,
+    parquet_columns,
+    parquet_metadata,
+    read_arrow_table,
+)
 from rqvae.id_metrics import check_codes, collision_index
 
 SID_START = "<|sid_start|>"
@@ -99,31 +105,70 @@ def read_ids_source(path: Path) -> dict | None:
 class CodeTable:
     """The ID columns of a ``semantic_ids.parquet``, checked.
 
-    item_ids : object array of str, shape (n_items,).
+    item_id_column : the ``item_id`` column as read (a pyarrow array, any type).
     codes : int64, shape (n_items, n_levels).
     collision : int64, shape (n_items,), or None when the table has no ``collision`` column.
+
+    The ids become Python strings only when asked for (:attr:`item_ids`, :meth:`item_ids_of`):
+    ten million of them cost about 0.7 GB, and most readers need a few or none.
     """
 
-    item_ids: np.ndarray
+    item_id_column: object
     codes: np.ndarray
     collision: np.ndarray | None
+
+    @property
+    def n_items(self) -> int:
+        return len(self.codes)
+
+    @cached_property
+    def item_ids(self) -> np.ndarray:
+        """Every item id as ``str``: object array, shape (n_items,)."""
+        return python_ids(self.item_id_column)
+
+    def item_ids_of(self, rows) -> list[str]:
+        """The ids of the items at ``rows`` (int positions), without converting the others."""
+        rows = np.asarray(rows, dtype=np.int64)
+        return python_ids(self.item_id_column.take(rows)).tolist()
+
+
+def python_ids(column) -> np.ndarray:
+    """A pyarrow id column as an object array of ``str`` (what ``astype(str)`` gives in pandas:
+    ints as digits, a missing id as ``"None"``)."""
+    return column.to_pandas().astype(str).to_numpy(dtype=object)
 
 
 def read_code_table(path: Path) -> CodeTable:
     """Read the ids, codes and collision column (not the ``sid`` strings: at a million items
-    they cost time and nothing needs them); InputError for a missing or malformed table."""
+    they cost time and nothing needs them); InputError for a missing or malformed table.
+
+    Read with pyarrow one column at a time, each code column straight into the one int64
+    matrix: no DataFrame of Python objects, and never every column decoded at once."""
     names = parquet_columns(path)
-    table = read_parquet(path, columns=[name for name in names if name != "sid"])
-    columns = level_columns(table.columns)
-    if not columns or "item_id" not in table:
+    columns = level_columns(names)
+    if not columns or "item_id" not in names:
         raise InputError(f"{path}: expected columns item_id, code_0, code_1, ...")
-    if table[columns].isna().any().any():
-        raise InputError(f"{path}: some items have missing codes")
-    codes = check_codes(table[columns].to_numpy(), name=str(path))
+    item_ids = read_arrow_table(path, ["item_id"]).column("item_id").combine_chunks()
+    levels = []
+    for name in columns:
+        column = read_arrow_table(path, [name]).column(name)
+        values = _numbers(column)
+        if column.null_count or values.dtype.kind == "f" and np.isnan(values).any():
+            raise InputError(f"{path}: some items have missing codes")
+        levels.append(values)
+        del column
+    codes = check_codes(np.column_stack(levels), name=str(path))
+    del levels
     collision = None
-    if "collision" in table:
-        if table["collision"].isna().any():
+    if "collision" in names:
+        column = read_arrow_table(path, ["collision"]).column("collision")
+        values = _numbers(column)
+        if column.null_count or values.dtype.kind == "f" and np.isnan(values).any():
             raise InputError(f"{path}: some items have no collision index")
-        collision = table["collision"].to_numpy(np.int64)
-    item_ids = table["item_id"].astype(str).to_numpy(dtype=object)
-    return CodeTable(item_ids=item_ids, codes=codes, collision=collision)
+        collision = values.astype(np.int64)
+    return CodeTable(item_ids, codes, collision)
+
+
+def _numbers(column) -> np.ndarray:
+    """A numeric pyarrow column as numpy (nulls become NaN, caught by the callers)."""
+    return column.to_numpy() if column.null_count == 0 else column.to_pandas().to_numpy()

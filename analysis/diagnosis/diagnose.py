@@ -26,6 +26,7 @@ from analysis.diagnosis.lanes import (  # noqa: F401  (STAGES, DEFERRED: part of
     DEFERRED,
     STAGES,
     Progress,
+    StageBoard,
     embedding_lane,
     main_lane,
     optional,
@@ -107,7 +108,9 @@ def diagnose_run(
         geometry, Mahalanobis) or a pass over the embeddings (coherence, input geometry): they
         are :class:`Unavailable` with reason :data:`DEFERRED`. The ID diagnostics left take
         seconds even at millions of items (the dashboard shows them first).
-    progress : called as ``progress(stage, fraction_done)`` when each of :data:`STAGES` starts.
+    progress : called as ``progress(running, fraction_done)`` when a stage of :data:`STAGES`
+        starts or ends: ``running`` names the stages under way in both lanes (see
+        :class:`analysis.diagnosis.lanes.StageBoard`).
     stored_only : with ``cache``, return the stored diagnosis or None; never compute one.
 
     Raises InputError only when the run itself is unusable (no or corrupt semantic IDs, a
@@ -190,7 +193,8 @@ def _diagnose(
     geometry_pairs: int,
 ) -> Diagnosis:
     timings: dict[str, float] = {}
-    stage = stage_timer(timings, progress)
+    board = StageBoard(progress)  # both lanes report the stages they run
+    stage = stage_timer(timings, board)
     data = RunData.load(run_dir)
     run = data.run
     sizes = data.codebook_sizes
@@ -209,7 +213,7 @@ def _diagnose(
             branching=branching_summary(branching_factor(codes)),
         )
     with stage("collisions"):
-        collisions = collision_report(codes, data.item_ids, data.collision)
+        collisions = collision_report(codes, data.item_ids_of, data.collision)
         rows = collisions.largest_groups["rows"]
         titles = data.titles_of(np.concatenate([[], *rows]).astype(np.int64))
         if titles is not None:  # show what the colliding items are, not just their ids
@@ -228,7 +232,7 @@ def _diagnose(
         embedding_lane,
         embeddings,
         codes,
-        stage_timer(timings, None),  # progress is reported from the main lane only
+        stage,
         coherence_queries,
         coherence_k,
         seed,
@@ -236,7 +240,7 @@ def _diagnose(
     )
     try:
         behaviour, popularity, model_results = main_lane(
-            data, stage, lane, timings, sequences, window, head_fraction, model, which, chunk_size,
+            data, stage, lane, sequences, window, head_fraction, model, which, chunk_size,
             sample_size, seed, umap, umap_settings, geometry_pairs,
         )  # fmt: skip
         coherence, input_result = side.result()  # re-raises what the lane raised

@@ -13,6 +13,7 @@ depend on the lanes: every diagnostic reads only its own inputs.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -76,7 +77,6 @@ def main_lane(
     data: RunData,
     stage,
     lane: Executor,
-    timings: dict[str, float],
     sequences: str | Path | None,
     window: int,
     head_fraction: float,
@@ -113,10 +113,9 @@ def main_lane(
         checkpoint = Path(quantizer.source) if quantizer.source else None
         agreement = _agreement(data, quantizer, result)
         titles, categories = data.titles, data.category_table  # read here, not in two threads
-        side_stage = stage_timer(timings, None)
 
         def compare() -> AssignmentComparison | Unavailable:
-            with side_stage("mahalanobis"):
+            with stage("mahalanobis"):  # thread-safe: see StageBoard
                 return optional(
                     lambda: mahalanobis_comparison(
                         quantizer,
@@ -192,16 +191,52 @@ def _geometry(
     )
 
 
-def stage_timer(timings: dict[str, float], progress: Progress | None):
-    """``with stage(name):`` records the seconds a stage took and reports its start."""
+class StageBoard:
+    """What both lanes are doing, told to ``progress`` as one line.
+
+    Each start or end of a stage calls ``progress(running, fraction)``: ``running`` names the
+    stages under way in either lane, joined by " + " (e.g. ``"model_pass + coherence"``), and
+    ``fraction`` is the share of :data:`STAGES` finished. Stages start and end in two threads,
+    hence the lock.
+    """
+
+    def __init__(self, progress: Progress | None):
+        self._progress = progress
+        self._running: list[str] = []
+        self._finished = 0
+        self._lock = threading.Lock()
+
+    def start(self, name: str) -> None:
+        with self._lock:
+            self._running.append(name)
+            self._tell()
+
+    def finish(self, name: str) -> None:
+        with self._lock:
+            self._running.remove(name)
+            self._finished += 1
+            if self._running:  # the next start reports the idle lane's next stage
+                self._tell()
+
+    def _tell(self) -> None:
+        if self._progress is not None:
+            self._progress(" + ".join(self._running), min(self._finished / len(STAGES), 1.0))
+
+
+def stage_timer(timings: dict[str, float], board: StageBoard | None):
+    """``with stage(name):`` records the seconds a stage took and tells ``board`` it runs."""
 
     @contextmanager
     def stage(name: str):
-        if progress is not None:
-            progress(name, STAGES.index(name) / len(STAGES))
+        if board is not None:
+            board.start(name)
         start = time.perf_counter()
-        yield
-        timings[name] = round(time.perf_counter() - start, 3)
+        try:
+            yield
+        finally:
+            timings[name] = round(time.perf_counter() - start, 3)
+            if board is not None:
+                board.finish(name)
 
     return stage
 

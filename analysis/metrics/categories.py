@@ -64,16 +64,27 @@ class CategoryTable:
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        if isinstance(column, pa.ChunkedArray):
-            column = column.combine_chunks()
+        if isinstance(column, pa.Array):
+            column = pa.chunked_array([column])
         if not (pa.types.is_list(column.type) or pa.types.is_large_list(column.type)):
             raise InputError(f"categories have type {column.type}, expected lists of names")
         lengths = pc.fill_null(pc.list_value_length(column), 0).to_numpy().astype(np.int64)
-        flat = pc.fill_null(pc.cast(pc.list_flatten(column), pa.string()), "None")
-        encoded = pc.dictionary_encode(flat)
-        numbers = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int32)
-        names = np.asarray(encoded.dictionary.to_pylist(), dtype=object)
-        del flat, encoded  # the strings: only the distinct names are kept
+        flat = pc.list_flatten(column)
+        if pa.types.is_dictionary(flat.type):  # read as dictionary: the names exist once
+            flat = flat.unify_dictionaries()
+            dictionary = flat.chunk(0).dictionary if flat.num_chunks else pa.array([], pa.string())
+            names = np.asarray([str(name) for name in dictionary.to_pylist()] + ["None"], object)
+            indices = pa.chunked_array(
+                [chunk.indices for chunk in flat.chunks], flat.type.index_type
+            )
+            numbers = pc.fill_null(indices, len(names) - 1).to_numpy().astype(np.int32)
+            names, numbers = _distinct_names(names, numbers)
+        else:
+            flat = pc.fill_null(pc.cast(flat, pa.string()), "None").combine_chunks()
+            encoded = pc.dictionary_encode(flat)
+            numbers = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int32)
+            names = np.asarray(encoded.dictionary.to_pylist(), dtype=object)
+        del flat  # the strings: only the distinct names are kept
         return cls(_fill_parts(lengths, numbers), lengths, names)
 
     def take(self, rows: np.ndarray | None) -> CategoryTable:
@@ -125,6 +136,16 @@ class CategoryTable:
         result = (dense.astype(np.int64), np.asarray(texts, dtype=object))
         self._dense[depth] = result
         return result
+
+
+def _distinct_names(names: np.ndarray, numbers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Names used by ``numbers``, each once (a dictionary may hold unused or, after ``str``,
+    equal entries), with ``numbers`` renumbered to match."""
+    used = np.bincount(numbers, minlength=len(names)) > 0
+    merged, distinct = pd.factorize(pd.Series(names[used], dtype=object))
+    renumber = np.full(len(names), -1, dtype=np.int32)
+    renumber[used] = merged
+    return np.asarray(distinct, dtype=object), renumber[numbers]
 
 
 def _fill_parts(lengths: np.ndarray, numbers: np.ndarray) -> np.ndarray:

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.metrics.checks import check_vector
-from rqvae.id_metrics import collision_index, prefix_strings, sorted_codes, unique_id_ratio
+from rqvae.id_metrics import PrefixGroups, collision_index, prefix_strings, sorted_codes
 
 
 @dataclass
@@ -55,7 +55,9 @@ def collision_report(codes, item_ids=None, collision=None, top: int = 20) -> Col
     Parameters
     ----------
     codes : int, shape (n_items, n_levels)
-    item_ids : sequence of str, length n_items, optional (default: row numbers as strings)
+    item_ids : sequence of str, length n_items, or a function ``rows -> list of str`` (so that
+        a table of millions converts only the listed groups' ids), optional (default: row
+        numbers as strings)
     collision : int, shape (n_items,), optional
         The run's collision column. When absent it is computed with :func:`collision_index`.
     top : how many of the largest groups to list.
@@ -79,8 +81,12 @@ def collision_report(codes, item_ids=None, collision=None, top: int = 20) -> Col
     codes = index.codes
     n_items, n_levels = codes.shape
     if item_ids is None:
-        item_ids = np.arange(n_items).astype(str)
-    item_ids = check_vector(np.asarray(item_ids, dtype=object), n_items, "item_ids")
+        ids_of = _row_numbers
+    elif callable(item_ids):
+        ids_of = item_ids
+    else:
+        item_ids = check_vector(np.asarray(item_ids, dtype=object), n_items, "item_ids")
+        ids_of = lambda rows: item_ids[rows].tolist()  # noqa: E731
     collision_given = collision is not None
     if collision_given:
         collision = check_vector(collision, n_items, "collision")
@@ -117,24 +123,44 @@ def collision_report(codes, item_ids=None, collision=None, top: int = 20) -> Col
             "rank": np.arange(1, len(ranked) + 1),
             "prefix": prefix_strings(codes, full.first_rows[ranked], n_levels),
             "size": full.sizes[ranked],
-            "item_ids": [item_ids[rows].tolist() for rows in largest_rows],
+            "item_ids": [list(ids_of(rows)) for rows in largest_rows],
             "rows": [rows.tolist() for rows in largest_rows],
         }
     )
 
-    with_collision = np.column_stack([codes, _as_codes(collision)])
     return CollisionReport(
         n_items=n_items,
         n_levels=n_levels,
         unique_id_ratio=prefix_rows[-1]["unique_id_ratio"],
         collision_share=prefix_rows[-1]["collision_share"],
         largest_group=prefix_rows[-1]["largest_group"],
-        unique_id_ratio_with_collision=unique_id_ratio(with_collision),
+        unique_id_ratio_with_collision=_distinct_with(full, order, _as_codes(collision)) / n_items,
         collision_given=collision_given,
         prefixes=pd.DataFrame(prefix_rows),
         group_sizes=group_sizes,
         largest_groups=largest_groups,
     )
+
+
+def _row_numbers(rows: np.ndarray) -> list[str]:
+    return [str(row) for row in rows.tolist()]
+
+
+def _distinct_with(full: PrefixGroups, order: np.ndarray, extra: np.ndarray) -> int:
+    """Distinct (L-tuple, extra) pairs: the L-tuple's group number and ``extra`` packed into one
+    int64 (the full code table with one more column would be n_levels + 1 int64 per item).
+
+    ``order`` sorts the rows by L-tuple, stable in rows; a valid collision column counts up in
+    row order inside each group, so the packed pairs are then already sorted and no second sort
+    is needed (numpy's hash-based ``unique`` takes seconds at ten million items)."""
+    span = int(extra.max()) + 1 if len(extra) else 1
+    if len(full.sizes) * span >= 2**62:
+        return len(sorted_codes(np.column_stack([full.group, extra])).groups(2).sizes)
+    pairs = full.group[order] * span
+    pairs += extra[order]
+    if not (pairs[1:] >= pairs[:-1]).all():
+        pairs.sort()
+    return int(np.count_nonzero(pairs[1:] != pairs[:-1])) + min(len(pairs), 1)
 
 
 def _as_codes(collision: np.ndarray) -> np.ndarray:

@@ -18,27 +18,28 @@ import pandas as pd
 from analysis.metrics.categories import CategoryTable
 from rqvae.embeddings import EmbeddingReader, item_rows, positions_of
 from rqvae.errors import DiagnosticUnavailable, InputError
-from rqvae.files import parquet_columns, read_parquet
+from rqvae.files import parquet_columns, read_arrow_table, read_parquet
 from rqvae.id_metrics import check_codebook_sizes
 from rqvae.last_level import last_level_record
 from rqvae.run_folder import ITEMS_FILE, SEMANTIC_IDS_FILE, Run
-from rqvae.semantic_ids import read_code_table, read_ids_source
+from rqvae.semantic_ids import CodeTable, read_code_table, read_ids_source
 
 
 @dataclass
 class RunData:
     """One run's semantic IDs and the item data aligned to them.
 
+    table : the checked ID columns (:class:`rqvae.semantic_ids.CodeTable`).
+    codebook_sizes : ``K_l`` per level, from config.json.
+
     codes : int64, shape (n_items, n_levels), the ``code_0..`` columns of semantic_ids.parquet.
     collision : int64, shape (n_items,), or None when the table has no ``collision`` column.
-    item_ids : object array of str, shape (n_items,).
-    codebook_sizes : ``K_l`` per level, from config.json.
+    item_ids : object array of str, shape (n_items,), made on first use (the ID-only
+        diagnostics never need them all: :meth:`item_ids_of` converts a few).
     """
 
     run: Run
-    codes: np.ndarray
-    collision: np.ndarray | None
-    item_ids: np.ndarray
+    table: CodeTable = field(repr=False)
     codebook_sizes: list[int]
     _embedding_rows: tuple | None = field(default=None, repr=False, compare=False)
 
@@ -60,7 +61,23 @@ class RunData:
             sizes = check_codebook_sizes(list(info.codebook_sizes), table.codes, name=str(path))
         except InputError as error:
             raise InputError(f"{run.path}: {error}") from None
-        return cls(run, table.codes, table.collision, table.item_ids, sizes)
+        return cls(run, table, sizes)
+
+    @property
+    def codes(self) -> np.ndarray:
+        return self.table.codes
+
+    @property
+    def collision(self) -> np.ndarray | None:
+        return self.table.collision
+
+    @property
+    def item_ids(self) -> np.ndarray:
+        return self.table.item_ids
+
+    def item_ids_of(self, rows) -> list[str]:
+        """Ids of the items at ``rows`` (int, semantic-ID rows), converting only those."""
+        return self.table.item_ids_of(rows)
 
     @property
     def name(self) -> str:
@@ -111,21 +128,18 @@ class RunData:
             return None
         return self.items["item_id"].astype(str).to_numpy(dtype=object)
 
-    def _arrow_column(self, path: Path, name: str):
-        """Column ``name`` of the Parquet file ``path`` as one pyarrow array."""
-        import pyarrow.parquet as pq
+    def _arrow_column(self, path: Path, name: str, dictionary: bool = False):
+        """Column ``name`` of the Parquet file ``path`` as pyarrow (``dictionary``: its text
+        dictionary-encoded, as :func:`rqvae.files.read_arrow_table`)."""
+        column = read_arrow_table(path, [name], dictionary=dictionary).column(name)
+        return column if dictionary else column.combine_chunks()
 
-        try:
-            return pq.read_table(path, columns=[name]).column(name).combine_chunks()
-        except Exception as error:  # pyarrow raises several types for damaged files
-            raise InputError(f"{path}: cannot read Parquet ({error})") from None
-
-    def _catalog_column(self, name: str):
+    def _catalog_column(self, name: str, dictionary: bool = False):
         """Column ``name`` of items.parquet (catalog order) as pyarrow, or None without it."""
         path = self.run.path / ITEMS_FILE
         if not path.exists() or name not in parquet_columns(path):
             return None
-        return self._arrow_column(path, name)
+        return self._arrow_column(path, name, dictionary)
 
     @cached_property
     def _catalog_in_id_order(self) -> bool:
@@ -138,12 +152,14 @@ class RunData:
         catalog = self._catalog_column("item_id")
         if catalog is None or len(catalog) != self.n_items:
             return False
-        ids = self._arrow_column(self.run.path / SEMANTIC_IDS_FILE, "item_id")
+        ids = self.table.item_id_column
         texts = (pa.types.is_string, pa.types.is_large_string)
         if not (any(t(catalog.type) for t in texts) and any(t(ids.type) for t in texts)):
             return False
         catalog, ids = catalog.cast(pa.large_string()), ids.cast(pa.large_string())
         same = pc.all(pc.fill_null(pc.equal(catalog, ids), False)).as_py()
+        del catalog, ids
+        pa.default_memory_pool().release_unused()  # the catalog's ids: hundreds of MB at 10M
         return bool(same)
 
     @cached_property
@@ -180,7 +196,7 @@ class RunData:
         catalog with categories."""
         import pyarrow as pa
 
-        column = self._catalog_column("categories")
+        column = self._catalog_column("categories", dictionary=True)
         if column is None:
             return None
         if pa.types.is_null(column.type):  # every path missing

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, session, widgets
+from dashboard import data, diagnosis_jobs, session, widgets
 from dashboard.markup import plain
 from dashboard.paths import run_path
 
@@ -27,7 +27,7 @@ for name, overview in overviews.items():
         problems[name] = overview.problem
     elif overview.has_ids:
         try:
-            partial = data.diagnosis_now(run_path(root, name))
+            partial = diagnosis_jobs.diagnosis_now(run_path(root, name))
             diagnoses[name] = partial.diagnosis
             if partial.job is not None:
                 jobs.append(partial.job)

@@ -308,3 +308,27 @@ def test_named_level_and_id_columns(tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert read_code_table(tmp_path / "cli" / "semantic_ids.parquet").codes.tolist()[1] == [4, 5, 6]
+
+
+def test_code_table_converts_ids_only_when_asked(tmp_path):
+    """Ids stay in Arrow until asked for; the ones asked for read as a full conversion would,
+    and damaged code columns are named."""
+    import pandas as pd
+
+    path = tmp_path / "semantic_ids.parquet"
+    pd.DataFrame({"item_id": [10, 20, 30], "code_0": [1, 2, 1], "code_1": [0, 0, 0]}).to_parquet(
+        path
+    )
+    table = read_code_table(path)
+    assert table.item_ids_of([2, 0]) == ["30", "10"]
+    assert table.item_ids.tolist() == ["10", "20", "30"]
+    assert table.collision is None and table.codes.dtype == np.int64
+    pd.DataFrame({"item_id": ["a", "b"], "code_0": [1.0, None]}).to_parquet(path)
+    with pytest.raises(InputError, match="some items have missing codes"):
+        read_code_table(path)
+    pd.DataFrame({"item_id": ["a", "b"], "code_0": [1, 2], "collision": [0, None]}).to_parquet(path)
+    with pytest.raises(InputError, match="some items have no collision index"):
+        read_code_table(path)
+    pd.DataFrame({"item_id": ["a", "b"], "code_0": ["x", "y"]}).to_parquet(path)
+    with pytest.raises(InputError, match="expected integer codes"):
+        read_code_table(path)

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from sklearn.covariance import LedoitWolf
 
-from analysis.diagnosis.diagnose import diagnose_run
+from analysis.diagnosis.diagnose import STAGES, diagnose_run
+from analysis.diagnosis.lanes import StageBoard
 from analysis.diagnosis.results import Unavailable
 from analysis.diagnosis.to_json import diagnosis_to_json
 from analysis.metrics.taxonomy import purity_by_prefix_length
@@ -30,6 +31,25 @@ DIAGNOSTIC_KEYS = {
     "coherence",
     "mahalanobis",
 }
+
+
+def test_stage_board_tells_what_both_lanes_run():
+    reports = []
+    board = StageBoard(lambda *told: reports.append(told))
+    board.start("usage")
+    board.finish("usage")  # nothing runs: the next start says what does
+    board.start("model_pass")
+    board.start("coherence")  # the second lane
+    board.finish("model_pass")
+    board.finish("coherence")
+    step = 1 / len(STAGES)
+    assert reports == [
+        ("usage", 0.0),
+        ("model_pass", step),
+        ("model_pass + coherence", step),
+        ("coherence", 2 * step),
+    ]
+    StageBoard(None).start("usage")  # no callback: nothing to tell
 
 
 def test_imported_run_marks_checkpoint_diagnostics_unavailable(letter_run, scientific_dir):
@@ -106,9 +126,16 @@ def test_catalog_without_categories_marks_taxonomy_unavailable(tmp_path, scienti
 
 @pytest.mark.slow
 def test_trained_run_diagnoses_fully(trained_run):
-    diagnosis = diagnose_run(trained_run, umap=False)
+    reports = []
+    diagnosis = diagnose_run(trained_run, umap=False, progress=lambda *told: reports.append(told))
     for name in DIAGNOSTIC_KEYS:
         assert diagnosis.available(name), f"{name}: {getattr(diagnosis, name)}"
+    # the progress names the stages of both lanes, the embedding lane's included
+    told = {stage for running, _ in reports for stage in running.split(" + ")}
+    assert told == set(diagnosis.timings)
+    assert {"coherence", "input_geometry", "mahalanobis", "model_pass"} <= told
+    fractions = [fraction for _, fraction in reports]
+    assert fractions == sorted(fractions) and fractions[0] >= 0 and fractions[-1] < 1
     # IDs were assigned from this checkpoint, with the collision-aware last level: the
     # checkpoint's codes after the same move are exactly the stored ones
     assert diagnosis.checkpoint_agreement == 1.0

@@ -16,10 +16,33 @@ PATHS = [["A", "x"], ["B"], [], ["A", "y"], ["A", "x", "1"], ["B", "x"]]
 
 def tables():
     arrow = pa.array([*PATHS[:2], None, *PATHS[3:]], type=pa.list_(pa.string()))
-    return [CategoryTable.from_paths(PATHS), CategoryTable.from_arrow(arrow)]
+    # as read from Parquet with the names dictionary-encoded, in two chunks whose dictionaries
+    # differ (one row group each), with an unused name and a missing one
+    dictionary = pa.list_(pa.dictionary(pa.int32(), pa.string()))
+    first = pa.array([["A", "x"], ["B"], None], type=pa.list_(pa.string())).cast(dictionary)
+    second = pa.ListArray.from_arrays(
+        pa.array([0, 2, 5, 7], pa.int32()),
+        pa.DictionaryArray.from_arrays(
+            pa.array([2, 3, 2, 0, 4, 1, 0], pa.int32()),
+            pa.array(["x", "B", "A", "y", "1", "unused"]),
+        ),
+    )
+    chunked = pa.chunked_array([first, second])
+    return [
+        CategoryTable.from_paths(PATHS),
+        CategoryTable.from_arrow(arrow),
+        CategoryTable.from_arrow(chunked),
+    ]
 
 
-@pytest.mark.parametrize("table", tables(), ids=["paths", "arrow"])
+def test_dictionary_names_that_are_missing_read_none():
+    dictionary = pa.DictionaryArray.from_arrays(pa.array([0, None, 1]), pa.array(["A", "B"]))
+    column = pa.ListArray.from_arrays(pa.array([0, 2, 3], pa.int32()), dictionary)
+    labels = category_labels(CategoryTable.from_arrow(column), 2)
+    assert labels.tolist() == category_labels([["A", "None"], ["B"]], 2).tolist()
+
+
+@pytest.mark.parametrize("table", tables(), ids=["paths", "arrow", "arrow dictionary"])
 def test_labels_by_hand(table):
     assert table.deepest == 3
     numbers, names = table.labels(1)  # numbered in order of first appearance

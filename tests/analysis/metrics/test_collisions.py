@@ -47,6 +47,32 @@ def test_a_given_collision_column_that_does_not_separate_is_measured():
     assert report.unique_id_ratio_with_collision == 0.75
 
 
+def test_collision_column_in_any_order_is_counted_like_a_set():
+    # labels that do not count up in row order inside their groups (the packed pairs are then
+    # sorted before counting); the truth is a plain-Python set of (codes..., collision)
+    rng = np.random.default_rng(4)
+    codes = rng.integers(0, 3, size=(500, 2))
+    collision = rng.integers(0, 4, size=500)
+    report = collision_report(codes, collision=collision)
+    distinct = {(*row, c) for row, c in zip(codes.tolist(), collision.tolist(), strict=True)}
+    assert report.unique_id_ratio_with_collision == len(distinct) / 500
+    assert collision_report(codes).unique_id_ratio_with_collision == 1.0
+
+
+def test_item_ids_may_be_a_function_of_the_rows():
+    # a table of millions converts only the listed groups' ids
+    asked = []
+
+    def ids_of(rows):
+        asked.append(rows.tolist())
+        return [f"item {row}" for row in rows.tolist()]
+
+    report = collision_report(CODES, item_ids=ids_of)
+    assert report.largest_groups["item_ids"].tolist() == [["item 1", "item 2"]]
+    assert asked == [[1, 2]]
+    assert collision_report(CODES).largest_groups["item_ids"].tolist() == [["1", "2"]]
+
+
 def test_prefix_groups_are_numbered_in_prefix_order():
     groups = prefix_groups(np.array([[3, 0], [1, 5], [3, 1], [1, 5]]), 2)
     assert groups.group.tolist() == [1, 0, 2, 0]

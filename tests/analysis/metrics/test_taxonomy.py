@@ -111,6 +111,37 @@ def test_information_scores_equal_scikit_learn(seed):
     )
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_taxonomy_scores_equal_scikit_learn_with_unused_numbers(seed):
+    # codes, prefix groups and category numbers go in without renumbering: codes skip values,
+    # items without a depth-2 category drop out, and one cluster holds a single class
+    rng = np.random.default_rng(seed)
+    n = 400
+    codes = rng.integers(0, 12, size=(n, 2)) * 3
+    paths = [
+        ["root", f"c{c}"] if c < 5 else ["root"] for c in rng.integers(0, 7, size=n).tolist()
+    ]
+    scores = taxonomy_scores(codes, paths, max_depth=2).set_index(["level", "depth", "grouping"])
+    labelled = np.array([len(path) == 2 for path in paths])
+    truth = np.array([path[-1] for path in paths])[labelled]
+    prefixes = codes[:, 0] * 100 + codes[:, 1]
+    for level, grouping, clusters in [
+        (0, "code", codes[:, 0]),
+        (1, "code", codes[:, 1]),
+        (1, "prefix", prefixes),
+    ]:
+        row = scores.loc[(level, 2, grouping)]
+        assert row["items"] == labelled.sum()
+        predicted = clusters[labelled]
+        assert row["nmi"] == pytest.approx(
+            normalized_mutual_info_score(truth, predicted), abs=1e-12
+        )
+        h, c, v = homogeneity_completeness_v_measure(truth, predicted)
+        assert row[["homogeneity", "completeness", "v_measure"]].tolist() == pytest.approx(
+            [h, c, v], abs=1e-12
+        )
+
+
 def test_information_scores_limit_cases():
     one = np.zeros(5, dtype=int)
     assert information_scores(one, one) == {
