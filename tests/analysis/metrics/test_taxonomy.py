@@ -118,9 +118,7 @@ def test_taxonomy_scores_equal_scikit_learn_with_unused_numbers(seed):
     rng = np.random.default_rng(seed)
     n = 400
     codes = rng.integers(0, 12, size=(n, 2)) * 3
-    paths = [
-        ["root", f"c{c}"] if c < 5 else ["root"] for c in rng.integers(0, 7, size=n).tolist()
-    ]
+    paths = [["root", f"c{c}"] if c < 5 else ["root"] for c in rng.integers(0, 7, size=n).tolist()]
     scores = taxonomy_scores(codes, paths, max_depth=2).set_index(["level", "depth", "grouping"])
     labelled = np.array([len(path) == 2 for path in paths])
     truth = np.array([path[-1] for path in paths])[labelled]
