@@ -75,6 +75,21 @@ def test_metrics_are_the_recorded_ones(current):
             assert new[key] == pytest.approx(old[key], rel=1e-12, abs=0)
 
 
+SCORE_FIELDS = ("nmi", "homogeneity", "completeness", "v_measure")
+
+
 def test_diagnosis_is_the_recorded_one(current):
+    """Every value bit for bit, except the taxonomy's information scores to 1e-12 relative:
+    they are now counted without renumbering codes and categories by first appearance (issue
+    12, ten million items), so the same mutual-information terms are added in another order
+    and the last bit may differ."""
     recorded = json.loads(PINNED_FILE.read_text())
-    assert differences(recorded["diagnosis"], current["diagnosis"], "diagnosis") == []
+    found = differences(recorded["diagnosis"], current["diagnosis"], "diagnosis")
+    for line in found:
+        field = line.split(":")[0].rsplit(".", 1)[-1]
+        assert ".taxonomy.scores[" in line and field in SCORE_FIELDS, line
+    old_scores = recorded["diagnosis"]["diagnostics"]["taxonomy"]["scores"]
+    new_scores = current["diagnosis"]["diagnostics"]["taxonomy"]["scores"]
+    for old, new in zip(old_scores, new_scores, strict=True):
+        for key in SCORE_FIELDS:
+            assert new[key] == pytest.approx(old[key], rel=1e-12, abs=1e-15)

@@ -332,3 +332,17 @@ def test_code_table_converts_ids_only_when_asked(tmp_path):
     pd.DataFrame({"item_id": ["a", "b"], "code_0": ["x", "y"]}).to_parquet(path)
     with pytest.raises(InputError, match="expected integer codes"):
         read_code_table(path)
+
+
+def test_sid_strings_of_a_table_equal_one_row_at_a_time():
+    from rqvae.semantic_ids import sid_string, sid_strings
+
+    rng = np.random.default_rng(3)
+    codes = rng.integers(0, 300, size=(2_000, 4))
+    codes[0] = 0
+    expected = [sid_string(row) for row in codes.tolist()]
+    assert sid_strings(codes).tolist() == expected
+    assert sid_strings(codes.astype(np.uint16)).tolist() == expected
+    assert sid_strings(codes.astype(np.float64)).tolist() == expected  # whole numbers
+    assert expected[0] == "<|sid_start|><|sid_0_0|><|sid_1_0|><|sid_2_0|><|sid_3_0|><|sid_end|>"
+    assert sid_strings(np.zeros((0, 3), dtype=np.int64)).tolist() == []
