@@ -74,23 +74,33 @@ def semantic_id_table(item_ids, codes: np.ndarray) -> pd.DataFrame:
     return table
 
 
+SID_CHUNK = 1 << 20  # rows per Arrow pass of sid_strings: its temporary strings stay bounded
+
+
 def sid_strings(codes: np.ndarray) -> np.ndarray:
     """:func:`sid_string` of every row of ``codes`` (int, (n, levels)): object array of str.
 
-    Built column by column in Arrow, not row by row in Python: 8x faster at a million rows."""
+    Built column by column in Arrow, not row by row in Python (several times faster at a
+    million rows), in chunks of :data:`SID_CHUNK` rows so that Arrow's copies of the strings
+    never outgrow one chunk."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     codes = np.asarray(codes).astype(np.int64, copy=False)
-
-    tokens = [
-        pc.binary_join_element_wise(
-            f"<|sid_{level}_", pc.cast(pa.array(codes[:, level]), pa.string()), "|>", ""
-        )
-        for level in range(codes.shape[1])
-    ]
-    joined = pc.binary_join_element_wise(SID_START, *tokens, SID_END, "")
-    return joined.to_numpy(zero_copy_only=False)
+    parts = [np.empty(0, dtype=object)]
+    for start in range(0, len(codes), SID_CHUNK):
+        chunk = codes[start : start + SID_CHUNK]
+        tokens = [
+            pc.binary_join_element_wise(
+                f"<|sid_{level}_", pc.cast(pa.array(chunk[:, level]), pa.string()), "|>", ""
+            )
+            for level in range(codes.shape[1])
+        ]
+        joined = pc.binary_join_element_wise(SID_START, *tokens, SID_END, "")
+        parts.append(joined.to_numpy(zero_copy_only=False))
+        del tokens, joined
+        pa.default_memory_pool().release_unused()
+    return np.concatenate(parts)
 
 
 def write_semantic_ids(

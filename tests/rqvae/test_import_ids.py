@@ -346,3 +346,13 @@ def test_sid_strings_of_a_table_equal_one_row_at_a_time():
     assert sid_strings(codes.astype(np.float64)).tolist() == expected  # whole numbers
     assert expected[0] == "<|sid_start|><|sid_0_0|><|sid_1_0|><|sid_2_0|><|sid_3_0|><|sid_end|>"
     assert sid_strings(np.zeros((0, 3), dtype=np.int64)).tolist() == []
+
+
+def test_sid_strings_across_chunks(monkeypatch):
+    from rqvae import semantic_ids
+
+    codes = np.arange(35).reshape(7, 5) % 4
+    whole = semantic_ids.sid_strings(codes).tolist()
+    monkeypatch.setattr(semantic_ids, "SID_CHUNK", 3)  # 3 + 3 + 1 rows
+    assert semantic_ids.sid_strings(codes).tolist() == whole
+    assert whole == [semantic_ids.sid_string(row) for row in codes.tolist()]
