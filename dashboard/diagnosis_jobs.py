@@ -24,18 +24,11 @@ from rqvae.run_folder import Run
 from rqvae.run_lock import is_locked
 
 
-def diagnosis(run_dir: Path) -> Diagnosis:
-    """Every diagnostic of the run except the UMAP maps (shared object: do not modify).
-
-    Waits for the background job of :func:`diagnosis_now`. Raises InputError when the run
-    itself is unusable (missing or corrupt semantic IDs or config); a diagnostic the run cannot
-    have is an ``Unavailable`` inside the result.
-    """
-    return _started_job(run_dir, with_maps=False).result()
-
-
 def diagnosis_with_maps(run_dir: Path) -> Diagnosis:
-    """:func:`diagnosis` plus the UMAP maps of the codewords and of an item sample.
+    """Every diagnostic of the run with the UMAP maps of the codewords and of an item sample
+    (shared object: do not modify), waiting for the background job of :func:`diagnosis_now`.
+    Raises InputError when the run itself is unusable (missing or corrupt semantic IDs or
+    config); a diagnostic the run cannot have is an ``Unavailable`` inside the result.
 
     UMAP is slow on first use; ``analysis`` caches its coordinates in ``RUN/cache/``, so only
     the first visit of the Codeword map page of a run pays for it.
@@ -120,6 +113,6 @@ def _diagnosis_job(
 
 
 @st.cache_resource(show_spinner="Counting codes ...", max_entries=16)
-def _id_diagnosis(run_dir: str, file_stamp: Stamp, locked: bool, sequences: tuple) -> Diagnosis:
+def _id_diagnosis(run_dir: str, run_stamp: Stamp, locked: bool, sequences: tuple) -> Diagnosis:
     found = Path(sequences[0]) if sequences else None
     return diagnose_run(run_dir, umap=False, model=False, cache=True, sequences=found)

@@ -146,10 +146,6 @@ class CodeTable:
     codes: np.ndarray
     collision: np.ndarray | None
 
-    @property
-    def n_items(self) -> int:
-        return len(self.codes)
-
     @cached_property
     def item_ids(self) -> np.ndarray:
         """Every item id as ``str``: object array, shape (n_items,)."""
@@ -162,8 +158,8 @@ class CodeTable:
 
 
 def python_ids(column) -> np.ndarray:
-    """A pyarrow id column as an object array of ``str`` (what ``astype(str)`` gives in pandas:
-    ints as digits, a missing id as ``"None"``)."""
+    """A pyarrow id column as an object array of ``str``, as pandas' ``astype(str)`` gives it
+    (ints as digits); the same conversion the whole table got before ids stayed in Arrow."""
     return column.to_pandas().astype(str).to_numpy(dtype=object)
 
 
