@@ -93,9 +93,9 @@ def main() -> None:
 
     import torch
 
-    from rqvae.assign import ASSIGN_CHUNK
-    from rqvae.config import ModelConfig
-    from rqvae.model import RQVAE
+    from rqvae.ids.assign import ASSIGN_CHUNK
+    from rqvae.model.config import ModelConfig
+    from rqvae.model.network import RQVAE
     from rqvae.quantizers import CodebookQuantizer, assign_codes
     from rqvae.quantizers.rqvae_model import RQVAEQuantizer
 

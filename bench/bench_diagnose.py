@@ -12,10 +12,10 @@ What it builds (in a temporary folder, removed at the end unless ``--keep``):
   and sub-category (25 per department) and ``e`` its own noise; so cosine similarity is about
   0.6 within a sub-category, 0.35 within a department and 0.1 across, as with MiniLM
   embeddings of a real catalog. Titles name the item and its categories.
-- A reference run trained by ``rqvae.train.train`` for one epoch on a ``--reference-items``
+- A reference run trained by ``rqvae.training.train.train`` for one epoch on a ``--reference-items``
   catalog, and a full run on the ``--items`` catalog that reuses the reference checkpoint
   (trained on a sample of the same distribution; see :func:`derive_run`). Both are assigned
-  with ``rqvae.assign.assign_run``: semantic IDs for every item.
+  with ``rqvae.ids.assign.assign_run``: semantic IDs for every item.
 
 Then ``diagnose_run`` (every diagnostic; UMAP on a 2,000-item sample) runs on each run in a
 fresh child process, so each measurement starts from an empty heap: first on the
@@ -92,7 +92,7 @@ def _unit(x: np.ndarray) -> np.ndarray:
 
 
 def catalog_spec(catalog: Path):
-    from rqvae.catalog import CatalogSpec
+    from rqvae.data.catalog import CatalogSpec
 
     return CatalogSpec(
         path=catalog,
@@ -105,9 +105,9 @@ def catalog_spec(catalog: Path):
 
 def train_reference(folder: Path, embeddings: Path, catalog: Path) -> Path:
     """Train the reference run (one epoch) on its own catalog and assign its IDs."""
-    from rqvae.assign import assign_run
-    from rqvae.config import load_config
-    from rqvae.train import train
+    from rqvae.ids.assign import assign_run
+    from rqvae.model.config import load_config
+    from rqvae.training.train import train
 
     run = folder / "run"
     config = load_config(None, TRAIN_SETTINGS)
@@ -122,11 +122,11 @@ def derive_run(trained: Path, folder: Path, embeddings: Path, catalog: Path) -> 
     Training on a million items for the sake of a diagnosis benchmark would only cost time; a
     checkpoint trained on a sample of the same distribution is what the diagnostics see in
     practice. ``config.json`` keeps the settings, points ``data`` at the full catalog and
-    records ``trained_on``; the IDs of every item come from ``rqvae.assign.assign_run``.
+    records ``trained_on``; the IDs of every item come from ``rqvae.ids.assign.assign_run``.
     """
-    from rqvae.assign import assign_run
-    from rqvae.catalog import load_catalog
+    from rqvae.data.catalog import load_catalog
     from rqvae.files import atomic_write_json, atomic_write_parquet, read_json, sha256_of
+    from rqvae.ids.assign import assign_run
 
     run = folder / "run"
     run.mkdir(parents=True)

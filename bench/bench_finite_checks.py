@@ -6,13 +6,14 @@ Checks and their references (default model: 384 -> 512-256-128 -> 32, 3 levels x
 
 - per-step loss check (``torch.isfinite(loss)``, one sync) vs one training step (batch 512:
   forward, backward, AdamW step, codebook update);
-- per-epoch check (:func:`rqvae.train.check_finite_epoch`: the metrics record and every weight)
+- per-epoch check (:func:`rqvae.training.train.check_finite_epoch`: the metrics record and
+  every weight)
   vs one training step (an epoch is at least one step, usually hundreds);
 - :func:`rqvae.quantizers.from_run.check_finite_weights` vs loading the run's model
-  (:func:`rqvae.checkpoint.load_model`);
+  (:func:`rqvae.runs.checkpoint.load_model`);
 - strict JSON reading (:func:`rqvae.files.loads_strict`) vs ``json.loads`` of a config.json;
 - the import-time embeddings check (``check_finite_chunk`` over the file, 8,192-row reads) vs
-  one pass reading the same rows with :class:`rqvae.embeddings.EmbeddingReader`.
+  one pass reading the same rows with :class:`rqvae.data.embeddings.EmbeddingReader`.
 
 Prints one Markdown table: median seconds of each, and the check as a share of its reference.
 """
@@ -30,14 +31,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rqvae.checkpoint import load_model
-from rqvae.config import RunConfig, config_to_dict
-from rqvae.embeddings import EmbeddingReader, check_finite_chunk
+from rqvae.data.embeddings import EmbeddingReader, check_finite_chunk
 from rqvae.files import loads_strict
-from rqvae.model import RQVAE
+from rqvae.model.config import RunConfig, config_to_dict
+from rqvae.model.network import RQVAE
 from rqvae.quantizers.from_run import check_finite_weights
 from rqvae.quantizers.rqvae_model import RQVAEQuantizer
-from rqvae.train import check_finite_epoch, train
+from rqvae.runs.checkpoint import load_model
+from rqvae.training.train import check_finite_epoch, train
 
 CHUNK = 8192
 

@@ -16,7 +16,7 @@ What it builds, for each size (in a temporary folder, removed at the end unless 
   sub-category).
 - ``rqvae import-ids --ids ids.parquet`` makes the run (timed), and the catalog is attached as
   ``RUN/items.parquet``. (``--catalog catalog.parquet`` would attach the same table, but
-  :func:`rqvae.catalog.load_catalog` reads a catalog record by record in Python: about
+  :func:`rqvae.data.catalog.load_catalog` reads a catalog record by record in Python: about
   100 s per million items, a setup cost the ID diagnostics never pay; pass
   ``--import-catalog`` to time it anyway.)
 
@@ -109,8 +109,8 @@ def write_inputs(folder: Path, n_items: int, seed: int = 0) -> tuple[Path, Path]
 
 
 def _import_child(ids_path: str, catalog_path: str, run_dir: str, with_catalog: bool, queue):
-    from rqvae.catalog import CatalogSpec
-    from rqvae.import_ids import import_ids
+    from rqvae.data.catalog import CatalogSpec
+    from rqvae.importers.import_ids import import_ids
 
     spec = CatalogSpec(
         path=Path(catalog_path),

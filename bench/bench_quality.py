@@ -41,12 +41,12 @@ def parse_value(text: str):
 
 
 def run_one(data: Path, catalog: str, seed: int, settings: dict, folder: Path) -> dict:
-    from rqvae.assign import assign_run
-    from rqvae.config import ModelConfig, RunConfig, TrainConfig
+    from rqvae.ids.assign import assign_run
+    from rqvae.model.config import ModelConfig, RunConfig, TrainConfig
     from rqvae.quantizers import assign_codes
     from rqvae.quantizers.from_run import load_run_quantizer
-    from rqvae.run_folder import Run
-    from rqvae.train import train
+    from rqvae.runs.folder import Run
+    from rqvae.training.train import train
 
     fields = {name: {f for f in section.__dataclass_fields__} for name, section in
               (("model", ModelConfig), ("train", TrainConfig))}  # fmt: skip
@@ -92,7 +92,7 @@ def run_one(data: Path, catalog: str, seed: int, settings: dict, folder: Path) -
 
 def level0_nmi(items_path: Path, codes: np.ndarray) -> float:
     from analysis.metrics.taxonomy import taxonomy_scores
-    from rqvae.catalog import CatalogSpec, load_catalog
+    from rqvae.data.catalog import CatalogSpec, load_catalog
 
     spec = CatalogSpec(path=items_path, format="generic", id_field="item_id",
                        text_fields=("title",), category_field="categories")  # fmt: skip
@@ -115,7 +115,7 @@ def main() -> None:
     TRACE = args.trace
     import torch
 
-    from rqvae.threads import use_default_threads
+    from rqvae.training.threads import use_default_threads
 
     use_default_threads()  # as `rqvae train` does: OMP_NUM_THREADS, else the measured default
     if args.threads:

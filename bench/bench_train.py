@@ -7,7 +7,7 @@ One process, on debian-packages (63,681 x 384), one after the other:
 
 1. threads: samples/s of our training step (default model and batch size) with 1 and with 2 torch
    threads, alternated over rounds so that load from other processes hits both alike;
-2. ours: ``rqvae.train.train`` with the default config (best rule, early stopping), then
+2. ours: ``rqvae.training.train.train`` with the default config (best rule, early stopping), then
    ``assign``; the final quality is that of the IDs ``assign`` writes (collision-aware last
    level), and, comparable with the reference's, that of the nearest-codeword IDs;
 3. reference: the same MLP encoder/decoder (384-512-256-128-32 and back), ``ResidualVQ`` with
@@ -60,8 +60,8 @@ def reached(unique: float, usage: list[float]) -> bool:
 def thread_sweep(array: np.ndarray, rounds: int = 3, steps: int = 15) -> dict[int, float]:
     """Median samples/s of our training step (forward, backward, AdamW) per thread count, at
     the default batch size."""
-    from rqvae.config import ModelConfig, TrainConfig
-    from rqvae.model import RQVAE
+    from rqvae.model.config import ModelConfig, TrainConfig
+    from rqvae.model.network import RQVAE
 
     batch = TrainConfig().batch_size
     model = RQVAE(ModelConfig(input_dim=array.shape[1]))
@@ -86,12 +86,12 @@ def thread_sweep(array: np.ndarray, rounds: int = 3, steps: int = 15) -> dict[in
 
 
 def run_ours(embeddings: Path, folder: Path, seed: int, batch_size: int | None = None) -> dict:
-    from rqvae.assign import assign_run
-    from rqvae.config import load_config
+    from rqvae.ids.assign import assign_run
+    from rqvae.model.config import load_config
     from rqvae.quantizers import assign_codes
     from rqvae.quantizers.from_run import load_run_quantizer
-    from rqvae.run_folder import Run
-    from rqvae.train import train
+    from rqvae.runs.folder import Run
+    from rqvae.training.train import train
 
     overrides = {"seed": seed} if batch_size is None else {"seed": seed, "batch_size": batch_size}
     config = load_config(None, overrides)
@@ -132,9 +132,9 @@ def run_reference(
 ) -> dict:
     from vector_quantize_pytorch import ResidualVQ
 
-    from rqvae.config import TrainConfig
-    from rqvae.model import mlp
-    from rqvae.train import lr_at
+    from rqvae.model.config import TrainConfig
+    from rqvae.model.network import mlp
+    from rqvae.training.train import lr_at
 
     torch.manual_seed(seed)
     train_config = TrainConfig(seed=seed)
@@ -231,7 +231,7 @@ def main() -> None:
         "--batch-size", type=int, default=None, help="for both loops (default: our default)"
     )
     args = parser.parse_args()
-    from rqvae.threads import default_threads
+    from rqvae.training.threads import default_threads
 
     embeddings = args.data / "debian-packages" / "embeddings.minilm.npy"
     array = np.load(embeddings)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from rqvae.catalog import CatalogSpec
+from rqvae.data.catalog import CatalogSpec
 
 CATALOG_FLAGS = ("catalog_format", "id_field", "text_fields", "category_field", "category_sep")
 

@@ -36,5 +36,17 @@ for module in (quantizer_commands, analysis_commands, dashboard_command):
         main.add_command(command)
 
 
-if __name__ == "__main__":
+def module_entry() -> None:
+    """``python -m rqvae`` and ``torchrun ... -m rqvae -- <command>`` (see ``rqvae/__main__.py``).
+
+    torchrun's own parser claims any option that abbreviates one of its own (``--run`` would be
+    ``--run-path``), so under torchrun the command goes after ``--``. Some Python versions pass
+    that ``--`` on to the script; it is dropped here.
+    """
+    if len(sys.argv) > 1 and sys.argv[1] == "--":
+        del sys.argv[1]
     main()
+
+
+if __name__ == "__main__":
+    module_entry()

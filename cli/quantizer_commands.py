@@ -24,8 +24,8 @@ from cli.catalog_flags import catalog_spec_from, pass_catalog, pass_catalog_as_c
 @pass_catalog
 def embed(catalog, out, model_path, batch_size, catalog_flags):
     """Embed a catalog's item texts with sentence-transformers (offline)."""
-    from rqvae.catalog import load_catalog
-    from rqvae.sentence_encoder import embed_catalog
+    from rqvae.data.catalog import load_catalog
+    from rqvae.data.sentence_encoder import embed_catalog
 
     spec = catalog_spec_from(catalog, **catalog_flags)
     items = load_catalog(spec)
@@ -102,11 +102,11 @@ def train(
 
     Data-parallel under torchrun: torchrun --nproc_per_node N -m rqvae -- train ...
     """
-    from rqvae.config import load_config
-    from rqvae.distributed import distributed_session
     from rqvae.files import read_json
-    from rqvae.threads import use_default_threads
-    from rqvae.train import train as train_run
+    from rqvae.model.config import load_config
+    from rqvae.training.distributed import distributed_session
+    from rqvae.training.threads import use_default_threads
+    from rqvae.training.train import train as train_run
 
     use_default_threads()  # OMP_NUM_THREADS, else the measured default
     overrides = {key: value for key, value in overrides.items() if value is not None}
@@ -156,7 +156,7 @@ LAST_LEVEL_OPTION = click.option(
     default="balanced",
     show_default=True,
     help="balanced: items that would share a whole ID move to the free last-level codes of "
-    "their prefix nearest to them (rqvae/last_level.py); nearest: the nearest codeword at "
+    "their prefix nearest to them (rqvae/ids/last_level.py); nearest: the nearest codeword at "
     "every level.",
 )
 
@@ -182,10 +182,10 @@ def assign(run_dir, embeddings, checkpoint, shard, last_level):
 
     Under torchrun (WORLD_SIZE > 1) every rank encodes its shard and rank 0 writes the table.
     """
-    from rqvae import assign as assigning
-    from rqvae.assign_shards import Shard
-    from rqvae.checkpoint import best_warning
-    from rqvae.distributed import distributed_session, launched_by_torchrun
+    from rqvae.ids import assign as assigning
+    from rqvae.ids.shards import Shard
+    from rqvae.runs.checkpoint import best_warning
+    from rqvae.training.distributed import distributed_session, launched_by_torchrun
 
     embeddings_path = Path(embeddings) if embeddings else None
     if shard is not None:
@@ -222,14 +222,14 @@ def assign(run_dir, embeddings, checkpoint, shard, last_level):
 @LAST_LEVEL_OPTION
 def merge_ids(run_dir, embeddings, last_level):
     """Combine the parts of `assign --shard i/n` into RUN/semantic_ids.parquet."""
-    from rqvae.assign import merge_ids as merge
+    from rqvae.ids.assign import merge_ids as merge
 
     embeddings_path = Path(embeddings) if embeddings else None
     _echo_ids(Path(run_dir), merge(Path(run_dir), embeddings_path, last_level))
 
 
 def _echo_ids(run_dir: Path, table) -> None:
-    from rqvae.semantic_ids import read_ids_source
+    from rqvae.runs.semantic_ids import read_ids_source
 
     path = run_dir / "semantic_ids.parquet"
     unique = (table["collision"] == 0).mean()
@@ -273,7 +273,7 @@ def import_ids(
 ):
     """Import semantic IDs made by another tool (LC-Rec .index.json, Parquet or CSV)."""
     from rqvae.files import read_json
-    from rqvae.import_ids import import_ids as run_import
+    from rqvae.importers.import_ids import import_ids as run_import
 
     spec = catalog_spec_from(catalog, **catalog_flags)
     path = run_import(
@@ -350,7 +350,7 @@ def import_checkpoint(
     catalog_flags,
 ):
     """Turn another codebase's RQ-VAE checkpoint into a run folder (nothing in it is run)."""
-    from rqvae.import_checkpoint import import_checkpoint as run_import
+    from rqvae.importers.import_checkpoint import import_checkpoint as run_import
 
     result = run_import(
         checkpoint,
@@ -382,7 +382,7 @@ def import_checkpoint(
 @click.argument("query")
 def lookup(run_dir, query, limit):
     """Map an ID string (or prefix) to its items, or a title substring to IDs."""
-    from rqvae.lookup import lookup as lookup_items
+    from rqvae.ids.lookup import lookup as lookup_items
 
     table = lookup_items(Path(run_dir), query, limit=limit)
     if table.empty:

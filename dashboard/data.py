@@ -36,9 +36,9 @@ from dashboard.diagnosis_jobs import diagnosis_with_maps
 from dashboard.paths import run_path
 from dashboard.stamps import DIAGNOSIS_FILES, ID_FILES, RUN_FILES, Stamp, stamp
 from rqvae.errors import InputError, WorkbenchError
-from rqvae.lookup import lookup_table
+from rqvae.ids.lookup import lookup_table
 from rqvae.probe import PROBE_FILE
-from rqvae.run_folder import (
+from rqvae.runs.folder import (
     CONFIG_FILE,
     ITEMS_FILE,
     METRICS_FILE,
@@ -47,7 +47,7 @@ from rqvae.run_folder import (
     RunInfo,
     list_runs,
 )
-from rqvae.run_lock import effective_state, is_locked
+from rqvae.runs.lock import effective_state, is_locked
 
 LIVE_STATES = ("training",)
 # Errors that mean "this run (or this diagnostic) cannot be shown", not "the dashboard is broken".

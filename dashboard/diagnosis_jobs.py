@@ -20,8 +20,8 @@ from analysis.diagnosis.results import Diagnosis
 from analysis.reading.behaviour_sequences import find_sequences
 from dashboard import background
 from dashboard.stamps import DIAGNOSIS_FILES, RUN_FILES, Stamp, file_stamp, stamp
-from rqvae.run_folder import Run
-from rqvae.run_lock import is_locked
+from rqvae.runs.folder import Run
+from rqvae.runs.lock import is_locked
 
 
 def diagnosis_with_maps(run_dir: Path) -> Diagnosis:

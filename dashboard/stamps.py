@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rqvae.run_folder import (
+from rqvae.runs.folder import (
     CHECKPOINT_DIR,
     CONFIG_FILE,
     ITEMS_FILE,

@@ -1,15 +1,10 @@
-"""``python -m rqvae`` (and ``torchrun ... -m rqvae -- <command>``): the ``rqvae`` command line.
+"""A two-line shim, so that ``python -m rqvae`` and ``torchrun ... -m rqvae -- <command>`` work.
 
-torchrun's own parser claims any option that abbreviates one of its own (``--run`` would be
-``--run-path``), so under torchrun the command goes after ``--``. Some Python versions pass
-that ``--`` on to the script; it is dropped here.
+The command line lives in :mod:`cli` (the ``rqvae`` console entry, ``cli.main:main``), which sits
+above :mod:`rqvae` and :mod:`analysis`. Python runs this file only as a script and nothing imports
+it, so no module of the package depends on its command line; the arrow still points down.
 """
 
-import sys
+from cli.main import module_entry
 
-from cli.main import main
-
-if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "--":
-        del sys.argv[1]
-    main()
+module_entry()

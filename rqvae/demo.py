@@ -22,12 +22,12 @@ import sys
 import zipfile
 from pathlib import Path
 
-from rqvae.catalog import CatalogSpec, load_catalog
-from rqvae.embeddings import sidecar_path
+from rqvae.data.catalog import CatalogSpec, load_catalog
+from rqvae.data.embeddings import sidecar_path
+from rqvae.data.sentence_encoder import embed_catalog
 from rqvae.errors import InputError
 from rqvae.files import atomic_write_bytes, read_json, sha256_of
-from rqvae.run_folder import SEMANTIC_IDS_FILE
-from rqvae.sentence_encoder import embed_catalog
+from rqvae.runs.folder import SEMANTIC_IDS_FILE
 
 RECBOLE_REQUIREMENT = "recbole==1.2.1"
 WHEEL_GLOB = "recbole-1.2.1-*.whl"
@@ -72,9 +72,9 @@ def run_demo(runs_dir: Path, cache_dir: Path | None = None, force: bool = False)
     embeddings = cached_embeddings(spec, cache / "ml-100k" / "embeddings.minilm.npy")
 
     # Imported here: torch loads slowly, and the steps above fail fast without it.
-    from rqvae.assign import assign_run
-    from rqvae.config import load_config
-    from rqvae.train import train
+    from rqvae.ids.assign import assign_run
+    from rqvae.model.config import load_config
+    from rqvae.training.train import train
 
     run_dirs = []
     for name, settings in DEMO_RUNS.items():

@@ -71,7 +71,7 @@ TRAINED_SETTINGS = {"epochs": 2, "num_levels": 3, "codebook_size": 32, "batch_si
 
 
 def scientific_catalog(scientific_dir: Path):
-    from rqvae.catalog import CatalogSpec
+    from rqvae.data.catalog import CatalogSpec
 
     return CatalogSpec(
         path=scientific_dir / "items.jsonl.gz",
@@ -84,7 +84,7 @@ def scientific_catalog(scientific_dir: Path):
 
 def import_reference(scientific_dir: Path, method: str, out: Path, embeddings: bool) -> Path:
     """A published reference ID set imported with the catalog (and the embeddings)."""
-    from rqvae.import_ids import import_ids
+    from rqvae.importers.import_ids import import_ids
 
     return import_ids(
         scientific_dir / "reference_ids" / method / "Scientific.index.json",
@@ -108,9 +108,9 @@ def mql_run(tmp_path_factory, scientific_dir: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory, scientific_dir: Path) -> Path:
-    from rqvae.assign import assign_run
-    from rqvae.config import load_config
-    from rqvae.train import train
+    from rqvae.ids.assign import assign_run
+    from rqvae.model.config import load_config
+    from rqvae.training.train import train
 
     out = tmp_path_factory.mktemp("runs") / "trained"
     train(

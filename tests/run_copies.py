@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rqvae.semantic_ids import level_columns, write_semantic_ids
+from rqvae.runs.semantic_ids import level_columns, write_semantic_ids
 
 
 def permuted_copy(run_dir: Path, out: Path, seed: int = 3) -> Path:

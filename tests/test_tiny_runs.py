@@ -22,10 +22,10 @@ from analysis.diagnosis.diagnose import diagnose_run
 from analysis.diagnosis.to_json import diagnosis_to_json
 from analysis.presentation.report import write_report
 from cli.main import main
-from rqvae.assign import assign_run
-from rqvae.catalog import CatalogSpec
-from rqvae.config import ModelConfig, RunConfig, TrainConfig
-from rqvae.train import train
+from rqvae.data.catalog import CatalogSpec
+from rqvae.ids.assign import assign_run
+from rqvae.model.config import ModelConfig, RunConfig, TrainConfig
+from rqvae.training.train import train
 
 SIZES = (1, 2, 10, 11)
 APP_PATH = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"

@@ -62,11 +62,11 @@ from analysis.reading.run_data import RunData
 from rqvae.errors import DiagnosticUnavailable, InputError
 from rqvae.files import file_fingerprint
 from rqvae.id_metrics import SortedCodes, code_counts
-from rqvae.run_folder import Run
-from rqvae.run_lock import effective_state, is_locked
-from rqvae.semantic_ids import read_code_table
-from rqvae.source_ids import SOURCE_IDS_FILE
-from rqvae.threads import limited_threads
+from rqvae.importers.source_ids import SOURCE_IDS_FILE
+from rqvae.runs.folder import Run
+from rqvae.runs.lock import effective_state, is_locked
+from rqvae.runs.semantic_ids import read_code_table
+from rqvae.training.threads import limited_threads
 
 
 def diagnose_run(
@@ -224,7 +224,7 @@ def _diagnose(
     with stage("taxonomy"):
         taxonomy = optional(lambda: _taxonomy(data, codes))
     # Coherence and the input geometry only read the embeddings (BLAS, no torch): a second
-    # lane runs them beside the model pass, each lane on one thread (rqvae.threads).
+    # lane runs them beside the model pass, each lane on one thread (rqvae.training.threads).
     # which file row is which item, found once; the ID-only diagnosis reads no embeddings
     embeddings = optional(data.embeddings) if model else Unavailable(DEFERRED)
     lane = ThreadPoolExecutor(max_workers=1, thread_name_prefix="diagnose-embeddings")

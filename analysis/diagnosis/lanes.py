@@ -6,9 +6,9 @@ the codeword geometry with its UMAP maps. :func:`analysis.diagnosis.diagnose.dia
 runs the ID diagnostics first, then the main lane (:func:`main_lane`: behaviour, model pass,
 geometry) in the calling thread and the embedding lane (:func:`embedding_lane`, then the
 Mahalanobis comparison once the model pass has made the latents) in a second one. Each lane
-uses one torch and one BLAS thread (:func:`rqvae.threads.limited_threads`): on two busy cores
-that beats one lane with two threads each (bench/RESULTS.md, issue 12). The numbers do not
-depend on the lanes: every diagnostic reads only its own inputs.
+uses one torch and one BLAS thread (:func:`rqvae.training.threads.limited_threads`): on two
+busy cores that beats one lane with two threads each (bench/RESULTS.md, issue 12). The numbers
+do not depend on the lanes: every diagnostic reads only its own inputs.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from analysis.metrics.umap_maps import UmapSettings
 from analysis.reading.run_data import RunData
 from rqvae.errors import DiagnosticUnavailable, WorkbenchError
 from rqvae.files import file_fingerprint
-from rqvae.last_level import spread_with_quantizer
+from rqvae.ids.last_level import spread_with_quantizer
 from rqvae.quantizers import Quantizer
 from rqvae.quantizers.from_run import NonFiniteWeights, load_run_quantizer
 

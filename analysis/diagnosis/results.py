@@ -87,7 +87,7 @@ class Diagnosis:
         checkpoint assigns now (1.0 when the IDs were assigned from it); None without checkpoint.
         When ``assign`` moved colliding items to free last-level codes (``last_level``), the
         checkpoint's codes are compared after the same move.
-    last_level : how ``rqvae assign`` chose the last level (:mod:`rqvae.last_level`), from the
+    last_level : how ``rqvae assign`` chose the last level (:mod:`rqvae.ids.last_level`), from the
         table's metadata: ``{"rule": "balanced" | "nearest", "moved", "left_colliding",
         "extra_cost_mean"}`` (the counts for "balanced" only); None when the IDs do not say
         (imported tables, baselines, IDs assigned before the rule existed).
@@ -138,3 +138,26 @@ class Diagnosis:
 
     def available(self, name: str) -> bool:
         return not isinstance(getattr(self, name), Unavailable)
+
+
+# The result types the on-disk store (analysis.diagnosis.store) may rebuild, by name: an explicit
+# list, so a cache file can only ever name one of these, and no module is imported by a name read
+# from disk. A new result type that a Diagnosis holds is added here.
+STORED_RESULT_TYPES: dict[str, type] = {
+    cls.__name__: cls
+    for cls in (
+        Diagnosis,
+        Unavailable,
+        UsageResult,
+        EntropyResult,
+        TaxonomyResult,
+        Finding,
+        CollisionReport,
+        ResidualNorms,
+        Geometry,
+        AssignmentComparison,
+        EmbeddingGeometry,
+        BehaviourAlignment,
+        PopularityAllocation,
+    )
+}

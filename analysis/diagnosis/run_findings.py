@@ -11,17 +11,17 @@ health findings of the IDs, and use the same :class:`~analysis.metrics.health.Fi
   SHA-256 differs from the run's current ``best`` (e.g. after ``--resume``); value is the epoch
   the IDs came from, threshold the epoch of ``best``.
 - ``best_not_qualified`` (warning): no epoch met the best-checkpoint rule, so ``best`` holds an
-  epoch that did not qualify (see :func:`rqvae.checkpoint.best_warning`).
+  epoch that did not qualify (see :func:`rqvae.runs.checkpoint.best_warning`).
 """
 
 from __future__ import annotations
 
 from analysis.metrics.health import Finding
-from rqvae.checkpoint import best_warning, checkpoint_path, checkpoint_state
 from rqvae.files import sha256_of
-from rqvae.run_folder import SEMANTIC_IDS_FILE, Run
-from rqvae.run_lock import effective_state
-from rqvae.semantic_ids import read_ids_source
+from rqvae.runs.checkpoint import best_warning, checkpoint_path, checkpoint_state
+from rqvae.runs.folder import SEMANTIC_IDS_FILE, Run
+from rqvae.runs.lock import effective_state
+from rqvae.runs.semantic_ids import read_ids_source
 
 
 def run_findings(run: Run) -> list[Finding]:

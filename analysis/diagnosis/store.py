@@ -3,9 +3,10 @@
 
 Layout: ``RUN/cache/diagnosis/<key>/`` holds ``diagnosis.json`` plus one ``.parquet`` per
 DataFrame and one ``.npy`` per numeric array. Nothing is unpickled: JSON names each result's
-dataclass, and only dataclasses defined in this project's ``analysis`` and ``rqvae`` packages
-are rebuilt (a hand-made cache file can at worst produce a wrong number, never run code; and
-its key would not match a real run's files).
+dataclass by its class name, and only the classes listed in
+:data:`analysis.diagnosis.results.STORED_RESULT_TYPES` are rebuilt; no module is ever imported
+by a name read from the file (a hand-made cache file can at worst produce a wrong number, never
+run code; and its key would not match a real run's files).
 
 The key is the SHA-256 of: the diagnosis options, the contents of every run file a diagnostic
 reads (semantic IDs, catalog, config, status, metrics, checkpoints), the embeddings file's size
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import importlib
 import json
 import shutil
 import tempfile
@@ -29,8 +29,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analysis.diagnosis.results import STORED_RESULT_TYPES
 from rqvae.files import file_fingerprint
-from rqvae.run_folder import CACHE_DIR, TENSORBOARD_DIR, Run
+from rqvae.runs.folder import CACHE_DIR, TENSORBOARD_DIR, Run
 
 STORE_DIR = "diagnosis"
 STORE_FILE = "diagnosis.json"
@@ -168,14 +169,14 @@ def _encode(value: Any, folder: Path, counter: list[int]) -> Any:
             ]
         }
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        cls = type(value)
-        if cls.__module__.split(".")[0] not in _PACKAGES:
-            raise NotStorable(f"{cls!r} is not one of the workbench's result types")
+        name = type(value).__name__
+        if STORED_RESULT_TYPES.get(name) is not type(value):
+            raise NotStorable(f"{type(value)!r} is not in STORED_RESULT_TYPES")
         fields = {
             f.name: _encode(getattr(value, f.name), folder, counter)
             for f in dataclasses.fields(value)
         }
-        return {"$dataclass": f"{cls.__module__}:{cls.__qualname__}", "fields": fields}
+        return {"$dataclass": name, "fields": fields}
     raise NotStorable(f"no encoding for {type(value)!r}")
 
 
@@ -219,12 +220,8 @@ def _plain_name(name: str) -> str:
     return name
 
 
-def _result_class(qualified: str) -> type:
-    """A dataclass of the workbench named ``module:QualName``; anything else is refused."""
-    module_name, _, name = qualified.partition(":")
-    if module_name.split(".")[0] not in _PACKAGES or "." in name:
-        raise ValueError(f"{qualified!r} is not a workbench result type")
-    cls = getattr(importlib.import_module(module_name), name)
-    if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
-        raise ValueError(f"{qualified!r} is not a dataclass")
-    return cls
+def _result_class(name: Any) -> type:
+    """The registered result type called ``name``; any other name is refused."""
+    if not isinstance(name, str) or name not in STORED_RESULT_TYPES:
+        raise ValueError(f"{name!r} is not a stored result type")
+    return STORED_RESULT_TYPES[name]

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.metrics.checks import check_embeddings
-from rqvae.embeddings import check_finite_chunk
+from rqvae.data.embeddings import check_finite_chunk
 from rqvae.errors import DiagnosticUnavailable, InputError
 from rqvae.id_metrics import sorted_codes
 

@@ -1,7 +1,7 @@
 """Why a catalog is hard to quantize: norms, anisotropy and spectrum of a set of vectors.
 
 Works on the input embeddings (n x d_in, streamed in chunks from a memmap or
-:class:`rqvae.embeddings.EmbeddingReader`) and on a quantizer's latents (n x latent_dim).
+:class:`rqvae.data.embeddings.EmbeddingReader`) and on a quantizer's latents (n x latent_dim).
 Nothing n x n is ever formed; memory is one chunk plus a d x d covariance.
 
 - **Norms**: the L2 norm of every row, summarised by quantiles.
@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.metrics.checks import check_embeddings
-from rqvae.embeddings import check_finite_chunk
+from rqvae.data.embeddings import check_finite_chunk
 from rqvae.errors import DiagnosticUnavailable, InputError
 
 DEFAULT_PAIRS = 10_000

@@ -8,7 +8,7 @@ from pathlib import Path
 from analysis.presentation.figures_probe import probe_figure
 from analysis.presentation.report_sections import Block, heading, table, text
 from analysis.reading.probe_results import probe_results, read_probe
-from rqvae.run_folder import Run
+from rqvae.runs.folder import Run
 
 
 def probe_blocks(run_dirs: Sequence[str | Path]) -> list[Block]:

@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from rqvae.data.records import GZIP_ERRORS, iter_jsonl, open_text
 from rqvae.errors import InputError
-from rqvae.records import GZIP_ERRORS, iter_jsonl, open_text
-from rqvae.run_folder import Run
+from rqvae.runs.folder import Run
 
 SEQUENCE_FILE_NAMES = ("sequences.jsonl.gz", "sequences.jsonl")
 

@@ -16,7 +16,7 @@ from analysis.reading.run_tables import final_metrics
 from rqvae.errors import InputError
 from rqvae.files import read_json
 from rqvae.probe import PROBE_FILE
-from rqvae.run_folder import Run
+from rqvae.runs.folder import Run
 
 MODELS = ("semantic_sasrec", "item_sasrec", "popularity")
 COLUMNS = [

@@ -3,7 +3,7 @@
 Every full-run diagnostic starts from :class:`RunData`: the codes of ``semantic_ids.parquet``
 (row i = item ``item_ids[i]``) and, aligned to the same rows, the catalog's categories and
 titles and the embeddings. Nothing is cached on disk here; categories and titles are read once
-per object, embeddings are read on demand (:class:`rqvae.embeddings.EmbeddingReader`).
+per object, embeddings are read on demand (:class:`rqvae.data.embeddings.EmbeddingReader`).
 """
 
 from __future__ import annotations
@@ -16,20 +16,20 @@ import numpy as np
 import pandas as pd
 
 from analysis.metrics.categories import CategoryTable
-from rqvae.embeddings import EmbeddingReader, item_rows, positions_of
+from rqvae.data.embeddings import EmbeddingReader, item_rows, positions_of
 from rqvae.errors import DiagnosticUnavailable, InputError
 from rqvae.files import parquet_columns, read_arrow_table, read_parquet
 from rqvae.id_metrics import check_codebook_sizes
-from rqvae.last_level import last_level_record
-from rqvae.run_folder import ITEMS_FILE, SEMANTIC_IDS_FILE, Run
-from rqvae.semantic_ids import CodeTable, read_code_table, read_ids_source
+from rqvae.ids.last_level import last_level_record
+from rqvae.runs.folder import ITEMS_FILE, SEMANTIC_IDS_FILE, Run
+from rqvae.runs.semantic_ids import CodeTable, read_code_table, read_ids_source
 
 
 @dataclass
 class RunData:
     """One run's semantic IDs and the item data aligned to them.
 
-    table : the checked ID columns (:class:`rqvae.semantic_ids.CodeTable`).
+    table : the checked ID columns (:class:`rqvae.runs.semantic_ids.CodeTable`).
     codebook_sizes : ``K_l`` per level, from config.json.
 
     codes : int64, shape (n_items, n_levels), the ``code_0..`` columns of semantic_ids.parquet.
@@ -89,7 +89,7 @@ class RunData:
 
     @property
     def last_level(self) -> dict | None:
-        """How ``assign`` chose the last level (:func:`rqvae.last_level.last_level_record`)."""
+        """How ``assign`` chose the last level (:func:`rqvae.ids.last_level.last_level_record`)."""
         try:
             source = read_ids_source(self.run.path / SEMANTIC_IDS_FILE)
         except InputError:  # unreadable metadata: the IDs themselves are still fine
@@ -225,7 +225,7 @@ class RunData:
     def embeddings(self) -> EmbeddingReader:
         """The embeddings, row i = item i of ``codes``, read on demand.
 
-        Which file row is which item follows :func:`rqvae.embeddings.item_rows`. Raises
+        Which file row is which item follows :func:`rqvae.data.embeddings.item_rows`. Raises
         :class:`DiagnosticUnavailable` when the run names no embeddings file, InputError when
         the file does not fit the run.
         """

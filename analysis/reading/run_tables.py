@@ -15,7 +15,7 @@ from analysis.metrics.entropy import usage_entropy
 from analysis.metrics.usage import codebook_usage
 from analysis.reading.run_data import RunData
 from rqvae.id_metrics import unique_id_ratio
-from rqvae.run_folder import SEMANTIC_IDS_FILE, Run
+from rqvae.runs.folder import SEMANTIC_IDS_FILE, Run
 
 # Config keys that differ between any two runs without saying anything about them.
 NOISE_KEYS = ("created",)

@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rqvae.baselines.run_writer import BaselineFit, Timer, check_out_dir, write_baseline_run
-from rqvae.embeddings import load_embeddings
+from rqvae.data.embeddings import load_embeddings
 from rqvae.errors import InputError
-from rqvae.run_lock import run_lock
+from rqvae.runs.lock import run_lock
 
 if TYPE_CHECKING:
-    from rqvae.catalog import CatalogSpec
+    from rqvae.data.catalog import CatalogSpec
 
 METHODS = ("rqvae", "rq-kmeans", "faiss-rq", "hkmeans", "category-prefix")
 BASELINES = METHODS[1:]
@@ -65,7 +65,7 @@ def train_baseline(
 
     Every input is checked before anything is written; raises InputError naming the file.
     """
-    from rqvae.train_setup import load_items
+    from rqvae.training.setup import load_items
 
     out_dir = Path(out_dir)
     check_out_dir(out_dir)
@@ -73,7 +73,7 @@ def train_baseline(
     items = load_items(catalog, embeddings)
     if settings.method == "category-prefix" and items is None:
         raise InputError(f"{embeddings_path}: category-prefix needs --catalog with categories")
-    # one writer per run folder, as for every command that writes one (rqvae/run_lock.py)
+    # one writer per run folder, as for every command that writes one (rqvae/runs/lock.py)
     with run_lock(out_dir, f"train --method {settings.method}"):
         check_out_dir(out_dir)
         return _fit_and_write(settings, out_dir, embeddings, catalog, items)

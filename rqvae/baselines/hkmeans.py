@@ -18,7 +18,7 @@ import torch
 
 from rqvae.baselines.run_writer import BaselineFit
 from rqvae.id_metrics import prefix_members
-from rqvae.kmeans import kmeans
+from rqvae.model.kmeans import kmeans
 from rqvae.quantizers.base import nearest_codewords
 
 KMEANS_ITERS = 25

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from rqvae.baselines.run_writer import BaselineFit
-from rqvae.kmeans import kmeans
+from rqvae.model.kmeans import kmeans
 from rqvae.quantizers.base import nearest_codewords
 from rqvae.quantizers.stored import StoredQuantizer
 

@@ -16,7 +16,7 @@ The run folder has the files of a trained run, less ``tb/``::
     semantic_ids.parquet   item_id, code_0.., collision, sid
     checkpoints/quantizer.{safetensors,json}   only for methods with codebooks
 
-The metrics line uses the RQ-VAE keys (``rqvae.train_metrics.metric_keys``) so the comparison
+The metrics line uses the RQ-VAE keys (``rqvae.training.metrics_log.metric_keys``) so the comparison
 table reads one schema. The loss keys, ``lr``, ``grad_norm`` and the validation losses are null:
 nothing is trained by gradient, and there is no held-out split. The quantization error is in
 ``residual_norm_l{i}`` = mean ``||r_{i+1}||``: for methods with codebooks the residual chain
@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from rqvae.embeddings import EmbeddingsFile
+from rqvae.data.embeddings import EmbeddingsFile
 from rqvae.errors import InputError
 from rqvae.files import (
     append_jsonl,
@@ -53,7 +53,7 @@ from rqvae.id_metrics import (
 )
 from rqvae.quantizers.base import iter_residual_chain
 from rqvae.quantizers.stored import StoredQuantizer
-from rqvae.run_folder import (
+from rqvae.runs.folder import (
     CHECKPOINT_DIR,
     CONFIG_FILE,
     ITEMS_FILE,
@@ -64,9 +64,9 @@ from rqvae.run_folder import (
     embeddings_section,
     write_run_files,
 )
-from rqvae.run_lock import LOCK_FILE
-from rqvae.semantic_ids import write_semantic_ids
-from rqvae.train_metrics import metric_keys
+from rqvae.runs.lock import LOCK_FILE
+from rqvae.runs.semantic_ids import write_semantic_ids
+from rqvae.training.metrics_log import metric_keys
 
 
 @dataclass

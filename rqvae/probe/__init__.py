@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rqvae.data.sequences import read_sequences
 from rqvae.files import atomic_write_json, now_iso, sha256_of
 from rqvae.id_metrics import collision_index
 from rqvae.probe.data import item_popularity, split_sequences
@@ -40,9 +41,8 @@ from rqvae.probe.training import (
     train_semantic_model,
 )
 from rqvae.probe.trie import IdTrie
-from rqvae.run_folder import Run
-from rqvae.semantic_ids import read_code_table
-from rqvae.sequences import read_sequences
+from rqvae.runs.folder import Run
+from rqvae.runs.semantic_ids import read_code_table
 
 PROBE_FILE = "probe.json"
 PROBE_SCHEMA = 1

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from rqvae.sequences import Sequences
+from rqvae.data.sequences import Sequences
 
 MIN_ITEMS = 3  # one to train on, one to validate, one to test
 

@@ -8,7 +8,7 @@ turns a latent ``z`` into codes ``c_0 .. c_{L-1}`` by peeling off one codeword p
     r_{l+1} = r_l - C_l[c_l]     # residual left after level l
     z_q = C_0[c_0] + ... + C_{L-1}[c_{L-1}]
 
-Training keeps its own differentiable version in :mod:`rqvae.quantizer`; assignment, residual
+Training keeps its own differentiable version in :mod:`rqvae.model.quantizer`; assignment, residual
 norms, codeword geometry and the Mahalanobis re-assignment all go through
 :func:`residual_chain` (one chunk) or :func:`iter_residual_chain` (a whole file, chunk by
 chunk), so they can never disagree about which residual a level saw.
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rqvae.embeddings import check_finite_chunk
+from rqvae.data.embeddings import check_finite_chunk
 from rqvae.errors import DiagnosticUnavailable, InputError
 
 DEFAULT_CHUNK = 16_384  # items per chunk of a streaming pass

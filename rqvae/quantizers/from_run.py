@@ -13,7 +13,7 @@ import numpy as np
 from rqvae.errors import DiagnosticUnavailable, InputError
 from rqvae.quantizers.base import Quantizer
 from rqvae.quantizers.stored import SPEC_FILE, StoredQuantizer
-from rqvae.run_folder import CHECKPOINT_DIR, Run
+from rqvae.runs.folder import CHECKPOINT_DIR, Run
 
 NO_CHECKPOINT_IMPORTED = "no checkpoint: imported IDs carry no codewords"
 # Kinds whose quantizer is a StoredQuantizer in checkpoints/quantizer.{safetensors,json}.

@@ -1,7 +1,7 @@
 """Our own RQ-VAE checkpoints (``rqvae train``) as a :class:`~rqvae.quantizers.base.Quantizer`.
 
 Codes are chosen by the training quantizer's own rule
-(:meth:`rqvae.quantizer.ResidualQuantizer.nearest_codes`), so a run's IDs are exactly the ones
+(:meth:`rqvae.model.quantizer.ResidualQuantizer.nearest_codes`), so a run's IDs are exactly the ones
 training measured; encoder and decoder are the trained MLPs, run on CPU without gradients.
 """
 
@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rqvae.model import RQVAE
-from rqvae.quantizer import nearest_euclidean
+from rqvae.model.network import RQVAE
+from rqvae.model.quantizer import nearest_euclidean
 from rqvae.quantizers.base import Quantizer, float32_tensor
 
 # Rows scored at once by :meth:`RQVAEQuantizer.nearest`: the (rows, K) float32 score buffer
@@ -22,7 +22,7 @@ SCORE_BLOCK = 4_096
 
 
 class RQVAEQuantizer(Quantizer):
-    """A trained :class:`rqvae.model.RQVAE` (eval mode); ``source`` names its checkpoint."""
+    """A trained :class:`rqvae.model.network.RQVAE` (eval mode); ``source`` names its checkpoint."""
 
     def __init__(self, model: RQVAE, source: str | Path = ""):
         self.model = model.eval()
@@ -38,8 +38,8 @@ class RQVAEQuantizer(Quantizer):
     @classmethod
     def from_run(cls, run_dir: str | Path, which: str = "best") -> RQVAEQuantizer:
         """The model of checkpoint ``which`` of a trained run (see
-        :func:`rqvae.checkpoint.resolve_checkpoint` for the ``best`` -> ``last`` fallback)."""
-        from rqvae.checkpoint import load_model, resolve_checkpoint
+        :func:`rqvae.runs.checkpoint.resolve_checkpoint` for the ``best`` -> ``last`` fallback)."""
+        from rqvae.runs.checkpoint import load_model, resolve_checkpoint
 
         path = resolve_checkpoint(run_dir, which)
         return cls(load_model(run_dir, path), source=path)
@@ -67,8 +67,8 @@ class RQVAEQuantizer(Quantizer):
 
     @torch.inference_mode()
     def nearest(self, level: int, residual: np.ndarray) -> np.ndarray:
-        """The training rule (:meth:`rqvae.quantizer.ResidualQuantizer.nearest_codes`), bit for
-        bit, with the codewords' norms computed once and ``SCORE_BLOCK`` rows at a time."""
+        """The training rule (:meth:`rqvae.model.quantizer.ResidualQuantizer.nearest_codes`),
+        bit for bit, with the codewords' norms computed once and ``SCORE_BLOCK`` rows at a time."""
         residual = float32_tensor(residual)
         if self.distance == "cosine":
             return self.model.quantizer.nearest_codes(residual, level).numpy().astype(np.int64)

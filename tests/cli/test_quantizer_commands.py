@@ -11,10 +11,10 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import main
-from rqvae.checkpoint import load_model
 from rqvae.files import atomic_write_json, atomic_write_parquet
-from rqvae.run_folder import Run
-from rqvae.semantic_ids import sid_string
+from rqvae.runs.checkpoint import load_model
+from rqvae.runs.folder import Run
+from rqvae.runs.semantic_ids import sid_string
 from tests.rqvae.tiny_runs import (
     one_thread,  # noqa: F401  (autouse fixture)
     reference_codes,

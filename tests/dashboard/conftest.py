@@ -25,8 +25,8 @@ import numpy as np
 import pytest
 
 from rqvae.files import atomic_write_json
-from rqvae.run_folder import CONFIG_FILE, SEMANTIC_IDS_FILE, STATUS_FILE
-from rqvae.run_lock import run_lock
+from rqvae.runs.folder import CONFIG_FILE, SEMANTIC_IDS_FILE, STATUS_FILE
+from rqvae.runs.lock import run_lock
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 APP_PATH = REPO_ROOT / "dashboard" / "app.py"
@@ -47,8 +47,8 @@ def scientific_slice(tmp_path_factory, scientific_dir: Path) -> dict[str, Path]:
 
 
 def _import(scientific_dir: Path, method: str, out: Path) -> Path:
-    from rqvae.catalog import CatalogSpec
-    from rqvae.import_ids import import_ids
+    from rqvae.data.catalog import CatalogSpec
+    from rqvae.importers.import_ids import import_ids
 
     return import_ids(
         scientific_dir / "reference_ids" / method / "Scientific.index.json",
@@ -59,10 +59,10 @@ def _import(scientific_dir: Path, method: str, out: Path) -> Path:
 
 
 def _train(slice_files: dict[str, Path], out: Path) -> Path:
-    from rqvae.assign import assign_run
-    from rqvae.catalog import CatalogSpec
-    from rqvae.config import load_config
-    from rqvae.train import train
+    from rqvae.data.catalog import CatalogSpec
+    from rqvae.ids.assign import assign_run
+    from rqvae.model.config import load_config
+    from rqvae.training.train import train
 
     config = load_config(
         None, {"epochs": TRAIN_EPOCHS, "codebook_size": 32, "batch_size": 256, "seed": 0}

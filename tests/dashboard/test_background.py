@@ -11,7 +11,7 @@ import pytest
 import analysis.diagnosis.diagnose as diagnose_module
 from analysis.diagnosis.store import STORE_DIR
 from dashboard import background
-from rqvae.run_folder import CACHE_DIR
+from rqvae.runs.folder import CACHE_DIR
 from tests.dashboard.test_pages import chart_titled, charts, open_app
 
 

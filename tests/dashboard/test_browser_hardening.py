@@ -20,8 +20,8 @@ from urllib.parse import urlparse
 import numpy as np
 import pytest
 
-from rqvae.catalog import CatalogSpec
-from rqvae.import_ids import import_ids
+from rqvae.data.catalog import CatalogSpec
+from rqvae.importers.import_ids import import_ids
 from tests.cli.test_dashboard_command import wait_healthy
 from tests.dashboard.browser import (
     CHROMIUM,

@@ -11,7 +11,7 @@ import pytest
 
 from dashboard.markup import code, plain
 from rqvae.files import atomic_write_json
-from rqvae.run_lock import run_lock
+from rqvae.runs.lock import run_lock
 from tests.dashboard.test_pages import open_app, texts
 from tests.rqvae.tiny_runs import copy_run, trained_tiny_run
 
@@ -22,7 +22,7 @@ QUERY = "![q](http:127.0.0.1:9)"
 
 @pytest.fixture(scope="module")
 def tiny_source(tmp_path_factory):
-    from rqvae.assign import assign_run
+    from rqvae.ids.assign import assign_run
 
     run, _ = trained_tiny_run(tmp_path_factory.mktemp("dash-hardening"))
     assign_run(run)

@@ -18,9 +18,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from rqvae.files import append_jsonl
-from rqvae.run_folder import METRICS_FILE
-from rqvae.run_lock import run_lock
-from rqvae.semantic_ids import level_columns
+from rqvae.runs.folder import METRICS_FILE
+from rqvae.runs.lock import run_lock
+from rqvae.runs.semantic_ids import level_columns
 from tests.dashboard.conftest import APP_PATH
 from tests.run_configs import schema_2
 

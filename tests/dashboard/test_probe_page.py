@@ -14,7 +14,7 @@ from tests.dashboard.test_pages import charts, open_app
 @pytest.fixture(scope="module")
 def probed_root(tmp_path_factory) -> Path:
     """A runs folder with one probed run (30 items, cyclic sequences) and one not probed."""
-    from rqvae.import_ids import import_ids
+    from rqvae.importers.import_ids import import_ids
     from rqvae.probe import run_probe
     from rqvae.probe.training import ProbeSettings
 
@@ -72,7 +72,7 @@ def test_report_has_the_probe_section(tmp_path, probed_root):
 def baseline_root(tmp_path_factory, scientific_slice) -> Path:
     """rq-kmeans (codebooks) and hkmeans (none) on the 1,000-item slice, 2 x 16 codes."""
     from rqvae.baselines import BaselineSettings, train_baseline
-    from rqvae.catalog import CatalogSpec
+    from rqvae.data.catalog import CatalogSpec
 
     root = tmp_path_factory.mktemp("baseline-runs")
     catalog = CatalogSpec(scientific_slice["catalog"], format="lcrec")

@@ -2,9 +2,14 @@
 
 ``pinned_run.json`` was recorded with the code as it stood before the quantizer-interface
 refactor (commit 1fbd24b), by :func:`record`. Any later change that is meant to keep the math
-(a refactor, a move, a new layer) must reproduce it bit for bit: the same codes, collision
-indices, ``metrics.jsonl`` lines and diagnosis JSON. New keys may be added to the JSON; the
-recorded ones must keep their values.
+(a refactor, a move, a new layer) must reproduce it: the same codes, collision indices, item
+ids, strings and integer counts bit for bit, and every computed float of ``metrics.jsonl`` and
+the diagnosis JSON to :data:`FLOAT_RTOL` relative. Floats are not compared bit for bit because
+another CPU's kernels change their last bits, and the model trains in float32, so six epochs
+carry float32-sized differences into every weight: against the recording, an AMD EPYC moved the
+Ledoit-Wolf shrinkage by 3e-14 relative, and an Intel Xeon (2026-12-07) moved losses by up to
+2e-8 and codeword distances by up to 4.3e-7 relative, with the same IDs and counts.
+New keys may be added to the JSON; the recorded ones must keep their values.
 
 Catalog text never enters the repository: every string value of the diagnosis is stored as
 the first 16 hex digits of its SHA-256 (see :func:`anonymized`), item ids by one digest.
@@ -15,6 +20,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +30,10 @@ SLICE_ITEMS = 1_000
 TIMING_KEYS = ("samples_per_s", "wall_time_s")
 # Keys whose values name this machine's paths or the time of the run, not the math.
 VOLATILE = ("timings_s", "path", "checkpoint", "created", "updated")
+# Computed floats agree to this relative tolerance (and to FLOAT_ATOL near zero): 20x the largest
+# difference seen between two CPUs (4.3e-7, a few float32 ulps), far below any real change.
+FLOAT_RTOL = 1e-5
+FLOAT_ATOL = 1e-9
 
 
 def model_settings() -> dict:
@@ -84,7 +94,8 @@ def snapshot(run_dir: Path, diagnosis_json: dict) -> dict:
 
 
 def differences(recorded, current, where: str = "") -> list[str]:
-    """Places where ``current`` does not repeat ``recorded`` exactly (extra keys are fine)."""
+    """Places where ``current`` does not repeat ``recorded`` (extra keys are fine): floats to
+    :data:`FLOAT_RTOL` relative, everything else (ints, strings, bools, None) exactly."""
     if isinstance(recorded, dict):
         if not isinstance(current, dict):
             return [f"{where}: was an object, now {type(current).__name__}"]
@@ -102,6 +113,10 @@ def differences(recorded, current, where: str = "") -> list[str]:
         for index, (old, new) in enumerate(zip(recorded, current, strict=True)):
             found += differences(old, new, f"{where}[{index}]")
         return found
+    if isinstance(recorded, float) and type(current) is float:
+        if math.isclose(recorded, current, rel_tol=FLOAT_RTOL, abs_tol=FLOAT_ATOL):
+            return []
+        return [f"{where}: {recorded!r} -> {current!r}"]
     if recorded != current or type(recorded) is not type(current):
         return [f"{where}: {recorded!r} -> {current!r}"]
     return []

@@ -1,4 +1,5 @@
-"""Same inputs, same IDs, metrics and diagnosis: the pinned run, bit for bit (see pinned_run.py)."""
+"""Same inputs, same IDs, metrics and diagnosis: the pinned run (IDs and counts bit for bit,
+floats to a stated relative tolerance; see pinned_run.py)."""
 
 from __future__ import annotations
 
@@ -22,10 +23,10 @@ def build(scientific_dir: Path, folder: Path) -> dict:
     """Train, assign and diagnose the pinned run in ``folder``; returns its snapshot."""
     from analysis.diagnosis.diagnose import diagnose_run
     from analysis.diagnosis.to_json import diagnosis_to_json
-    from rqvae.assign import assign_run
-    from rqvae.catalog import CatalogSpec
-    from rqvae.config import ModelConfig, RunConfig, TrainConfig
-    from rqvae.train import train
+    from rqvae.data.catalog import CatalogSpec
+    from rqvae.ids.assign import assign_run
+    from rqvae.model.config import ModelConfig, RunConfig, TrainConfig
+    from rqvae.training.train import train
 
     catalog, embeddings = write_slice(scientific_dir, folder)
     spec = CatalogSpec(
@@ -62,34 +63,25 @@ def test_ids_are_the_recorded_ones(current):
 
 
 def test_metrics_are_the_recorded_ones(current):
-    """Every metric bit for bit, except ``perplexity_l*`` to 1e-12 relative: the trainer now
-    takes it from :func:`rqvae.id_metrics.entropy_nats`, the diagnostics' definition, which sums
-    ``-p ln p`` over the used codes where the trainer's own copy summed over all K codes (zeros
-    included). Same number, added in another order; the last bit may differ."""
+    """Every metric as recorded: counts bit for bit, floats to ``FLOAT_RTOL`` relative (the
+    trainer's ``perplexity_l*`` now sums ``-p ln p`` in another order, and float32 training on
+    another CPU changes the last bits of the losses)."""
     recorded = json.loads(PINNED_FILE.read_text())
-    found = differences(recorded["metrics"], current["metrics"], "metrics")
-    for line in found:
-        assert ".perplexity_l" in line, line
-    for old, new in zip(recorded["metrics"], current["metrics"], strict=True):
-        for key in (k for k in old if k.startswith("perplexity_l")):
-            assert new[key] == pytest.approx(old[key], rel=1e-12, abs=0)
-
-
-SCORE_FIELDS = ("nmi", "homogeneity", "completeness", "v_measure")
+    assert differences(recorded["metrics"], current["metrics"], "metrics") == []
 
 
 def test_diagnosis_is_the_recorded_one(current):
-    """Every value bit for bit, except the taxonomy's information scores to 1e-12 relative:
-    they are now counted without renumbering codes and categories by first appearance (issue
-    12, ten million items), so the same mutual-information terms are added in another order
-    and the last bit may differ."""
+    """Every value of the diagnosis JSON as recorded: counts and strings bit for bit, floats to
+    ``FLOAT_RTOL`` relative (the taxonomy's information scores add the same terms in another
+    order since issue 12; the weights, trained in float32, depend on the CPU's kernels)."""
     recorded = json.loads(PINNED_FILE.read_text())
-    found = differences(recorded["diagnosis"], current["diagnosis"], "diagnosis")
-    for line in found:
-        field = line.split(":")[0].rsplit(".", 1)[-1]
-        assert ".taxonomy.scores[" in line and field in SCORE_FIELDS, line
-    old_scores = recorded["diagnosis"]["diagnostics"]["taxonomy"]["scores"]
-    new_scores = current["diagnosis"]["diagnostics"]["taxonomy"]["scores"]
-    for old, new in zip(old_scores, new_scores, strict=True):
-        for key in SCORE_FIELDS:
-            assert new[key] == pytest.approx(old[key], rel=1e-12, abs=1e-15)
+    assert differences(recorded["diagnosis"], current["diagnosis"], "diagnosis") == []
+
+
+def test_differences_tolerates_only_last_bits_of_floats():
+    shrinkage = 0.057646156254681856
+    assert differences({"s": shrinkage}, {"s": 0.057646156254683584}) == []  # another BLAS
+    assert differences({"d": 0.019742228269269715}, {"d": 0.0197422198471157}) == []  # float32
+    assert differences({"s": shrinkage}, {"s": shrinkage * (1 + 1e-4)}) != []  # a real change
+    assert differences({"n": 3}, {"n": 4}) != [] and differences({"n": 3}, {"n": 3.0}) != []
+    assert differences({"x": 0.0}, {"x": 1e-12}) == [] and differences(["a"], ["b"]) != []

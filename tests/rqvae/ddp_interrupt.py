@@ -4,7 +4,7 @@ a preempted job dies (the other rank is then stopped by torchrun). Used by test_
 import sys
 
 from cli.main import main
-from rqvae.train_metrics import Metrics
+from rqvae.training.metrics_log import Metrics
 
 original_append = Metrics.append
 

@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from rqvae.assign import assign_run
-from rqvae.checkpoint import load_model
-from rqvae.config import ModelConfig
 from rqvae.errors import DiagnosticUnavailable, InputError
-from rqvae.model import RQVAE
+from rqvae.ids.assign import assign_run
+from rqvae.model.config import ModelConfig
+from rqvae.model.network import RQVAE
 from rqvae.quantizers import assign_codes, iter_residual_chain
 from rqvae.quantizers.rqvae_model import RQVAEQuantizer
-from rqvae.run_folder import Run
-from rqvae.semantic_ids import parse_sid_string
+from rqvae.runs.checkpoint import load_model
+from rqvae.runs.folder import Run
+from rqvae.runs.semantic_ids import parse_sid_string
 from tests.rqvae.tiny_runs import (
     TINY_DIM,
     TINY_ITEMS,

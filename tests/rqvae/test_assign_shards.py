@@ -13,10 +13,10 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import main
-from rqvae.assign import assign_run, assign_shard, merge_ids
-from rqvae.assign_shards import PARTS_DIR, Shard
 from rqvae.errors import InputError
-from rqvae.run_folder import SEMANTIC_IDS_FILE
+from rqvae.ids.assign import assign_run, assign_shard, merge_ids
+from rqvae.ids.shards import PARTS_DIR, Shard
+from rqvae.runs.folder import SEMANTIC_IDS_FILE
 from tests.rqvae.tiny_runs import TINY_ITEMS, copy_run, trained_tiny_run
 
 REPO = Path(__file__).resolve().parents[2]

@@ -12,11 +12,11 @@ import torch
 from click.testing import CliRunner
 
 from cli.main import main
-from rqvae.catalog import CatalogSpec
-from rqvae.config import load_config
-from rqvae.embeddings import load_embeddings
+from rqvae.data.catalog import CatalogSpec
+from rqvae.data.embeddings import load_embeddings
 from rqvae.errors import InputError
-from rqvae.train import train
+from rqvae.model.config import load_config
+from rqvae.training.train import train
 from tests.rqvae.tiny_runs import (
     one_thread,  # noqa: F401  (autouse fixture)
     tiny_config,

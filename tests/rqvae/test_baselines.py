@@ -15,13 +15,13 @@ from analysis.diagnosis.results import Unavailable
 from analysis.metrics.taxonomy import category_labels
 from rqvae.baselines import BaselineSettings, train_baseline
 from rqvae.baselines.faiss_rq import unpack_codes
-from rqvae.catalog import CatalogSpec
+from rqvae.data.catalog import CatalogSpec
 from rqvae.errors import InputError
 from rqvae.id_metrics import code_counts, perplexities
 from rqvae.quantizers import assign_codes
 from rqvae.quantizers.from_run import load_run_quantizer
-from rqvae.run_folder import Run
-from rqvae.train_metrics import metric_keys
+from rqvae.runs.folder import Run
+from rqvae.training.metrics_log import metric_keys
 
 N_ITEMS, LEVELS, K = 800, 3, 16
 

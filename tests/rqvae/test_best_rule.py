@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 from analysis.metrics.coherence import semantic_coherence
-from rqvae.best_rule import BestRule, NeighborProbe
-from rqvae.checkpoint import load_checkpoint
-from rqvae.config import TrainConfig
-from rqvae.run_folder import Run
-from rqvae.threads import default_threads
-from rqvae.train import train
+from rqvae.model.config import TrainConfig
+from rqvae.runs.checkpoint import load_checkpoint
+from rqvae.runs.folder import Run
+from rqvae.training.best_rule import BestRule, NeighborProbe
+from rqvae.training.threads import default_threads
+from rqvae.training.train import train
 from tests.rqvae.tiny_runs import one_thread, tiny_config, write_embeddings  # noqa: F401
 
 
@@ -92,7 +92,7 @@ def test_default_threads_follow_omp_num_threads(monkeypatch):
 
 def test_top_k_is_the_stable_sort_ties_included():
     """The probe's partial top-k equals a stable full sort, on rows full of ties and -inf."""
-    from rqvae.best_rule import _top_k_stable
+    from rqvae.training.best_rule import _top_k_stable
 
     rng = np.random.default_rng(0)
     for _ in range(200):

@@ -10,7 +10,7 @@ import pandas as pd
 from click.testing import CliRunner
 
 from cli.main import main
-from rqvae.catalog import CatalogSpec, category_path, clean_text, load_catalog, resolve_format
+from rqvae.data.catalog import CatalogSpec, category_path, clean_text, load_catalog, resolve_format
 
 COLUMNS = ["item_id", "title", "text", "categories", "raw"]
 

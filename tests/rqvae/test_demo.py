@@ -14,9 +14,9 @@ from click.testing import CliRunner
 
 from cli.main import main
 from rqvae import demo
-from rqvae.catalog import CatalogSpec, load_catalog
+from rqvae.data.catalog import CatalogSpec, load_catalog
 from rqvae.errors import InputError
-from rqvae.run_folder import Run
+from rqvae.runs.folder import Run
 
 GENRES = {
     "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime", "Documentary", "Drama",

@@ -16,8 +16,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from rqvae.assign import assign_run
-from rqvae.run_folder import SEMANTIC_IDS_FILE, Run
+from rqvae.ids.assign import assign_run
+from rqvae.runs.folder import SEMANTIC_IDS_FILE, Run
 from tests.rqvae.test_train import metric_lines, without_timing
 
 REPO = Path(__file__).resolve().parents[2]

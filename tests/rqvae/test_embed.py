@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import main
-from rqvae.catalog import CatalogSpec, load_catalog
+from rqvae.data.catalog import CatalogSpec, load_catalog
+from rqvae.data.sentence_encoder import default_model_path, embed_catalog
 from rqvae.errors import InputError
-from rqvae.sentence_encoder import default_model_path, embed_catalog
 
 N_ITEMS = 20
 SIDECAR_KEYS = {

@@ -1,11 +1,12 @@
-"""EmbeddingReader (rqvae.embeddings): reads .npy rows without mapping the file, in any order."""
+"""EmbeddingReader (rqvae.data.embeddings): reads .npy rows without mapping the file, in any
+order."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from rqvae.embeddings import EmbeddingReader
+from rqvae.data.embeddings import EmbeddingReader
 from rqvae.errors import InputError
 
 

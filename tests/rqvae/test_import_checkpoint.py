@@ -16,9 +16,9 @@ from click.testing import CliRunner
 
 from cli.main import main
 from rqvae.errors import InputError
-from rqvae.import_checkpoint import import_checkpoint
-from rqvae.run_folder import CONFIG_FILE, Run
-from rqvae.semantic_ids import read_code_table
+from rqvae.importers.import_checkpoint import import_checkpoint
+from rqvae.runs.folder import CONFIG_FILE, Run
+from rqvae.runs.semantic_ids import read_code_table
 
 DIM, HIDDEN, LATENT, K = 24, (16, 12), 8, 8
 
@@ -385,7 +385,7 @@ def test_plain_codebook_stack_with_and_without_an_encoder(tmp_path):
 def import_real_lcrec_style(out: Path, scientific_dir: Path):
     """An LC-Rec-layout checkpoint (random encoder, codewords on sampled residuals) over
     amazon-scientific, imported with its LC-Rec catalog and LETTER's published IDs as --ids."""
-    from rqvae.catalog import CatalogSpec
+    from rqvae.data.catalog import CatalogSpec
 
     tmp_path = out.parent
     generator = torch.Generator().manual_seed(7)

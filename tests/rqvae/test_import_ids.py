@@ -12,11 +12,11 @@ from analysis.metrics.health import health_verdict, worst_severity
 from analysis.metrics.taxonomy import prefix_taxonomy
 from analysis.metrics.usage import codebook_usage
 from analysis.reading.run_data import RunData
-from rqvae.catalog import CatalogSpec
+from rqvae.data.catalog import CatalogSpec
 from rqvae.errors import DiagnosticUnavailable, InputError
-from rqvae.import_ids import import_ids, read_id_file
-from rqvae.run_folder import Run
-from rqvae.semantic_ids import parse_sid_string, read_code_table
+from rqvae.importers.import_ids import import_ids, read_id_file
+from rqvae.runs.folder import Run
+from rqvae.runs.semantic_ids import parse_sid_string, read_code_table
 from tests.reference_ids import index_path, load_tokens, tokens_to_codes
 
 
@@ -335,7 +335,7 @@ def test_code_table_converts_ids_only_when_asked(tmp_path):
 
 
 def test_sid_strings_of_a_table_equal_one_row_at_a_time():
-    from rqvae.semantic_ids import sid_string, sid_strings
+    from rqvae.runs.semantic_ids import sid_string, sid_strings
 
     rng = np.random.default_rng(3)
     codes = rng.integers(0, 300, size=(2_000, 4))
@@ -349,7 +349,7 @@ def test_sid_strings_of_a_table_equal_one_row_at_a_time():
 
 
 def test_sid_strings_across_chunks(monkeypatch):
-    from rqvae import semantic_ids
+    from rqvae.runs import semantic_ids
 
     codes = np.arange(35).reshape(7, 5) % 4
     whole = semantic_ids.sid_strings(codes).tolist()

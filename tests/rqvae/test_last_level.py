@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from rqvae.last_level import last_level_costs, spread_last_level
+from rqvae.ids.last_level import last_level_costs, spread_last_level
 
 # last level: 4 codewords on a line at 0, 1, 2, 3 (D = 1)
 LINE = np.array([[0.0], [1.0], [2.0], [3.0]])
@@ -95,11 +95,11 @@ def test_cosine_costs():
 def test_assign_writes_the_balanced_ids_and_records_the_move(tmp_path):
     """A real (tiny) run: `assign` = nearest codes + the spread; `--last-level nearest` = nearest;
     the Parquet metadata counts the moved items; levels 0..L-2 are the nearest ones."""
-    from rqvae.assign import assign_run
+    from rqvae.ids.assign import assign_run
     from rqvae.quantizers import assign_codes
     from rqvae.quantizers.from_run import load_run_quantizer
-    from rqvae.run_folder import Run
-    from rqvae.semantic_ids import read_ids_source
+    from rqvae.runs.folder import Run
+    from rqvae.runs.semantic_ids import read_ids_source
     from tests.rqvae.tiny_runs import trained_tiny_run
 
     run_dir, embeddings_path = trained_tiny_run(tmp_path)
@@ -120,7 +120,7 @@ def test_assign_writes_the_balanced_ids_and_records_the_move(tmp_path):
 
 def test_last_level_record_and_note():
     from analysis.presentation.labels import last_level_note
-    from rqvae.last_level import last_level_record
+    from rqvae.ids.last_level import last_level_record
 
     assert last_level_record(None) is None
     assert last_level_record({"checkpoint": "best"}) is None  # assigned before the rule

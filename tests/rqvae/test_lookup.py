@@ -1,4 +1,4 @@
-"""``rqvae.lookup``: ID strings and prefixes to items, title substrings to IDs."""
+"""``rqvae.ids.lookup``: ID strings and prefixes to items, title substrings to IDs."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from rqvae.errors import InputError
-from rqvae.lookup import lookup_table
-from rqvae.semantic_ids import sid_string
+from rqvae.ids.lookup import lookup_table
+from rqvae.runs.semantic_ids import sid_string
 
 # Six items, two levels. Items "b" and "c" share the tuple (1, 2) and differ by collision;
 # "f" (1, 10) sorts after "d" (1, 3) by code although "<|sid_1_10|>" < "<|sid_1_3|>" as text.

@@ -7,10 +7,10 @@ import itertools
 import pytest
 import torch
 
-from rqvae.config import ModelConfig
-from rqvae.kmeans import kmeans
-from rqvae.model import RQVAE
-from rqvae.quantizer import ResidualQuantizer, rotate_onto
+from rqvae.model.config import ModelConfig
+from rqvae.model.kmeans import kmeans
+from rqvae.model.network import RQVAE
+from rqvae.model.quantizer import ResidualQuantizer, rotate_onto
 from tests.rqvae.tiny_runs import one_thread  # noqa: F401  (autouse fixture)
 
 OPTIONS = list(itertools.product(["euclidean", "cosine"], ["ste", "rotation"], [False, True]))

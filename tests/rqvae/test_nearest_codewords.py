@@ -62,8 +62,8 @@ def test_degenerate_shapes():
 
 
 def test_rqvae_rule_is_the_training_rule_bit_for_bit(real_rows):
-    from rqvae.config import ModelConfig
-    from rqvae.model import RQVAE
+    from rqvae.model.config import ModelConfig
+    from rqvae.model.network import RQVAE
     from rqvae.quantizers.rqvae_model import SCORE_BLOCK, RQVAEQuantizer
 
     torch.manual_seed(0)

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from rqvae.import_ids import import_ids
+from rqvae.data.sequences import Sequences, read_sequences
+from rqvae.importers.import_ids import import_ids
 from rqvae.probe import PROBE_FILE, run_probe
 from rqvae.probe.data import item_popularity, split_sequences
 from rqvae.probe.ranking import ranking_metrics, ranks_from_lists, ranks_from_scores
@@ -22,7 +23,6 @@ from rqvae.probe.training import (
     train_item_model,
 )
 from rqvae.probe.trie import IdTrie, beam_search
-from rqvae.sequences import Sequences, read_sequences
 
 N_ITEMS = 30
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from rqvae.assign import assign_run
 from rqvae.errors import DiagnosticUnavailable, InputError
+from rqvae.ids.assign import assign_run
 from rqvae.quantizers.from_run import NO_CHECKPOINT_IMPORTED, load_run_quantizer
-from rqvae.run_folder import Run, list_runs, run_info, set_status
+from rqvae.runs.folder import Run, list_runs, run_info, set_status
 from tests.rqvae.tiny_runs import (
     one_thread,  # noqa: F401  (autouse fixture)
     train_tiny,

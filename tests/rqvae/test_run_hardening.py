@@ -20,10 +20,10 @@ from safetensors.torch import save_file
 from analysis.diagnosis.diagnose import diagnose_run
 from cli.main import main
 from rqvae.files import read_json
-from rqvae.run_folder import Run
-from rqvae.run_lock import RunLocked, effective_state, is_locked, run_lock
-from rqvae.semantic_ids import read_ids_source
-from rqvae.train import train
+from rqvae.runs.folder import Run
+from rqvae.runs.lock import RunLocked, effective_state, is_locked, run_lock
+from rqvae.runs.semantic_ids import read_ids_source
+from rqvae.training.train import train
 from tests.rqvae.tiny_runs import (
     copy_run,
     one_thread,  # noqa: F401  (autouse fixture)

@@ -1,11 +1,12 @@
-"""``rqvae.threads.limited_threads``: torch and BLAS thread counts inside, restored after."""
+"""``rqvae.training.threads.limited_threads``: torch and BLAS thread counts inside, restored
+after."""
 
 from __future__ import annotations
 
 import torch
 from threadpoolctl import threadpool_info
 
-from rqvae.threads import limited_threads
+from rqvae.training.threads import limited_threads
 
 
 def _blas_threads() -> list[int]:

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import torch
 
-from rqvae.config import ModelConfig, RunConfig, TrainConfig
-from rqvae.model import RQVAE
-from rqvae.train import train
+from rqvae.model.config import ModelConfig, RunConfig, TrainConfig
+from rqvae.model.network import RQVAE
+from rqvae.training.train import train
 
 TINY_ITEMS, TINY_DIM = 240, 16
 

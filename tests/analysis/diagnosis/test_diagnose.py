@@ -17,7 +17,7 @@ from analysis.presentation.labels import last_level_note
 from analysis.reading.run_data import RunData
 from rqvae.quantizers import assign_codes
 from rqvae.quantizers.from_run import NO_CHECKPOINT_IMPORTED, load_run_quantizer
-from rqvae.semantic_ids import read_ids_source
+from rqvae.runs.semantic_ids import read_ids_source
 from tests.reference_ids import load_tokens, tokens_to_codes
 
 CHECKPOINT_DIAGNOSTICS = ("residuals", "geometry", "mahalanobis")
@@ -108,8 +108,8 @@ def test_run_without_embeddings(mql_run, scientific_dir):
 
 
 def test_catalog_without_categories_marks_taxonomy_unavailable(tmp_path, scientific_dir):
-    from rqvae.catalog import CatalogSpec
-    from rqvae.import_ids import import_ids
+    from rqvae.data.catalog import CatalogSpec
+    from rqvae.importers.import_ids import import_ids
 
     catalog = tmp_path / "items.csv"
     catalog.write_text("item_id,title\n" + "".join(f"{i},item {i}\n" for i in range(4344)))

@@ -8,7 +8,7 @@ import torch
 
 from analysis.diagnosis.model_pass import model_pass
 from analysis.reading.run_data import RunData
-from rqvae.last_level import spread_with_quantizer
+from rqvae.ids.last_level import spread_with_quantizer
 from rqvae.quantizers.from_run import load_run_quantizer
 
 

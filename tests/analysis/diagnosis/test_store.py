@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,9 +15,10 @@ import pytest
 
 import analysis.diagnosis.diagnose as diagnose_module
 from analysis.diagnosis.diagnose import diagnose_run
+from analysis.diagnosis.results import STORED_RESULT_TYPES
 from analysis.diagnosis.store import STORE_DIR, STORE_FILE
 from analysis.diagnosis.to_json import diagnosis_to_json
-from rqvae.run_folder import CACHE_DIR, SEMANTIC_IDS_FILE
+from rqvae.runs.folder import CACHE_DIR, SEMANTIC_IDS_FILE
 
 
 @pytest.fixture
@@ -129,6 +131,20 @@ def test_a_hostile_entry_is_a_miss_and_never_runs(run_copy, tmp_path, monkeypatc
     escape = {"$frame": "../../../../config.json"}
     (entry / STORE_FILE).write_text(json.dumps(escape))
     assert "cache_read" not in diagnose_run(run_copy, umap=False, cache=True).timings
+
+
+def test_no_module_is_imported_by_a_name_from_the_cache(run_copy):
+    diagnose_run(run_copy, umap=False, cache=True)
+    (entry,) = (run_copy / CACHE_DIR / STORE_DIR).glob("*/plain")
+    for name in ("this:Zen", "this", "analysis.diagnosis.results:Diagnosis"):
+        (entry / STORE_FILE).write_text(json.dumps({"$dataclass": name, "fields": {}}))
+        assert "cache_read" not in diagnose_run(run_copy, umap=False, cache=True).timings
+    assert "this" not in sys.modules  # importing `this` would print the Zen of Python
+
+
+def test_every_stored_type_is_registered_by_its_own_name():
+    for name, cls in STORED_RESULT_TYPES.items():
+        assert cls.__name__ == name and dataclasses.is_dataclass(cls)
 
 
 def test_unwritable_cache_still_diagnoses(run_copy):

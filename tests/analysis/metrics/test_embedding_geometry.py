@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from analysis.metrics.embedding_geometry import embedding_geometry
-from rqvae.embeddings import EmbeddingReader
+from rqvae.data.embeddings import EmbeddingReader
 from rqvae.errors import DiagnosticUnavailable, InputError
 
 

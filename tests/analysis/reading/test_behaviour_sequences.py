@@ -10,7 +10,7 @@ import pytest
 
 from analysis.reading.behaviour_sequences import find_sequences, read_sequences
 from rqvae.errors import InputError
-from rqvae.run_folder import Run
+from rqvae.runs.folder import Run
 
 ITEMS = np.array(["a", "b", "c"], dtype=object)
 

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from analysis.reading.run_data import RunData
-from rqvae.catalog import CatalogSpec
-from rqvae.embeddings import sidecar_path
+from rqvae.data.catalog import CatalogSpec
+from rqvae.data.embeddings import sidecar_path
 from rqvae.errors import DiagnosticUnavailable, InputError
-from rqvae.import_ids import import_ids
-from rqvae.semantic_ids import write_semantic_ids
+from rqvae.importers.import_ids import import_ids
+from rqvae.runs.semantic_ids import write_semantic_ids
 
 CATALOG = [
     {"item_id": "a", "title": "Alpha", "categories": ["Tools", "Saws"]},

@@ -5,7 +5,7 @@ import pytest
 
 from analysis.reading.run_tables import compare_runs, config_diff, final_metrics
 from rqvae.files import append_jsonl, atomic_write_json
-from rqvae.import_ids import import_ids
+from rqvae.importers.import_ids import import_ids
 
 
 def make_run(root, name, config, epochs):

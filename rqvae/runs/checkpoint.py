@@ -26,11 +26,11 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from rqvae.config import config_from_dict
+from rqvae.model.config import config_from_dict
 from rqvae.errors import DiagnosticUnavailable, InputError
 from rqvae.files import atomic_write_json, atomic_write_with, read_json
-from rqvae.model import RQVAE
-from rqvae.run_folder import CHECKPOINT_DIR, CONFIG_FILE, Run
+from rqvae.model.network import RQVAE
+from rqvae.runs.folder import CHECKPOINT_DIR, CONFIG_FILE, Run
 
 
 @dataclass
@@ -167,7 +167,7 @@ def checkpoint_state(path: str | Path) -> dict:
 def best_warning(run_dir: str | Path) -> str | None:
     """A one-line warning when ``best`` holds an epoch that never met the best rule.
 
-    The rule (:mod:`rqvae.best_rule`: full codebook usage and a level-0 neighbour lift of at
+    The rule (:mod:`rqvae.training.best_rule`: full codebook usage and a level-0 neighbour lift of at
     least ``best_min_neighbor_lift``) ranks qualifying epochs first; when none qualified,
     ``best`` is merely the highest-ranked of the rest.
     """

@@ -9,7 +9,7 @@ A run folder is self-describing; the folder alone is enough to rebuild and diagn
         items.parquet          # normalised catalog: item_id, title, text, categories, raw
         semantic_ids.parquet   # item_id, code_0..code_{L-1}, collision, sid
         checkpoints/           # <name>.safetensors + <name>.json (best, last)
-        .lock                  # the writer lock (rqvae.run_lock)
+        .lock                  # the writer lock (rqvae.runs.lock)
         tb/                    # TensorBoard event files
         cache/                 # analysis caches (UMAP coordinates, ...), safe to delete
 
@@ -119,7 +119,7 @@ def config_document(
 
 def embeddings_section(embeddings, catalog, item_ids: str, **extra: Any) -> dict[str, Any]:
     """The ``data`` section of ``config.json`` for a run over ``embeddings`` (an
-    :class:`rqvae.embeddings.EmbeddingsFile`) and an optional catalog spec; ``item_ids`` says
+    :class:`rqvae.data.embeddings.EmbeddingsFile`) and an optional catalog spec; ``item_ids`` says
     where the run's item ids come from ("catalog", "sidecar", "row_number", ...)."""
     return {
         "embeddings": str(embeddings.path.resolve()),
@@ -240,7 +240,7 @@ def _check_trained_settings(document: dict, source: Path) -> None:
     code that builds the model (a run from another version stays listable and diagnosable)."""
     import dataclasses
 
-    from rqvae.config import ModelConfig, TrainConfig, config_from_dict  # imports nothing of ours
+    from rqvae.model.config import ModelConfig, TrainConfig, config_from_dict  # imports nothing of ours
 
     known = {}
     for section, settings in (("model", ModelConfig), ("train", TrainConfig)):

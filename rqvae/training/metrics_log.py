@@ -11,10 +11,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from rqvae.best_rule import BestRule
-from rqvae.config import TrainConfig
 from rqvae.files import append_jsonl, atomic_write_bytes
-from rqvae.run_folder import METRICS_FILE
+from rqvae.model.config import TrainConfig
+from rqvae.runs.folder import METRICS_FILE
+from rqvae.training.best_rule import BestRule
 
 
 def metric_keys(num_levels: int) -> list[str]:
@@ -55,7 +55,7 @@ class Metrics:
         atomic_write_bytes(self.path, "".join(line + "\n" for line in kept).encode())
 
     def rank(self, record: dict[str, Any]) -> tuple[int, float, float]:
-        """Sort key of an epoch by the best rule (:class:`rqvae.best_rule.BestRule`)."""
+        """Sort key of an epoch by the best rule (:class:`rqvae.training.best_rule.BestRule`)."""
         return BestRule(self.train).rank(record)
 
 

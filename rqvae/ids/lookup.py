@@ -16,8 +16,8 @@ from pathlib import Path
 import pandas as pd
 
 from rqvae.errors import InputError
-from rqvae.run_folder import Run
-from rqvae.semantic_ids import SID_END, SID_START, level_columns, parse_sid_string
+from rqvae.runs.folder import Run
+from rqvae.runs.semantic_ids import SID_END, SID_START, level_columns, parse_sid_string
 
 RESULT_COLUMNS = ["item_id", "sid", "title"]
 

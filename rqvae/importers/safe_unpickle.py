@@ -93,7 +93,7 @@ def _restricted_pickle_module(refused: list[str]) -> types.SimpleNamespace:
         return RestrictedUnpickler(file, **kwargs).load()
 
     return types.SimpleNamespace(
-        Unpickler=RestrictedUnpickler, load=load, __name__="rqvae.safe_unpickle"
+        Unpickler=RestrictedUnpickler, load=load, __name__="rqvae.importers.safe_unpickle"
     )
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from rqvae.errors import InputError
-from rqvae.semantic_ids import write_semantic_ids
+from rqvae.runs.semantic_ids import write_semantic_ids
 
 SOURCE_IDS_FILE = "source_ids.parquet"
 
@@ -23,7 +23,7 @@ SOURCE_IDS_FILE = "source_ids.parquet"
 def write_source_ids(run_dir: Path, ids_path: Path, item_ids: list[str]) -> pd.DataFrame:
     """Read ``ids_path`` (any file ``rqvae import-ids`` reads), put its rows in the order of
     ``item_ids`` and write ``run_dir/source_ids.parquet``. InputError when it lacks an item."""
-    from rqvae.import_ids import read_id_file
+    from rqvae.importers.import_ids import read_id_file
 
     file_ids, codes, _ = read_id_file(ids_path)
     positions = pd.Index(file_ids.astype(str)).get_indexer(np.asarray(item_ids, dtype=str))

@@ -24,7 +24,7 @@ import pandas as pd
 
 from rqvae.errors import InputError
 from rqvae.files import atomic_write_json, atomic_write_parquet, read_json, read_parquet
-from rqvae.semantic_ids import level_columns
+from rqvae.runs.semantic_ids import level_columns
 
 PARTS_DIR = "semantic_ids.parts"
 _PART_NAME = re.compile(r"part-(\d{5})-of-(\d{5})\.parquet")
@@ -63,7 +63,7 @@ def write_part(
     """Write one shard's codes (rows ``shard.rows(n_items)``) and its sidecar; returns the path.
 
     ``codes`` int64 (stop - start, L); ``checkpoint`` is the record of the checkpoint the codes
-    came from (:func:`rqvae.assign.ids_source`: ``{"checkpoint", "file", "epoch", "sha256"}``),
+    came from (:func:`rqvae.ids.assign.ids_source`: ``{"checkpoint", "file", "epoch", "sha256"}``),
     compared across parts by :func:`read_parts`.
     """
     start, stop = shard.rows(n_items)

@@ -1,4 +1,4 @@
-"""Training loop: embeddings file in, run folder out (see :mod:`rqvae.run_folder` for the layout).
+"""Training loop: embeddings file in, run folder out (see :mod:`rqvae.runs.folder` for the layout).
 
 Reads top to bottom: check inputs, seed, data, model, optimizer, loop, save. Every input is
 checked before the run folder is created, so bad input leaves nothing behind.
@@ -31,10 +31,16 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from rqvae.best_rule import BestRule, NeighborProbe
-from rqvae.checkpoint import Checkpoint, checkpoint_path, load_weights, save_checkpoint
-from rqvae.config import RunConfig, TrainConfig
-from rqvae.distributed import (
+from rqvae.data.embeddings import EmbeddingsFile, load_embeddings
+from rqvae.errors import TrainingDiverged
+from rqvae.id_metrics import code_counts, perplexities, unique_id_ratio, used_fractions
+from rqvae.model.config import RunConfig, TrainConfig
+from rqvae.model.network import RQVAE, RQVAEOutput
+from rqvae.runs.checkpoint import Checkpoint, checkpoint_path, load_weights, save_checkpoint
+from rqvae.runs.folder import TENSORBOARD_DIR, set_status
+from rqvae.runs.lock import run_lock
+from rqvae.training.best_rule import BestRule, NeighborProbe
+from rqvae.training.distributed import (
     barrier,
     broadcast_state,
     gather_batch,
@@ -43,17 +49,11 @@ from rqvae.distributed import (
     sum_over_ranks,
     world,
 )
-from rqvae.embeddings import EmbeddingsFile, load_embeddings
-from rqvae.errors import TrainingDiverged
-from rqvae.id_metrics import code_counts, perplexities, unique_id_ratio, used_fractions
-from rqvae.model import RQVAE, RQVAEOutput
-from rqvae.run_folder import TENSORBOARD_DIR, set_status
-from rqvae.run_lock import run_lock
-from rqvae.train_metrics import Metrics
-from rqvae.train_setup import check_best_rule, load_items, prepare_run_folder, read_previous_run
+from rqvae.training.metrics_log import Metrics
+from rqvae.training.setup import check_best_rule, load_items, prepare_run_folder, read_previous_run
 
 if TYPE_CHECKING:
-    from rqvae.catalog import CatalogSpec
+    from rqvae.data.catalog import CatalogSpec
 
 EVAL_CHUNK_ROWS = 8192  # rows per forward pass when evaluating; bounds memory on big catalogs
 TIMING_KEYS = ("samples_per_s", "wall_time_s")  # the only metrics that differ between reruns
@@ -70,7 +70,7 @@ def train(
 
     With ``resume=True`` an interrupted run in ``out_dir`` continues from its last checkpoint;
     its settings and embeddings must be the ones it started with. Returns ``out_dir``.
-    The run folder's writer lock is held throughout (:mod:`rqvae.run_lock`): a second
+    The run folder's writer lock is held throughout (:mod:`rqvae.runs.lock`): a second
     ``train`` or ``--resume`` into the same folder is refused with :class:`RunLocked`. A
     non-finite loss or weight stops training with :class:`TrainingDiverged` (status "failed").
     """
@@ -345,7 +345,7 @@ def evaluate_ids(
     model: RQVAE, array: np.ndarray, rows: np.ndarray, probe: NeighborProbe | None = None
 ) -> dict:
     """ID metrics on ``rows``: unique-ID ratio, per-level usage, perplexity, residual norms,
-    and with a ``probe`` the semantic check ``neighbor_share_l0`` (:mod:`rqvae.best_rule`).
+    and with a ``probe`` the semantic check ``neighbor_share_l0`` (:mod:`rqvae.training.best_rule`).
 
     ``residual_norm_l{i}`` is the mean Euclidean norm of the residual left after level i,
     ``||z - c_0 - ... - c_i||``, in latent units.

@@ -2,7 +2,7 @@
 
 The run's quantizer (:func:`rqvae.quantizers.from_run.load_run_quantizer`) turns every
 embedding into codes, in embeddings row order, chunk by chunk; the table and its collision
-column are :mod:`rqvae.semantic_ids`'. The table records the checkpoint it came from
+column are :mod:`rqvae.runs.semantic_ids`'. The table records the checkpoint it came from
 (:func:`ids_source`), and the run's writer lock is held while it is written.
 
 The same work split over shards (one part file per shard, merged later) or over the ranks of a
@@ -20,20 +20,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rqvae.assign_shards import PARTS_DIR, Shard, read_parts, write_part
-from rqvae.checkpoint import checkpoint_state
-from rqvae.embeddings import EmbeddingsFile, load_embeddings
+from rqvae.data.embeddings import EmbeddingsFile, load_embeddings
 from rqvae.errors import InputError
 from rqvae.files import sha256_of
-from rqvae.last_level import spread_with_quantizer
+from rqvae.ids.last_level import spread_with_quantizer
+from rqvae.ids.shards import PARTS_DIR, Shard, read_parts, write_part
 from rqvae.quantizers import Quantizer, assign_codes
 from rqvae.quantizers.from_run import load_run_quantizer
-from rqvae.run_folder import SEMANTIC_IDS_FILE, Run
-from rqvae.run_lock import run_lock
-from rqvae.semantic_ids import write_semantic_ids
+from rqvae.runs.checkpoint import checkpoint_state
+from rqvae.runs.folder import SEMANTIC_IDS_FILE, Run
+from rqvae.runs.lock import run_lock
+from rqvae.runs.semantic_ids import write_semantic_ids
 
 ASSIGN_CHUNK = 8192  # items per encoder pass; 8,192 measured as fast as any of 2,048-65,536
-LAST_LEVEL_RULES = ("balanced", "nearest")  # see rqvae/last_level.py; balanced is the default
+LAST_LEVEL_RULES = ("balanced", "nearest")  # see rqvae/ids/last_level.py; balanced is the default
 
 
 @dataclass
@@ -103,7 +103,7 @@ def assign_run(
 
     ``embeddings_path`` defaults to the file the run was trained on; ``checkpoint`` is
     ``best`` (falling back to ``last`` when there is no best) or ``last``; ``last_level`` is
-    "balanced" (colliding items move to free last-level codes, :mod:`rqvae.last_level`) or
+    "balanced" (colliding items move to free last-level codes, :mod:`rqvae.ids.last_level`) or
     "nearest" (every level takes the nearest codeword). Returns the table that was written.
     """
     with run_lock(run_dir, "assign"):
@@ -172,10 +172,10 @@ def assign_distributed(
     """``torchrun ... -m rqvae -- assign``: each rank encodes its contiguous shard, rank 0
     gathers the codes, computes collisions over the whole catalog and writes the table
     (returned on rank 0, None elsewhere). Needs an initialised process group
-    (:mod:`rqvae.distributed`)."""
+    (:mod:`rqvae.training.distributed`)."""
     import torch.distributed as dist
 
-    from rqvae.distributed import gather_rows, same_on_every_rank
+    from rqvae.training.distributed import gather_rows, same_on_every_rank
 
     job = open_assign_job(run_dir, embeddings_path, checkpoint)
     source = job.source()

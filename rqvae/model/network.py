@@ -17,7 +17,7 @@ larger one throughout training, which is what keeps the codes spread over the ca
 
 Gradients: the codebook term trains the codewords, the commitment term the encoder; the
 reconstruction reaches the encoder through the straight-through or rotation-trick estimator
-(see :mod:`rqvae.quantizer`).
+(see :mod:`rqvae.model.quantizer`).
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from rqvae.config import ModelConfig
-from rqvae.quantizer import QuantizerOutput, ResidualQuantizer
+from rqvae.model.config import ModelConfig
+from rqvae.model.quantizer import QuantizerOutput, ResidualQuantizer
 
 
 @dataclass

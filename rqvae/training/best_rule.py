@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from rqvae.config import TrainConfig
+from rqvae.model.config import TrainConfig
 
 PROBE_QUERIES = 1000  # query items of the semantic check
 PROBE_NEIGHBORS = 10  # neighbours per query

@@ -45,7 +45,7 @@ from typing import Any
 
 import pandas as pd
 
-from rqvae import records
+from rqvae.data import records
 from rqvae.errors import InputError
 
 FORMATS = ("generic", "amazon", "lcrec", "movielens")

@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rqvae.config import ModelConfig
-from rqvae.kmeans import kmeans
+from rqvae.model.config import ModelConfig
+from rqvae.model.kmeans import kmeans
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """``rqvae import-checkpoint``: another codebase's RQ-VAE checkpoint as a run folder.
 
-The checkpoint is read without running anything in it (:mod:`rqvae.safe_unpickle`), its
+The checkpoint is read without running anything in it (:mod:`rqvae.importers.safe_unpickle`), its
 encoder and codebooks are rebuilt as a :class:`~rqvae.quantizers.stored.StoredQuantizer`
 (:mod:`rqvae.quantizers.foreign`) and kept in ``checkpoints/quantizer.{safetensors,json}``,
 and the IDs of the given embeddings (rows = catalog items, as for ``train``) are assigned with
@@ -8,7 +8,7 @@ it. The run is of kind ``imported-checkpoint``; every diagnostic treats it like 
 
 With ``ids`` (the ID file the codebase wrote after its own collision handling, such as LC-Rec's
 ``*.index.json``) the run also keeps those IDs in ``source_ids.parquet``
-(:mod:`rqvae.source_ids`), aligned to the catalog, for the raw-vs-resolved comparison.
+(:mod:`rqvae.importers.source_ids`), aligned to the catalog, for the raw-vs-resolved comparison.
 """
 
 from __future__ import annotations
@@ -16,11 +16,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rqvae.assign import ids_source
-from rqvae.catalog import CatalogSpec, load_catalog
-from rqvae.embeddings import load_embeddings
+from rqvae.data.catalog import CatalogSpec, load_catalog
+from rqvae.data.embeddings import load_embeddings
 from rqvae.errors import InputError
 from rqvae.files import atomic_write_json, atomic_write_parquet, sha256_of
+from rqvae.ids.assign import ids_source
+from rqvae.importers.safe_unpickle import load_foreign_checkpoint
+from rqvae.importers.source_ids import write_source_ids
 from rqvae.quantizers import assign_codes
 from rqvae.quantizers.foreign import (
     STACK_SUFFIXES,
@@ -28,7 +30,7 @@ from rqvae.quantizers.foreign import (
     rebuild,
     split_checkpoint,
 )
-from rqvae.run_folder import (
+from rqvae.runs.folder import (
     CHECKPOINT_DIR,
     CONFIG_FILE,
     ITEMS_FILE,
@@ -38,10 +40,8 @@ from rqvae.run_folder import (
     embeddings_section,
     write_run_files,
 )
-from rqvae.run_lock import LOCK_FILE, run_lock
-from rqvae.safe_unpickle import load_foreign_checkpoint
-from rqvae.semantic_ids import write_semantic_ids
-from rqvae.source_ids import write_source_ids
+from rqvae.runs.lock import LOCK_FILE, run_lock
+from rqvae.runs.semantic_ids import write_semantic_ids
 
 
 @dataclass

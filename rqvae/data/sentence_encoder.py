@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from rqvae.catalog import CatalogSpec
-from rqvae.embeddings import sidecar_path
+from rqvae.data.catalog import CatalogSpec
+from rqvae.data.embeddings import sidecar_path
 from rqvae.errors import InputError
 from rqvae.files import atomic_write_json, atomic_write_with, now_iso, sha256_of
 
@@ -74,7 +74,7 @@ def embed_catalog(
 ) -> Path:
     """Embed ``items["text"]``; write ``out`` (.npy) and the sidecar ``out.with_suffix(".json")``.
 
-    ``items`` is a table from :func:`rqvae.catalog.load_catalog`; its ``attrs`` (format,
+    ``items`` is a table from :func:`rqvae.data.catalog.load_catalog`; its ``attrs`` (format,
     template, catalog path) go into the sidecar. Returns ``out``. Both files are written
     atomically: a killed run leaves the previous files (or none), never half of one.
     """

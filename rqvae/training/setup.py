@@ -2,7 +2,7 @@
 
 The trainer calls these so that its own module stays the loop. Every check that can fail on
 user input runs before :func:`prepare_run_folder` writes the first file (``config.json`` in
-the schema of :mod:`rqvae.run_folder`, and ``items.parquet``).
+the schema of :mod:`rqvae.runs.folder`, and ``items.parquet``).
 """
 
 from __future__ import annotations
@@ -12,17 +12,17 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from rqvae.checkpoint import Checkpoint, checkpoint_path, load_checkpoint
-from rqvae.config import RunConfig, config_to_dict
-from rqvae.embeddings import EmbeddingsFile
+from rqvae.data.embeddings import EmbeddingsFile
 from rqvae.errors import InputError
 from rqvae.files import atomic_write_json, atomic_write_parquet, read_json, sha256_of
-from rqvae.run_folder import CONFIG_FILE, ITEMS_FILE, config_document, embeddings_section, run_info
-from rqvae.run_lock import LOCK_FILE
-from rqvae.train_metrics import metric_keys
+from rqvae.model.config import RunConfig, config_to_dict
+from rqvae.runs.checkpoint import Checkpoint, checkpoint_path, load_checkpoint
+from rqvae.runs.folder import CONFIG_FILE, ITEMS_FILE, config_document, embeddings_section, run_info
+from rqvae.runs.lock import LOCK_FILE
+from rqvae.training.metrics_log import metric_keys
 
 if TYPE_CHECKING:
-    from rqvae.catalog import CatalogSpec
+    from rqvae.data.catalog import CatalogSpec
 
 
 # --- checks -----------------------------------------------------------------------------------
@@ -41,7 +41,7 @@ def load_items(catalog: CatalogSpec | None, embeddings: EmbeddingsFile) -> pd.Da
     """The normalised catalog, checked to describe the same rows as the embeddings."""
     if catalog is None:
         return None
-    from rqvae.catalog import load_catalog
+    from rqvae.data.catalog import load_catalog
 
     items = load_catalog(catalog)
     if len(items) != embeddings.n_items:

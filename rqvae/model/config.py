@@ -77,10 +77,10 @@ class TrainConfig:
     val_fraction: float = 0.05  # share of items held out for the validation losses
     checkpoint_every: int = 10  # epochs between "last" checkpoints (the final one is always kept)
     eval_sample: int = 100_000  # ID metrics use all items, or this fixed random sample of them
-    # The "best" checkpoint (rqvae/best_rule.py, README): among epochs whose codebook usage is
-    # >= best_min_usage at every level and whose neighbor_lift_l0 is >= best_min_neighbor_lift,
-    # the highest best_metric (higher is better), ties
-    # broken by the lowest best_tiebreak. Epochs that miss the bars only win while none met them.
+    # The "best" checkpoint (rqvae/training/best_rule.py, README): among epochs whose codebook
+    # usage is >= best_min_usage at every level and whose neighbor_lift_l0 is
+    # >= best_min_neighbor_lift, the highest best_metric (higher is better), ties broken by the
+    # lowest best_tiebreak. Epochs that miss the bars only win while none met them.
     best_metric: str = "unique_id_ratio"
     best_min_usage: float = 1.0
     best_min_neighbor_lift: float = 10.0  # the semantic check (x chance); 0 turns it off

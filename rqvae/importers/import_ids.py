@@ -12,7 +12,7 @@ Accepted ID files:
 
 The run folder is the same as a trained run's, minus checkpoints and metrics::
 
-    config.json   the schema of :mod:`rqvae.run_folder` with kind "imported-ids", plus
+    config.json   the schema of :mod:`rqvae.runs.folder` with kind "imported-ids", plus
                   "source": {"ids_file", "format", "sha256"} and "codebook_size_rule"
     status.json   {"state": "imported", ...}
     semantic_ids.parquet   item_id, code_0.., collision, sid  (as written by ``rqvae assign``)
@@ -40,14 +40,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from rqvae.embeddings import EmbeddingReader, check_finite_chunk, item_rows
+from rqvae.data.embeddings import EmbeddingReader, check_finite_chunk, item_rows
 from rqvae.errors import InputError
 from rqvae.files import (
     atomic_write_json,
     atomic_write_parquet,
     sha256_of,
 )
-from rqvae.run_folder import (
+from rqvae.runs.folder import (
     CONFIG_FILE,
     ITEMS_FILE,
     SEMANTIC_IDS_FILE,
@@ -55,8 +55,8 @@ from rqvae.run_folder import (
     config_document,
     write_run_files,
 )
-from rqvae.run_lock import LOCK_FILE, run_lock
-from rqvae.semantic_ids import write_semantic_ids
+from rqvae.runs.lock import LOCK_FILE, run_lock
+from rqvae.runs.semantic_ids import write_semantic_ids
 
 ID_COLUMNS = ("item_id", "id", "item", "itemid", "parent_asin", "asin")
 LEVEL_COLUMN = re.compile(r"^(code|level|l)_?(\d+)$", re.IGNORECASE)
@@ -79,7 +79,7 @@ def import_ids(
     """Write a run folder of kind "imported-ids" from an external ID file; returns ``out_dir``.
 
     ids_path : LC-Rec ``*.index.json``, or a Parquet/CSV/TSV table (see the module docstring).
-    catalog : optional :class:`rqvae.catalog.CatalogSpec`; every ID must name a catalog item.
+    catalog : optional :class:`rqvae.data.catalog.CatalogSpec`; every ID must name a catalog item.
     embeddings_path : optional ``.npy`` recorded in the run for the diagnostics that need
         embeddings; its rows must be the catalog's items (or, without a catalog, the ID file's
         rows), unless its JSON sidecar lists ``item_ids``.
@@ -114,7 +114,7 @@ def _import_locked(
 
     items = None
     if catalog is not None:
-        from rqvae.catalog import load_catalog
+        from rqvae.data.catalog import load_catalog
 
         items = load_catalog(catalog)
         item_ids, codes = _align_to_catalog(item_ids, codes, items, ids_path, catalog.path)
@@ -453,7 +453,7 @@ def _align_to_catalog(item_ids, codes, items: pd.DataFrame, ids_path: Path, cata
 
 def _check_embeddings(path: Path, item_ids: np.ndarray, items: pd.DataFrame | None) -> int:
     """Check every item has a row in the embeddings file (the rule of
-    :func:`rqvae.embeddings.item_rows`); returns the embeddings' dimension."""
+    :func:`rqvae.data.embeddings.item_rows`); returns the embeddings' dimension."""
     reader = EmbeddingReader(path)
     catalog_ids = None if items is None else items["item_id"].astype(str).to_numpy(dtype=object)
     item_rows(path, reader.file_rows, np.asarray(item_ids, dtype=object).astype(str), catalog_ids)
