@@ -302,7 +302,7 @@ def _source_ids(data: RunData, taxonomy) -> pd.DataFrame:
     path = data.run.path / SOURCE_IDS_FILE
     if not path.exists():
         return NO_SOURCE_IDS
-    source = read_code_table(path)
+    source = read_code_table(path, root=data.run.path)
     if list(source.item_ids) != list(data.item_ids):
         raise InputError(f"{path}: its items are not the run's, in the run's order")
     depth = None if isinstance(taxonomy, Unavailable) else taxonomy.category_depth

@@ -39,7 +39,7 @@ def load_run_quantizer(run: Run | str | Path, which: str = "best") -> Quantizer:
         raise DiagnosticUnavailable(reason or "no codebooks: this baseline keeps none")
     if run.kind in STORED_KINDS:
         # one stored quantizer per run: there is no "best" or "last" to choose from
-        quantizer = StoredQuantizer.load(run.path / CHECKPOINT_DIR)
+        quantizer = StoredQuantizer.load(run.path / CHECKPOINT_DIR, root=run.path)
     else:
         from rqvae.quantizers.rqvae_model import RQVAEQuantizer
 

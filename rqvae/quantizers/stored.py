@@ -28,6 +28,7 @@ Optional tensors ``code_bias.{l}`` (float32 (K_l,)) make level l choose
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ from safetensors import safe_open
 from safetensors.numpy import save_file
 
 from rqvae.errors import InputError
-from rqvae.files import atomic_write_json, atomic_write_with
+from rqvae.files import atomic_write_json, atomic_write_with, check_regular_file, read_bytes
 from rqvae.quantizers.base import Quantizer, nearest_codewords
 
 FORMAT = "rqvae-stored-quantizer/1"
@@ -139,14 +140,17 @@ class StoredQuantizer(Quantizer):
         atomic_write_json(Path(folder) / SPEC_FILE, spec)
 
     @classmethod
-    def load(cls, folder: Path) -> StoredQuantizer:
-        """Read a quantizer written by :meth:`save`; InputError naming the file when damaged."""
+    def load(cls, folder: Path, root: Path | None = None) -> StoredQuantizer:
+        """Read a quantizer written by :meth:`save`; InputError naming the file when damaged,
+        not a regular file, or (with ``root``, the run folder) reached through a link."""
         folder = Path(folder)
         spec_path, tensor_path = folder / SPEC_FILE, folder / TENSORS_FILE
-        if not spec_path.exists() or not tensor_path.exists():
+        if not os.path.lexists(spec_path) or not os.path.lexists(tensor_path):
             raise InputError(f"{folder}: no stored quantizer ({SPEC_FILE}, {TENSORS_FILE})")
+        spec_text = read_bytes(spec_path, root=root)
+        check_regular_file(tensor_path, root)
         try:
-            spec = json.loads(spec_path.read_text())
+            spec = json.loads(spec_text)
             with safe_open(str(tensor_path), framework="numpy") as handle:
                 tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
         except Exception as error:  # json and safetensors raise their own types for damage
