@@ -52,28 +52,63 @@ def demo(runs_dir, cache_dir, force):
 # --- training ---------------------------------------------------------------------------------
 
 
+def setting_help(name: str, text: str) -> str:
+    """``text`` and the setting's default, read from its settings dataclass (so the help can
+    never drift from the value training uses)."""
+    from rqvae.model.config import OVERRIDE_FIELDS, ModelConfig, TrainConfig
+
+    settings = ModelConfig if OVERRIDE_FIELDS[name] == "model" else TrainConfig
+    default = getattr(settings(), name)
+    shown = ("--ema" if default else "--no-ema") if isinstance(default, bool) else default
+    return f"{text}  [default: {shown}]"
+
+
 @click.command()
 @click.option("--embeddings", required=True, type=click.Path(dir_okay=False))
 @click.option("--catalog", default=None, type=click.Path(dir_okay=False))
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder.")
 @click.option("--config", "config_path", default=None, type=click.Path(dir_okay=False))
-@click.option("--epochs", type=int, default=None)
-@click.option("--levels", "num_levels", type=int, default=None)
-@click.option("--codebook-size", type=int, default=None)
-@click.option("--beta", type=float, default=None)
-@click.option("--lr", type=float, default=None)
-@click.option("--batch-size", type=int, default=None)
-@click.option("--seed", type=int, default=None)
-@click.option("--distance", type=click.Choice(["euclidean", "cosine"]), default=None)
+@click.option("--epochs", type=int, default=None, help=setting_help("epochs", "Epochs at most."))
 @click.option(
-    "--estimator", "gradient_estimator", type=click.Choice(["ste", "rotation"]), default=None
+    "--levels",
+    "num_levels",
+    type=int,
+    default=None,
+    help=setting_help("num_levels", "Codebook levels."),
 )
-@click.option("--ema/--no-ema", "ema", default=None, help="EMA codebook updates.")
+@click.option(
+    "--codebook-size",
+    type=int,
+    default=None,
+    help=setting_help("codebook_size", "Codes per level."),
+)
+@click.option("--beta", type=float, default=None, help=setting_help("beta", "Commitment weight."))
+@click.option("--lr", type=float, default=None, help=setting_help("lr", "Peak learning rate."))
+@click.option(
+    "--batch-size", type=int, default=None, help=setting_help("batch_size", "Items per batch.")
+)
+@click.option("--seed", type=int, default=None, help=setting_help("seed", "Random seed."))
+@click.option(
+    "--distance",
+    type=click.Choice(["euclidean", "cosine"]),
+    default=None,
+    help=setting_help("distance", "Codeword distance."),
+)
+@click.option(
+    "--estimator",
+    "gradient_estimator",
+    type=click.Choice(["ste", "rotation"]),
+    default=None,
+    help=setting_help("gradient_estimator", "Gradient estimator."),
+)
+@click.option("--ema/--no-ema", "ema", default=None, help=setting_help("ema", "EMA codebooks."))
 @click.option(
     "--patience",
     type=int,
     default=None,
-    help="Stop once the best epoch is this many epochs old (0: never stop early; default 10).",
+    help=setting_help(
+        "patience", "Stop once the best epoch is this many epochs old (0: never stop early)."
+    ),
 )
 @click.option("--resume", is_flag=True, help="Continue a killed run from its last checkpoint.")
 @click.option(
@@ -124,7 +159,7 @@ def train(
         )
     if rank != 0:
         return
-    best = (read_json(run_dir / "status.json").get("best") or {}).get("epoch")
+    best = (read_json(run_dir / "status.json", root=run_dir).get("best") or {}).get("epoch")
     click.echo(f"{run_dir}: trained, best checkpoint from epoch {best}")
     click.echo(f"next: rqvae assign --run {run_dir}")
 
@@ -236,7 +271,7 @@ def _echo_ids(run_dir: Path, table) -> None:
     click.echo(
         f"{path}: {len(table)} items, unique-ID ratio {unique:.4f} before the collision level"
     )
-    source = read_ids_source(path) or {}
+    source = read_ids_source(path, root=run_dir) or {}
     if source.get("last_level") == "balanced":
         click.echo(
             f"last level balanced: {source.get('last_level_moved', 0)} items moved to a free "
@@ -287,7 +322,7 @@ def import_ids(
         id_column=id_column,
     )
     click.echo(f"imported {ids_path} -> {path}")
-    missing = read_json(Path(path) / "status.json").get("missing_items")
+    missing = read_json(Path(path) / "status.json", root=path).get("missing_items")
     if missing:
         click.echo(f"warning: {missing} catalog items have no ID (--allow-missing)", err=True)
 
