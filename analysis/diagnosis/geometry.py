@@ -1,13 +1,17 @@
 """Diagnostic 5 assembled: codeword geometry, code annotations and UMAP maps in one table.
 
 UMAP takes seconds to minutes, so its coordinates are cached in ``run_dir/cache/`` keyed by a
-hash of the checkpoint, the embeddings file and the settings (see :func:`cached_umap_maps`).
+hash of the checkpoint, the embeddings file and the settings, each entry named with the digest
+of its own content (see :func:`cached_umap_maps`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import re
+from contextlib import suppress
 from pathlib import Path
 
 import numpy as np
@@ -22,9 +26,11 @@ from analysis.metrics.geometry import (
 )
 from analysis.metrics.taxonomy import NO_CATEGORY
 from analysis.metrics.umap_maps import UmapSettings, umap_maps
-from rqvae.files import atomic_write_parquet
+from rqvae.errors import InputError
+from rqvae.files import atomic_write_bytes, read_bytes, real_folder
 from rqvae.id_metrics import check_codes
 from rqvae.quantizers.base import PrepareResidual
+from rqvae.runs.safe_paths import remove_file
 
 UMAP_CACHE_PREFIX = "umap_"
 
@@ -131,21 +137,44 @@ def cached_umap_maps(
     """:func:`umap_maps`, read from ``cache_dir`` when an entry with the same key exists.
 
     key_parts : JSON-able description of what the maps depend on (checkpoint and embeddings
-    fingerprints); the settings are added to it. The entry is written atomically and entries
-    with other keys are removed, so the cache holds one set of maps per run.
+    fingerprints); the settings are added to it. cache_dir : ``RUN/cache``; it and its entries
+    must be a real folder and regular files of the run folder above it, or nothing is read,
+    written or deleted there (the maps are still returned).
+
+    An entry is ``umap_<key>.<digest>.parquet``, ``digest`` the first 16 hex digits of the
+    file's SHA-256, checked on read: an edited or damaged entry is recomputed, never trusted.
+    It is written atomically and entries with other keys are removed, so the cache holds one
+    set of maps per run.
     """
     key_source = json.dumps({**key_parts, "settings": vars(settings)}, sort_keys=True)
     key = hashlib.sha256(key_source.encode()).hexdigest()[:20]
     cache_dir = Path(cache_dir)
-    path = cache_dir / f"{UMAP_CACHE_PREFIX}{key}.parquet"
-    if path.exists():
-        try:
-            return pd.read_parquet(path)
-        except Exception:  # a damaged cache entry is recomputed, never trusted
-            path.unlink(missing_ok=True)
+    root = cache_dir.parent  # the run folder
+    for path in _entries(cache_dir, root, key):
+        with suppress(InputError, OSError, ValueError):
+            data = read_bytes(path, root=root, max_bytes=None)
+            if hashlib.sha256(data).hexdigest()[:16] == path.name.split(".")[1]:
+                return pd.read_parquet(io.BytesIO(data))
     maps = umap_maps(codebooks, item_latents, settings)
-    atomic_write_parquet(path, maps)
-    for stale in cache_dir.glob(f"{UMAP_CACHE_PREFIX}*.parquet"):
-        if stale != path:
-            stale.unlink(missing_ok=True)
+    buffer = io.BytesIO()
+    maps.to_parquet(buffer, index=False)
+    data = buffer.getvalue()
+    path = cache_dir / f"{UMAP_CACHE_PREFIX}{key}.{hashlib.sha256(data).hexdigest()[:16]}.parquet"
+    with suppress(InputError, OSError):
+        atomic_write_bytes(path, data, root=root)
+        for stale in _entries(cache_dir, root):
+            if stale != path:
+                with suppress(InputError, OSError):
+                    remove_file(stale, root)
     return maps
+
+
+def _entries(cache_dir: Path, root: Path, key: str = "") -> list[Path]:
+    """The UMAP entries in ``cache_dir`` (those of ``key`` when given); none when the cache
+    folder is not a real folder of the run."""
+    try:
+        real_folder(root, cache_dir)
+    except InputError:
+        return []
+    pattern = re.compile(rf"{UMAP_CACHE_PREFIX}{key or '[0-9a-f]{20}'}\.[0-9a-f]{{16}}\.parquet")
+    return sorted(path for path in cache_dir.iterdir() if pattern.fullmatch(path.name))
