@@ -16,6 +16,7 @@ show it as a card and go on.
 
 from __future__ import annotations
 
+import os
 import tempfile
 import threading
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from dashboard.diagnosis_jobs import diagnosis_with_maps
 from dashboard.paths import run_path
 from dashboard.stamps import DIAGNOSIS_FILES, ID_FILES, RUN_FILES, Stamp, stamp
 from rqvae.errors import InputError, WorkbenchError
+from rqvae.files import check_regular_file
 from rqvae.ids.lookup import lookup_table
 from rqvae.probe import PROBE_FILE
 from rqvae.runs.folder import (
@@ -129,16 +131,18 @@ def _run_overview(run_dir: str, file_stamp: Stamp, locked: bool) -> RunOverview:
         if len(metrics):
             overview.final_metrics = metrics.iloc[-1].dropna().to_dict()
         overview.has_checkpoint = run.has_checkpoint
-        overview.has_ids = (path / SEMANTIC_IDS_FILE).exists()
+        overview.has_ids = os.path.lexists(path / SEMANTIC_IDS_FILE)
         if overview.has_ids:
-            _check_parquet(path / SEMANTIC_IDS_FILE)
+            _check_parquet(path / SEMANTIC_IDS_FILE, path)
     except WorkbenchError as error:
         overview.state, overview.problem = "broken", str(error)
     return overview
 
 
-def _check_parquet(path: Path) -> None:
-    """Read only the footer of a Parquet file: a cut or corrupt file fails here, cheaply."""
+def _check_parquet(path: Path, run_dir: Path) -> None:
+    """Read only the footer of a Parquet file: a cut or corrupt file fails here, cheaply (and
+    a link or special file in its place, before anything opens it by its path)."""
+    check_regular_file(path, run_dir)
     try:
         pyarrow.parquet.read_metadata(path)
     except Exception as error:  # pyarrow raises several types for damaged files
