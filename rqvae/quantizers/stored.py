@@ -225,10 +225,10 @@ def _check_layers(
     for index, layer in enumerate(encoder):
         kind = layer.get("type") if isinstance(layer, dict) else None
         if kind not in LAYER_TENSORS:
-            raise InputError(f"encoder layer {index} has unknown type {printable(kind, 60)}")
+            raise InputError(f"encoder layer {index} has unknown type {printable(repr(kind), 60)}")
         if kind == "activation" and layer.get("name") not in ACTIVATIONS:
             raise InputError(
-                f"activation {printable(layer.get('name'), 60)} is not one of "
+                f"activation {printable(repr(layer.get('name')), 60)} is not one of "
                 f"{', '.join(ACTIVATIONS)}"
             )
         name = f"encoder.{index}."
