@@ -16,7 +16,8 @@ What it builds (in a temporary folder, removed at the end unless ``--keep``):
 
 Each file is read in a fresh child process by
 :func:`rqvae.importers.torch_file.load_foreign_checkpoint`; the large one is also read by
-``torch.load(weights_only=False)`` (trusted here, as a reference) and imported end to end with
+``torch.load(weights_only=True)`` (with ``argparse.Namespace`` allowed, as a reference)
+and imported end to end with
 ``rqvae import-checkpoint`` over 20,000 embeddings. Reported per case: outcome, wall time and
 peak RSS (``VmHWM``) of the child, minus that of the child once torch and the workbench's
 modules are imported (about 350 MB).
@@ -134,7 +135,11 @@ def _child(task: str, path: str, workdir: str, queue) -> None:
         if task == "ours":
             load_foreign_checkpoint(path)
         elif task == "torch.load":
-            torch.load(path, map_location="cpu", weights_only=False)
+            # torch's own weights-only loader, told that the Namespace this file pickles is safe
+            import argparse
+
+            torch.serialization.add_safe_globals([argparse.Namespace])
+            torch.load(path, map_location="cpu", weights_only=True)
         else:
             out = Path(workdir) / "imported"
             shutil.rmtree(out, ignore_errors=True)

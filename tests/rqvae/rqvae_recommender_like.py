@@ -91,7 +91,7 @@ class RqVae(nn.Module):
 
 def train_and_save(
     path: Path, x: torch.Tensor, *, activation=nn.ReLU, steps: int = 3, seed: int = 0
-) -> RqVae:
+) -> tuple[RqVae, dict]:
     """A model trained for ``steps`` AdamW steps on reconstruction, its codewords then drawn from
     the residuals of ``x``, saved as ``train_rqvae.py`` saves its checkpoints; returns the model.
 
@@ -124,4 +124,4 @@ def train_and_save(
         "optimizer": optimizer.state_dict(),
     }
     torch.save(state, path)
-    return model
+    return model, state

@@ -20,11 +20,16 @@ from tests.rqvae.test_import_checkpoint import DIM, imported_codes, make_embeddi
 from tests.rqvae.test_import_checkpoint_bombs import assert_refused, run_import
 
 
-def source_ids(tmp_path, activation=nn.ReLU) -> np.ndarray:
-    """Save a model with ``activation`` as ``checkpoint_3.pt``; the IDs it gives the embeddings."""
+def saved_checkpoint(tmp_path, activation=nn.ReLU) -> tuple[np.ndarray, dict]:
+    """Save a model with ``activation`` as ``checkpoint_3.pt``: the IDs it gives the embeddings
+    and the dict it saved (kept in memory: the test never unpickles a file)."""
     x = torch.from_numpy(make_embeddings(tmp_path / "emb.npy"))
-    model = train_and_save(tmp_path / "checkpoint_3.pt", x, activation=activation)
-    return model.get_semantic_ids(x).numpy()
+    model, state = train_and_save(tmp_path / "checkpoint_3.pt", x, activation=activation)
+    return model.get_semantic_ids(x).numpy(), state
+
+
+def source_ids(tmp_path, activation=nn.ReLU) -> np.ndarray:
+    return saved_checkpoint(tmp_path, activation)[0]
 
 
 def stderr_warnings(result) -> list[str]:
@@ -62,8 +67,7 @@ def test_silu_in_the_module_tree_is_used_too(tmp_path):
 def test_without_evidence_the_changed_default_is_a_loud_warning(tmp_path):
     """The same checkpoint with its model_config stripped of the pickled model: nothing in the
     file names the activation, and RQ-VAE-Recommender's default changed twice."""
-    source_ids(tmp_path)
-    saved = torch.load(tmp_path / "checkpoint_3.pt", weights_only=False)
+    _, saved = saved_checkpoint(tmp_path)
     config = {k: v for k, v in saved["model_config"].items() if k not in ("self", "__class__")}
     config.pop("codebook_mode")
     torch.save({**saved, "model_config": config}, tmp_path / "bare.pt")
@@ -81,8 +85,7 @@ def test_without_evidence_the_changed_default_is_a_loud_warning(tmp_path):
 
 
 def test_conflicting_and_unsupported_activations_in_the_tree(tmp_path):
-    source_ids(tmp_path)
-    saved = torch.load(tmp_path / "checkpoint_3.pt", weights_only=False)
+    _, saved = saved_checkpoint(tmp_path)
     model = saved["model_config"]["self"]
     model.encoder.mlp[3] = nn.SiLU()  # one ReLU, one SiLU between the encoder's layers
     torch.save(saved, tmp_path / "mixed.pt")
