@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from cli.catalog_flags import catalog_spec_from, pass_catalog, pass_catalog_as_catalog_format
+from rqvae.errors import printable
 
 # --- data -------------------------------------------------------------------------------------
 
@@ -327,6 +328,9 @@ def import_ids(
         click.echo(f"warning: {missing} catalog items have no ID (--allow-missing)", err=True)
 
 
+NOT_LOADED_SHOWN = 20  # placeholder names printed by import-checkpoint
+
+
 @click.command("import-checkpoint")
 @click.option("--checkpoint", required=True, type=click.Path(dir_okay=False), help=".pth/.pt/.ckpt")
 @click.option("--embeddings", required=True, type=click.Path(dir_okay=False), help="EMB.npy")
@@ -342,9 +346,10 @@ def import_ids(
 )
 @click.option(
     "--activation",
-    type=click.Choice(["relu", "silu", "gelu", "tanh"]),
+    type=click.Choice(["relu", "silu", "gelu", "tanh", "sigmoid"]),
     default=None,
-    help="Encoder activation when the checkpoint does not say (LC-Rec relu, others silu).",
+    help="Encoder activation, over what the checkpoint says (its config or module tree; "
+    "else LC-Rec relu, others silu).",
 )
 @click.option(
     "--codebook-normalize/--no-codebook-normalize",
@@ -400,11 +405,17 @@ def import_checkpoint(
         encoder=encoder,
     )
     chosen = "detected" if checkpoint_format == "auto" else "given"
-    click.echo(f"{checkpoint}: format {result.format} ({chosen})")
+    click.echo(f"{printable(checkpoint, 1000)}: format {result.format} ({chosen})")
     for name, value in result.settings.items():
         click.echo(f"  {name} = {value} (from {result.settings_from[name]})")
     if result.not_loaded:
-        click.echo(f"  not loaded (never run): {', '.join(result.not_loaded)}")
+        # names from the file: printable already, but a hostile one may list thousands
+        shown = result.not_loaded[:NOT_LOADED_SHOWN]
+        more = len(result.not_loaded) - len(shown)
+        tail = f" and {more:,} more (config.json source.not_loaded)" if more > 0 else ""
+        click.echo(f"  not loaded (never run): {', '.join(shown)}{tail}")
+    for warning in result.warnings:
+        click.echo(f"warning: {printable(warning, 1000)}", err=True)
     click.echo(
         f"{result.run_dir}: imported, unique-ID ratio {result.unique_id_ratio:.4f} "
         "before the collision level"
