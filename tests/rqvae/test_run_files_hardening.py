@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,14 @@ from rqvae.errors import InputError
 from rqvae.importers.import_ids import import_ids
 from rqvae.model.config import TrainConfig
 from rqvae.probe import PROBE_FILE, run_probe
-from rqvae.runs.lock import LOCK_FILE, effective_state, is_locked, lock_holder, run_lock
+from rqvae.runs.lock import (
+    LOCK_FILE,
+    RunLocked,
+    effective_state,
+    is_locked,
+    lock_holder,
+    run_lock,
+)
 from tests.rqvae.tiny_runs import (
     copy_run,
     one_thread,  # noqa: F401  (autouse fixture)
@@ -216,3 +224,25 @@ def test_a_probe_never_silently_replaces_a_fuller_probe(tmp_path):
     with pytest.raises(InputError, match=r"probe\.json: made on 150 users of /data/seq.*1 users"):
         run_probe(run, one_user, progress=False, log=lambda _: None)
     assert (run / PROBE_FILE).read_bytes() == before
+
+
+def test_lock_probes_are_time_boxed(run_copy, monkeypatch):
+    import rqvae.runs.lock as lock_module
+
+    def stuck(argument):  # a lock file on a file system that stopped answering
+        time.sleep(30)
+        return True
+
+    monkeypatch.setattr(lock_module, "PROBE_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(lock_module, "_probe", stuck)
+    monkeypatch.setattr(lock_module, "_read_holder", stuck)
+    started = time.monotonic()
+    assert is_locked(run_copy) is False and lock_holder(run_copy) == {}
+    assert effective_state(run_copy, "training") == "interrupted"
+    assert time.monotonic() - started < 5
+
+
+def test_a_lock_record_is_quoted_without_control_characters(run_copy):
+    holder = {"pid": "\x1b]0;owned\x07" + "9" * 500, "command": "train\x1b[2J", "started": None}
+    message = str(RunLocked(run_copy, holder))
+    assert "\x1b" not in message and "\x07" not in message and len(message) < 300
