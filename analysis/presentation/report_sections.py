@@ -188,7 +188,8 @@ def _collisions(d: Diagnosis, colour: str = DEFAULT_COLOUR) -> list[Block]:
             largest[name] = largest[name].map(_abbreviated)
     return [
         text(
-            f"<p>Unique-ID ratio {c.unique_id_ratio:.4f}; {c.collision_share:.2%} of the items "
+            f"<p>Unique-ID ratio of the assigned IDs {c.unique_id_ratio:.4f}; "
+            f"{c.collision_share:.2%} of the items "
             f"share their ID; largest group {c.largest_group} items; with the collision index "
             f"{c.unique_id_ratio_with_collision:.4f}.</p>"
         ),
@@ -316,7 +317,9 @@ def _mahalanobis(d: Diagnosis, colour: str = DEFAULT_COLOUR) -> list[Block]:
     return [
         text(
             f"<p>{m.n_changed:,} of {m.n_items:,} items ({m.n_changed / m.n_items:.1%}) get a "
-            "different ID under the Mahalanobis assignment.</p>"
+            "different ID under the Mahalanobis assignment. Both columns are nearest-codeword "
+            "IDs (Euclidean: the quantizer's own rule); section 3 shows the assigned IDs, "
+            f"unique-ID ratio {d.collisions.unique_id_ratio:.4f}.</p>"
         ),
         table(m.summary, caption=_summary_note(m)),
         Block(figure=figures_compare.assignment_comparison_figure(m)),

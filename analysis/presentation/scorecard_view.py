@@ -84,9 +84,10 @@ def scorecard_html(
 
 
 def _rows(cards: Mapping[str, Mapping[str, Score]]):
-    """(key, a Score of it) for every key of any run, in the first run's order."""
+    """(key, a Score of it) for every key of any run, in scorecard order: the run with the most
+    levels first (its keys include every level's), then keys only other runs have."""
     seen: dict[str, Score] = {}
-    for card in cards.values():
+    for card in sorted(cards.values(), key=len, reverse=True):
         for key, score in card.items():
             seen.setdefault(key, score)
     return seen.items()

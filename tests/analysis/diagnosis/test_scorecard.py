@@ -159,6 +159,10 @@ def test_scorecard_table_html_and_csv(trained_card, letter_card):
     assert "data-run='letter' data-colour='#f28e2b'" in markup
     assert "no checkpoint: imported IDs carry no codewords" in markup
     assert "higher is better" in markup and "lower is better" in markup
+    keys = scorecard_frame(cards)["key"].tolist()
+    # LETTER's fourth level sits with the other levels, not after the verdict
+    assert keys.index("used_fraction_l3") == keys.index("used_fraction_l2") + 1
+    assert keys[-1] == "verdict"
     frame = scorecard_frame(cards).set_index("key")
     best = best_runs(cards)
     for key, winners in best.items():
