@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from analysis.presentation.run_colours import run_colours
 from rqvae.files import append_jsonl
 from rqvae.runs.folder import METRICS_FILE
 from rqvae.runs.lock import run_lock
@@ -194,6 +195,28 @@ def test_codebooks_page_draws_the_usage_of_each_level(app_env, gallery_root):
     assert chart_titled(app, "Level 0")["layout"]["yaxis"]["type"] == "log"
 
 
+def test_codebooks_page_overlays_the_other_picked_runs_in_their_colours(app_env, gallery_root):
+    app_env(gallery_root)
+    app = open_app("codebooks", runs=["trained", "letter"])
+    colours = run_colours(["trained", "letter"])
+    bars = chart_titled(app, "Level 0: items per code")
+    assert bars["data"][0]["marker"]["color"] == colours["trained"]
+
+    app.toggle(key="codebooks_overlay").set_value(True).run()
+    assert not app.exception
+    overlay = chart_titled(app, "Level 0: items per code, runs overlaid")
+    names = [trace["name"].split(" (")[0] for trace in overlay["data"]]
+    assert names == ["trained", "letter"]
+    assert [trace["line"]["color"] for trace in overlay["data"]] == [
+        colours["trained"],
+        colours["letter"],
+    ]
+    counts = np.bincount(codes_of(gallery_root / "letter")[:, 0])
+    assert values(overlay["data"][1]["y"])[: len(counts)] == sorted(counts.tolist(), reverse=True)
+    lorenz = chart_titled(app, "Lorenz curve")
+    assert {trace["name"].split(",")[0] for trace in lorenz["data"][1:]} == {"trained", "letter"}
+
+
 def test_broken_run_shows_its_file_and_the_others_stay_usable(app_env, gallery_root):
     app_env(gallery_root)
     app = open_app("codebooks", runs=["broken-ids", "letter"], focus="broken-ids")
@@ -211,15 +234,26 @@ def test_broken_run_is_left_out_of_the_comparison(app_env, gallery_root):
     errors = texts(app.error)
     assert "broken-config/config.json" in errors
     assert "broken-ids/semantic_ids.parquet" in errors
-    spec = chart_titled(app, "loss_total over epochs")
-    assert [trace["name"] for trace in spec["data"]] == ["trained"]
+    spec = chart_titled(app, "loss over epochs")
+    assert [trace["name"] for trace in spec["data"]][0] == "trained"
+    assert not [trace for trace in spec["data"] if "broken" in trace["name"]]
 
 
-def test_ids_page_ratios_collisions_and_lookup(app_env, gallery_root):
+def test_ids_page_ratios_collisions_and_lookup(app_env, gallery_root, scientific_slice):
     app_env(gallery_root)
     app = open_app("ids_collisions", runs=["trained"])
     codes = codes_of(gallery_root / "trained")
     ratios = [len(np.unique(codes[:, :n], axis=0)) / len(codes) for n in (1, 2, 3)]
+    # both unique-ID ratios, each named: the assigned IDs and the quantizer's nearest codeword
+    metrics = {metric.label: metric.value for metric in app.metric}
+    assert metrics["unique-ID ratio, assigned IDs"] == f"{ratios[2]:.4f}"
+    from rqvae.quantizers import assign_codes
+    from rqvae.quantizers.from_run import load_run_quantizer
+
+    embeddings = np.load(scientific_slice["embeddings"])
+    nearest = assign_codes(load_run_quantizer(gallery_root / "trained"), embeddings)
+    expected = len(np.unique(nearest, axis=0)) / len(nearest)
+    assert metrics["unique-ID ratio, nearest codeword"] == f"{expected:.4f}"
     spec = chart_titled(app, "Unique-ID ratio by prefix length")
     assert values(spec["data"][0]["y"]) == pytest.approx(ratios)
     _, group_sizes = np.unique(codes, axis=0, return_counts=True)
@@ -244,18 +278,31 @@ def test_ids_page_ratios_collisions_and_lookup(app_env, gallery_root):
 
 def test_residuals_page(app_env, gallery_root):
     app_env(gallery_root)
-    app = open_app("residuals", runs=["trained", "letter"])
+    app = open_app("residuals", runs=["trained", "live", "letter"])
     spec = chart_titled(app, "Residual norm after each level")
-    assert [trace["name"] for trace in spec["data"]] == [
+    (box,) = spec["data"]
+    assert box["type"] == "box"
+    assert list(dict.fromkeys(values(box["x"]))) == [
         "input",
         "after level 0",
         "after level 1",
         "after level 2",
     ]
-    assert {trace["type"] for trace in spec["data"]} == {"box"}
     app.segmented_control(key="residuals_kind").set_value("violin").run()
     spec = chart_titled(app, "Residual norm after each level")
     assert {trace["type"] for trace in spec["data"]} == {"violin"}
+
+    # overlaid: one box per run and stage, grouped, in the runs' colours; letter has no
+    # residuals (no checkpoint) and says so
+    app.toggle(key="residuals_overlay").set_value(True).run()
+    spec = chart_titled(app, "Residual norm after each level, runs side by side")
+    assert [trace["name"] for trace in spec["data"]] == ["trained", "live"]
+    colours = run_colours(["trained", "live", "letter"])
+    assert [trace["line"]["color"] for trace in spec["data"]] == [
+        colours["trained"],
+        colours["live"],
+    ]
+    assert any("letter: no residual norms" in caption.value for caption in app.caption)
 
     # An imported run has no checkpoint: the page says why instead of failing.
     app.selectbox(key="focus_run").set_value("letter").run()
@@ -274,8 +321,34 @@ def test_codeword_map_page(app_env, gallery_root):
     spec = chart_titled(app, "UMAP of the codewords, all levels (joint)")
     assert sum(len(values(trace["x"])) for trace in spec["data"]) == 3 * 32
 
-    app.toggle(key="codeword_map_items").set_value(True).run()
-    assert chart_titled(app, "UMAP of an item sample and the level-0 codewords")
+
+def test_item_map_shows_every_item_searches_titles_and_lists_prefixes(app_env, gallery_root):
+    app_env(gallery_root)
+    app = open_app("codeword_map", runs=["trained"])
+    codes = codes_of(gallery_root / "trained")
+    items_map = charts(app)[0]  # the item map comes first, without asking for it
+    assert items_map["layout"]["title"]["text"] == "Item map: all 1,000 items (UMAP of the latents)"
+    drawn = [t for t in items_map["data"] if t["name"] != "level-0 codeword"]
+    rows = [row[3] for trace in drawn for row in trace["customdata"]]
+    assert sorted(rows) == list(range(len(codes)))  # one point per item
+    ids = {row[3]: row[1] for trace in drawn for row in trace["customdata"]}
+    assert ids[0] == "-".join(map(str, codes[0]))  # hover: the full ID
+
+    app.segmented_control(key="codeword_map_item_colour").set_value("collision group").run()
+    assert charts(app)[0]["data"][0]["name"].startswith("unique ID (")
+
+    titles = pd.read_parquet(gallery_root / "trained" / "items.parquet")["title"].astype(str)
+    word = titles.iloc[0].split()[0]
+    expected = int(titles.str.contains(word, case=False, regex=False).sum())
+    app.text_input(key="codeword_map_search").input(word).run()
+    match = [t for t in charts(app)[0]["data"] if t["name"].startswith("titles containing")]
+    assert match and len(values(match[0]["x"])) == expected
+
+    app.selectbox(key="codeword_map_match").set_value(0).run()
+    table = app.dataframe[0].value
+    assert table["prefix"].tolist() == ["-".join(map(str, codes[0, :n])) for n in (1, 2, 3)]
+    shared = [int((codes[:, :n] == codes[0, :n]).all(axis=1).sum()) for n in (1, 2, 3)]
+    assert table["items"].tolist() == shared
 
     app = open_app("codeword_map", runs=["letter"])
     assert "no checkpoint" in texts(app.info)
@@ -303,7 +376,25 @@ def test_taxonomy_page_drills_down_one_prefix(app_env, gallery_root):
 
     app.button(key="taxonomy_up").click().run()
     assert app.session_state["taxonomy_prefix"] == ""
-    assert chart_titled(app, "NMI between the ID prefix")
+    nmi = chart_titled(app, "NMI between the ID prefix")
+    assert nmi["layout"]["yaxis"]["range"][0] == 0  # NMI starts at 0
+
+
+def test_taxonomy_page_overlays_nmi_of_the_other_runs(app_env, gallery_root):
+    app_env(gallery_root)
+    app = open_app("taxonomy", runs=["trained", "letter"])
+    app.toggle(key="taxonomy_overlay").set_value(True).run()
+    spec = chart_titled(app, "NMI between the ID prefix")
+    depth = app.selectbox(key="taxonomy_depth").value
+    assert [trace["name"] for trace in spec["data"]] == [
+        f"trained, category depth {depth}",
+        f"letter, category depth {depth}",
+    ]
+    colours = run_colours(["trained", "letter"])
+    assert [trace["line"]["color"] for trace in spec["data"]] == [
+        colours["trained"],
+        colours["letter"],
+    ]
 
 
 def test_mahalanobis_page_shows_both_assignments(app_env, gallery_root):
@@ -315,6 +406,13 @@ def test_mahalanobis_page_shows_both_assignments(app_env, gallery_root):
     assert values(euclidean["data"][0]["y"]) == expected  # the model's IDs are the run's IDs
     assert chart_titled(app, "mahalanobis: level 0 items per code")
     assert chart_titled(app, "Euclidean (model) against Mahalanobis assignment")
+    # the two unique-ID ratios that differ by design are both named
+    labels = [metric.label for metric in app.metric]
+    assert "unique-ID ratio, nearest codeword" in labels
+    assigned = len(np.unique(codes, axis=0)) / len(codes)
+    assert f"assigned IDs of semantic_ids.parquet: unique-ID ratio {assigned:.4f}" in texts(
+        app.info
+    )
 
     app = open_app("mahalanobis", runs=["letter"])
     assert "no checkpoint" in texts(app.info)
@@ -326,19 +424,33 @@ def test_mahalanobis_page_shows_both_assignments(app_env, gallery_root):
 def test_training_and_comparison_page(app_env, gallery_root):
     app_env(gallery_root)
     app = open_app("training_comparison", runs=["trained", "live", "letter"])
-    spec = chart_titled(app, "loss_total over epochs")
-    assert [trace["name"] for trace in spec["data"]] == ["trained", "live"]
+    spec = chart_titled(app, "loss over epochs")
+    curves = [trace for trace in spec["data"] if trace["name"] in ("trained", "live")]
+    assert [trace["name"] for trace in curves] == ["trained", "live"]
     metrics = [json.loads(line) for line in (gallery_root / "trained" / METRICS_FILE).open()]
     assert values(spec["data"][0]["y"]) == pytest.approx([m["loss_total"] for m in metrics])
 
-    app.slider(key="training_window").set_value(3).run()
-    assert chart_titled(app, "loss_total over epochs (ema smoothing, window 3)")
+    # the best epoch is starred; the imported run says why it has no curve
+    status = json.loads((gallery_root / "trained" / "status.json").read_text())
+    names = [trace["name"] for trace in spec["data"]]
+    assert f"trained: best epoch {status['best']['epoch']}" in names
+    assert "letter: no training history: imported IDs" in names
+    colours = run_colours(["trained", "live", "letter"])
+    assert spec["data"][0]["line"]["color"] == colours["trained"]
 
-    difference = app.dataframe[0].value
-    assert "kind" in difference["key"].tolist()  # trained against imported
-    parallel = chart_titled(app, "Hyperparameters against final metrics")
-    labels = [dimension["label"] for dimension in parallel["data"][0]["dimensions"]]
-    assert "ids_unique_ratio" in labels
+    app.slider(key="training_window").set_value(3).run()
+    assert chart_titled(app, "loss over epochs (ema smoothing, window 3)")
+    assert chart_titled(app, "Best-rule checks over epochs")
+
+    # settings side by side, readable, as text: never None, never a mixed column
+    settings = app.dataframe[0].value.set_index("setting")
+    made_by = ["rqvae train", "rqvae train", "LC-Rec .index.json IDs"]
+    assert settings.loc["made by"].tolist() == made_by
+    assert settings.loc["encoder activation"].tolist() == ["silu", "silu", ""]
+    assert "None" not in settings.to_numpy().ravel().tolist()
+    profile = chart_titled(app, "Settings and final metrics, one line per run")
+    lines = [trace for trace in profile["data"] if not trace["name"].endswith(": missing")]
+    assert [trace["name"] for trace in lines] == ["trained", "live", "letter"]
 
 
 def test_report_page_builds_the_report(app_env, gallery_root):
