@@ -80,6 +80,7 @@ navigation = st.navigation(
             page("embeddings_behaviour.py", "Embeddings and behaviour", ":material/group:"),
         ],
         "Across runs": [
+            page("scorecard.py", "Scorecard", ":material/leaderboard:"),
             page("training_comparison.py", "Training and comparison", ":material/show_chart:"),
             page("probe.py", "Downstream probe", ":material/recommend:"),
             page("report.py", "Report", ":material/download:"),

@@ -188,6 +188,7 @@ def _geometry(
         cache_dir=data.run.cache_dir() if umap else None,
         cache_key=cache_key,
         prepare=quantizer.prepare,
+        collision=data.collision,
     )
 
 

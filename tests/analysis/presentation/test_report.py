@@ -11,6 +11,7 @@ import pytest
 from analysis.diagnosis.diagnose import diagnose_run
 from analysis.metrics.umap_maps import UmapSettings
 from analysis.presentation.report import chromium_path, write_report
+from analysis.presentation.run_colours import run_colours
 
 SECTIONS = (
     "1. Codebook usage",
@@ -88,8 +89,14 @@ def test_trained_run_report_has_every_figure(tmp_path, trained_run, letter_run, 
     for title in SECTIONS[3:5] + SECTIONS[7:8]:
         assert "Plotly.newPlot(" in section_text(trained, title), title
     assert "UMAP of the codewords, level 0" in trained
-    assert "UMAP of an item sample" in trained
-    assert "Training curves" in page and "val_loss_total over epochs" in page
+    assert "Item map: 2,000 of 4,344 items" in trained  # the report draws a sample of the points
+    assert "Training curves" in page and "validation loss over epochs" in page
+    # the scorecard opens the comparison, each run's column headed in its colour
+    colours = run_colours(["trained", "letter"])
+    scorecard = page[page.index("id='scorecard'") : page.index("Final metrics per run")]
+    for run in ("trained", "letter"):
+        assert f"data-run='{run}' data-colour='{colours[run]}'" in scorecard
+    assert "no checkpoint: imported IDs carry no codewords" in scorecard
 
 
 @pytest.mark.slow
