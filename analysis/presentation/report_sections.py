@@ -132,11 +132,18 @@ def run_blocks(d: Diagnosis, colour: str = DEFAULT_COLOUR) -> list[Block]:
         ("8. Euclidean against Mahalanobis assignment", _mahalanobis),
         ("9. Health verdict", _verdict),
         ("10. Embeddings and behaviour", embeddings_behaviour_blocks),
+        ("11. Concentration, prefix structure, neighbourhood and robustness", _literature),
     )
     for title, build in sections:
         blocks.append(heading(3, title))
         blocks.extend(build(d, colour))
     return blocks
+
+
+def _literature(d: Diagnosis) -> list[Block]:
+    from analysis.presentation.report_literature import literature_blocks  # imports this module
+
+    return literature_blocks(d)
 
 
 def _run_summary(d: Diagnosis) -> str:

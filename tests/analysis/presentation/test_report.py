@@ -23,6 +23,7 @@ SECTIONS = (
     "7. Semantic coherence",
     "8. Euclidean against Mahalanobis assignment",
     "9. Health verdict",
+    "11. Concentration, prefix structure, neighbourhood and robustness",
 )
 
 
@@ -62,6 +63,14 @@ def test_two_imported_runs(tmp_path, imported_diagnoses, letter_run, mql_run):
         mql_part, SECTIONS[3]
     )
     assert "unavailable: no embeddings" in section_text(mql_part, SECTIONS[6])
+    # issue 22: concentration and structure for both; LETTER has embeddings but no quantizer
+    letter_part = page[page.index("id='run-letter'") : page.index("id='run-mql4grec'")]
+    literature = section_text(letter_part, SECTIONS[-1])
+    assert "top5_mass" in literature and "fanout_median" in literature
+    assert "Jaccard@10" in literature and "RBO@20" in literature
+    assert "1,000 of 4,344 items (a random sample, seed 0)" in literature
+    assert "unavailable: no checkpoint: imported IDs carry no codewords" in literature
+    assert "unavailable: no embeddings" in section_text(mql_part, SECTIONS[-1])
     # LETTER: one warning (dead codes). MQL4GRec: levels 0-2 use 1, 8 and 10 of 256 codes,
     # each below the 5 % collapse line; level 3 uses 229.
     assert result.verdict == "error"
