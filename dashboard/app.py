@@ -81,6 +81,7 @@ navigation = st.navigation(
         ],
         "Across runs": [
             page("scorecard.py", "Scorecard", ":material/leaderboard:"),
+            page("study.py", "What predicts recall", ":material/science:"),
             page("training_comparison.py", "Training and comparison", ":material/show_chart:"),
             page("probe.py", "Downstream probe", ":material/recommend:"),
             page("report.py", "Report", ":material/download:"),

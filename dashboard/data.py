@@ -27,6 +27,8 @@ import pyarrow.parquet
 import streamlit as st
 
 from analysis.diagnosis.churn import RunChurn, run_churn
+from analysis.diagnosis.study_files import studies as read_studies
+from analysis.diagnosis.study_files import study_files
 from analysis.metrics.prefix_members import prefix_members as analysis_prefix_members
 from analysis.metrics.taxonomy import prefix_taxonomy
 from analysis.presentation.labels import sizes_label
@@ -43,7 +45,7 @@ from analysis.reading.run_tables import (
 )
 from dashboard.diagnosis_jobs import diagnosis_with_maps
 from dashboard.paths import run_path
-from dashboard.stamps import DIAGNOSIS_FILES, ID_FILES, RUN_FILES, Stamp, stamp
+from dashboard.stamps import DIAGNOSIS_FILES, ID_FILES, RUN_FILES, Stamp, file_stamp, stamp
 from rqvae.errors import InputError, WorkbenchError
 from rqvae.files import check_regular_file
 from rqvae.ids.lookup import lookup_table
@@ -371,6 +373,18 @@ def probe_document(run_dir: Path) -> dict | None:
 @st.cache_data(show_spinner=False, max_entries=64)
 def _probe_document(run_dir: str, file_stamp: Stamp) -> dict | None:
     return read_probe(run_dir)
+
+
+def studies(root: Path) -> list[tuple[str, dict]]:
+    """Every readable ``study.json`` under the runs root (``*.study.json``, ``studies/*.json``),
+    newest first, as (path relative to the root, document)."""
+    files = tuple((str(path), file_stamp(path)) for path in study_files(root))
+    return _studies(str(root), files)
+
+
+@st.cache_data(show_spinner="Reading studies ...", max_entries=16)
+def _studies(root: str, files: tuple) -> list[tuple[str, dict]]:
+    return [(str(path.relative_to(root)), document) for path, document in read_studies(root)]
 
 
 def clear_caches() -> None:

@@ -22,8 +22,16 @@ Keys (``{l}`` is the level, 0-based)::
     coherence_lift_l0          nearest-neighbour pairs sharing the level-0 code / random pairs
     latent_rank_share          participation ratio of the latent covariance spectrum / latent
                                dimensions (for a quantizer with no encoder: of the inputs)
-    probe_recall_at_10         semantic-ID SASRec test Recall@10 (``rqvae probe``)
-    probe_ndcg_at_10           semantic-ID SASRec test NDCG@10
+    gini_l0                    Gini of the level-0 code counts (diagnostics.concentration)
+    top1_mass_l0               items on the most used level-0 code / items
+    largest_collision_group    items in the largest group sharing a full ID
+    fanout_median_l1           median distinct level-1 codes under a level-0 code (context)
+    neighbourhood_jaccard_at_10  Jaccard@10 of embedding vs ID neighbour lists
+    neighbourhood_rbo_at_10    rank-biased overlap@10 of the same lists (p = 0.9)
+    robustness_changed_l0      items whose level-0 code changes under 0.1 sigma noise / items
+    effective_codebook_size_l0 exp I(c_0; noisy c_0) at 0.1 sigma (diagnostics.robustness)
+    probe_recall_at_10         semantic-ID model's test Recall@10 (``rqvae probe``)
+    probe_ndcg_at_10           semantic-ID model's test NDCG@10
     verdict                    worst finding severity ("ok" < "info" < "warning" < "error")
 """
 
@@ -33,12 +41,16 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import numpy as np
+
 from analysis.diagnosis.results import Diagnosis, Unavailable
 from analysis.metrics.health import SEVERITY_ORDER
 
 HIGHER = "higher is better"
 LOWER = "lower is better"
 CONTEXT = ""  # a number for context: no best value
+
+ROBUSTNESS_SCALE = 0.1  # the middle of analysis.metrics.robustness.SCALES
 
 NOT_PROBED = "not probed: run rqvae probe --run RUN --sequences FILE"
 
@@ -173,11 +185,13 @@ def scorecard(diagnosis: Diagnosis, probe: Mapping | None = None) -> dict[str, S
         HIGHER, share, text, why,
     )  # fmt: skip
 
+    _literature_scores(d, add)
+
     # --- downstream and verdict ------------------------------------------------------------------
     for metric, label in (("recall_at_10", "Recall@10"), ("ndcg_at_10", "NDCG@10")):
         value = _probe_metric(probe, metric)
         add(
-            f"probe_{metric}", "Downstream probe", f"Semantic-ID SASRec {label}", "", HIGHER,
+            f"probe_{metric}", "Downstream probe", f"Semantic-ID model {label}", "", HIGHER,
             value, "" if value is None else f"{value:.4f}", NOT_PROBED,
         )  # fmt: skip
     findings = len(d.findings) + len(d.run_findings)
@@ -254,7 +268,59 @@ def _first_row(table, column: str) -> tuple[float | None, str | None]:
 
 
 def _probe_metric(probe: Mapping | None, metric: str) -> float | None:
+    """The semantic-ID model's test ``metric``: the model the probe's settings chose
+    (``semantic_model``; probes before it had only ``semantic_sasrec``)."""
     if probe is None:
         return None
-    value = probe["models"]["semantic_sasrec"]["test"].get(metric)
+    model = probe.get("semantic_model", "semantic_sasrec")
+    value = probe["models"][model]["test"].get(metric)
     return None if value is None else float(value)
+
+
+def _literature_scores(d: Diagnosis, add) -> None:
+    """Scores from the recent literature's diagnostics (concentration, structure,
+    neighbourhood, robustness: :mod:`analysis.metrics`), headline cells only."""
+    group = "Structure and robustness"
+    if isinstance(d.concentration, Unavailable):
+        gini = top1 = largest = None
+        why = d.concentration.reason
+    else:
+        table, why = d.concentration, None
+        gini, top1 = float(table["gini"].iloc[0]), float(table["top1_mass"].iloc[0])
+        largest = int(table["largest_cell"].iloc[-1])
+    add("gini_l0", group, "Level 0: Gini of code counts", "", LOWER,
+        gini, "" if gini is None else f"{gini:.3f}", why)  # fmt: skip
+    add("top1_mass_l0", group, "Level 0: share of items on the most used code", "", LOWER,
+        top1, "" if top1 is None else f"{top1:.1%}", why)  # fmt: skip
+    add("largest_collision_group", group, "Largest group of items sharing a full ID", "items",
+        LOWER, largest, "" if largest is None else f"{largest:,}", why)  # fmt: skip
+    if isinstance(d.structure, Unavailable) or d.n_levels < 2:
+        fanout = None
+        why = d.structure.reason if isinstance(d.structure, Unavailable) else "one level"
+    else:
+        fanout, why = float(d.structure.levels["fanout_median"].iloc[1]), None
+    add("fanout_median_l1", group, "Level 1: median codes under a level-0 code", "codes",
+        CONTEXT, fanout, "" if fanout is None else f"{fanout:g}", why)  # fmt: skip
+    for column, name in (("jaccard", "Jaccard"), ("rbo", "RBO")):
+        if isinstance(d.neighbourhood, Unavailable):
+            value, why = None, d.neighbourhood.reason
+        else:
+            value, why = d.neighbourhood.at_k(column).get(10), None
+        add(f"neighbourhood_{column}_at_10", group,
+            f"Embedding vs ID neighbours, {name}@10", "", HIGHER,
+            value, "" if value is None else f"{value:.3f}", why)  # fmt: skip
+    for column, key, label, direction in (
+        ("changed_share", "robustness_changed_l0", "Level 0: codes changed by noise", LOWER),
+        ("effective_codebook_size", "effective_codebook_size_l0",
+         "Level 0: effective codebook size under noise", HIGHER),
+    ):  # fmt: skip
+        if isinstance(d.robustness, Unavailable):
+            value, why = None, d.robustness.reason
+        else:
+            levels = d.robustness.levels
+            row = levels[(levels["level"] == 0) & np.isclose(levels["scale"], ROBUSTNESS_SCALE)]
+            value, why = (float(row[column].iloc[0]), None) if len(row) else (None, "no scale")
+        text = "" if value is None else (
+            f"{value:.1%}" if column == "changed_share" else f"{value:,.1f}"
+        )  # fmt: skip
+        add(key, group, f"{label} ({ROBUSTNESS_SCALE:g} sigma)", "", direction, value, text, why)
