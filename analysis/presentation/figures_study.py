@@ -73,14 +73,16 @@ def strength_figure(document: Mapping, target: str = "recall_at_10", top: int = 
     )
     figure.update_xaxes(range=[-1.05, 1.05], zeroline=True, zerolinecolor="#555")
     label = TARGET_LABELS.get(target, target)
-    return layout(
+    layout(
         figure,
         f"Which diagnostics ordered the runs as {label} did (Spearman, 95 % interval)",
         f"Spearman correlation with {label} across runs",
         None,
         height=max(320, 26 * len(table) + 120),
-        margin=dict(t=60, l=330, r=20, b=50),
     )
+    # the labels are long: room on the left for them
+    figure.update_layout(margin=dict(t=60, l=330, r=20, b=50))
+    return figure
 
 
 def study_scatter(
