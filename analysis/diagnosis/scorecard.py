@@ -22,8 +22,9 @@ Keys (``{l}`` is the level, 0-based)::
     coherence_lift_l0          nearest-neighbour pairs sharing the level-0 code / random pairs
     latent_rank_share          participation ratio of the latent covariance spectrum / latent
                                dimensions (for a quantizer with no encoder: of the inputs)
-    probe_recall_at_10         semantic-ID SASRec test Recall@10 (``rqvae probe``)
-    probe_ndcg_at_10           semantic-ID SASRec test NDCG@10
+    probe_recall_at_10         the probe's semantic-ID model's test Recall@10 (``rqvae probe``:
+                               TIGER by default; collision-corrected with shared IDs)
+    probe_ndcg_at_10           the same model's test NDCG@10
     verdict                    worst finding severity ("ok" < "info" < "warning" < "error")
 """
 
@@ -177,7 +178,7 @@ def scorecard(diagnosis: Diagnosis, probe: Mapping | None = None) -> dict[str, S
     for metric, label in (("recall_at_10", "Recall@10"), ("ndcg_at_10", "NDCG@10")):
         value = _probe_metric(probe, metric)
         add(
-            f"probe_{metric}", "Downstream probe", f"Semantic-ID SASRec {label}", "", HIGHER,
+            f"probe_{metric}", "Downstream probe", f"Semantic-ID model {label}", "", HIGHER,
             value, "" if value is None else f"{value:.4f}", NOT_PROBED,
         )  # fmt: skip
     findings = len(d.findings) + len(d.run_findings)
@@ -256,5 +257,7 @@ def _first_row(table, column: str) -> tuple[float | None, str | None]:
 def _probe_metric(probe: Mapping | None, metric: str) -> float | None:
     if probe is None:
         return None
-    value = probe["models"]["semantic_sasrec"]["test"].get(metric)
+    # the semantic model the probe's settings chose (probes before TIGER: semantic SASRec)
+    model = probe["models"].get(probe.get("semantic_model", "semantic_sasrec")) or {}
+    value = (model.get("test") or {}).get(metric)
     return None if value is None else float(value)
