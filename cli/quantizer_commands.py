@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from cli.catalog_flags import catalog_spec_from, pass_catalog, pass_catalog_as_catalog_format
+from cli.probe_command import probe
 from rqvae.errors import printable
 
 # --- data -------------------------------------------------------------------------------------
@@ -442,33 +443,6 @@ def with_pandas_width(callback) -> None:
 
     with pd.option_context("display.max_colwidth", 80, "display.width", 200):
         callback()
-
-
-@click.command()
-@click.option("--run", "run_dir", required=True, type=click.Path(file_okay=False))
-@click.option(
-    "--sequences",
-    "sequences_path",
-    required=True,
-    type=click.Path(dir_okay=False),
-    help="User sequences: JSONL(.gz) with user_id and item_ids, or MovieLens ratings.",
-)
-@click.option("--epochs", type=int, default=20, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
-def probe(run_dir, sequences_path, epochs, seed):
-    """Downstream probe: item-ID vs semantic-ID SASRec on RUN's IDs; writes RUN/probe.json."""
-    from rqvae.probe import PROBE_FILE, run_probe
-    from rqvae.probe.training import ProbeSettings
-
-    result = run_probe(
-        Path(run_dir), Path(sequences_path), ProbeSettings(epochs=epochs, seed=seed), log=click.echo
-    )
-    for name, model in result["models"].items():
-        test = model["test"]
-        click.echo(
-            f"{name:16s} Recall@10 {test['recall_at_10']:.4f}  NDCG@10 {test['ndcg_at_10']:.4f}"
-        )
-    click.echo(f"wrote {Path(run_dir) / PROBE_FILE}")
 
 
 COMMANDS = [

@@ -30,8 +30,9 @@ Keys (``{l}`` is the level, 0-based)::
     neighbourhood_rbo_at_10    rank-biased overlap@10 of the same lists (p = 0.9)
     robustness_changed_l0      items whose level-0 code changes under 0.1 sigma noise / items
     effective_codebook_size_l0 exp I(c_0; noisy c_0) at 0.1 sigma (diagnostics.robustness)
-    probe_recall_at_10         semantic-ID model's test Recall@10 (``rqvae probe``)
-    probe_ndcg_at_10           semantic-ID model's test NDCG@10
+    probe_recall_at_10         the probe's semantic-ID model's test Recall@10 (``rqvae probe``:
+                               TIGER by default; collision-corrected with shared IDs)
+    probe_ndcg_at_10           the same model's test NDCG@10
     verdict                    worst finding severity ("ok" < "info" < "warning" < "error")
 """
 
@@ -272,8 +273,9 @@ def _probe_metric(probe: Mapping | None, metric: str) -> float | None:
     (``semantic_model``; probes before it had only ``semantic_sasrec``)."""
     if probe is None:
         return None
-    model = probe.get("semantic_model", "semantic_sasrec")
-    value = probe["models"][model]["test"].get(metric)
+    # the semantic model the probe's settings chose (probes before TIGER: semantic SASRec)
+    model = probe["models"].get(probe.get("semantic_model", "semantic_sasrec")) or {}
+    value = (model.get("test") or {}).get(metric)
     return None if value is None else float(value)
 
 

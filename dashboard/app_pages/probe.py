@@ -1,4 +1,4 @@
-"""Downstream probe: how a sequential recommender does on each picked run's IDs."""
+"""Downstream probe: do a recommender's numbers on each picked run's IDs differ beyond chance?"""
 
 from __future__ import annotations
 
@@ -23,26 +23,26 @@ if results.empty:
     st.stop()
 
 st.caption(
-    "SASRec on the same user sequences, leave-last-out (last item test). Semantic-ID SASRec "
-    "generates the next item's ID by beam search constrained to IDs that exist; item-ID "
-    "SASRec scores every item; popularity ranks by training interactions. Recall@10 and "
-    "NDCG@10 over the full catalog. The last two columns are the quantizer's own qualities "
-    "(of the assigned IDs)."
+    "Sequential recommenders on the same user sequences, leave-last-out (last item test). "
+    "The semantic-ID model (TIGER's encoder-decoder, or a decoder-only SASRec) generates the "
+    "next item's ID by beam search constrained to IDs that exist; item-ID SASRec scores every "
+    "item; popularity ranks by training interactions. Recall and NDCG over the full catalog; "
+    "brackets and error bars are 95% per-user bootstrap intervals."
 )
 colours = widgets.colours()
 widgets.run_legend(list(runs))
 metric = (
     st.segmented_control(
         "Metric",
-        ["recall_at_10", "ndcg_at_10"],
+        list(figures_probe.METRIC_LABELS),
         default="recall_at_10",
-        format_func=column_label,
+        format_func=figures_probe.METRIC_LABELS.get,
         key="probe_metric",
     )
     or "recall_at_10"
 )
 widgets.plot(figures_probe.probe_figure(results, metric, colours))
-widgets.table(results, pin="run")
+widgets.table(figures_probe.probe_display_table(results), pin="Run")
 if results["run"].nunique() > 1:
     quality = st.selectbox(
         "Quantizer quality",
@@ -54,3 +54,9 @@ if results["run"].nunique() > 1:
 unprobed = [name for name in runs if name not in set(results["run"])]
 if unprobed:
     st.caption(f"Not probed: {', '.join(unprobed)}.")
+st.markdown(
+    "**What to do:** two runs whose intervals overlap may still differ; "
+    "`rqvae probe --run A --compare B --sequences FILE` gives the paired difference A - B on "
+    "the same users, with its interval. A semantic-ID model far below item-ID SASRec says "
+    "the IDs (or the model's training) lose information the recommender needs."
+)

@@ -1,94 +1,122 @@
 """Generative retrieval: beam search over semantic-ID tokens, constrained to IDs in a trie.
 
-Each item is a fixed-length token tuple (its L codes and its collision index, as token ids of
-the semantic-ID vocabulary). Decoding step s scores the tokens of level s only; constrained
-search also masks every token that does not extend the beam's prefix to a prefix of some
-catalog ID (the trie), so every finished beam names an item. Unconstrained search (level
-ranges only) may finish on tuples no item has: their share is what the probe reports as
-``invalid_share_unconstrained``.
+Each ID is a fixed-length tuple of local codes, one per step (the L levels, then the collision
+index in ``token`` mode; :mod:`rqvae.probe.vocabulary`). Step s scores only level s's tokens.
+Constrained search also masks every token that does not extend the beam's prefix to a prefix
+of some existing ID, so every finished beam names an ID. Unconstrained search may finish on
+tuples no ID has: their share is what the probe reports as ``invalid_share_unconstrained``.
+
+The search runs for a batch of users at once, vectorised over (users x beams): the trie is
+stored level by level as sorted integer edge keys ``parent_node * size_s + code``, so the
+allowed tokens of every beam and the child node of every choice are two ``searchsorted``
+calls, with no Python loop over users or beams.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 
-from rqvae.probe.sasrec import SASRec, left_pad
-
 
 class IdTrie:
-    """Prefix tree of the items' token tuples.
+    """Prefix tree of the distinct IDs.
 
-    item_tokens : int64 (n_items, steps), the tokens of item i in order; all tuples distinct.
-    children[prefix] : int64 array of the tokens that may follow ``prefix`` (a tuple).
-    item_of[tuple] : the item a full tuple names.
+    id_codes : int64 (n_ids, steps), local codes, rows distinct.
+    sizes : per step, the number of local codes (the level's vocabulary).
+    edges[s] : int64 sorted keys ``node * sizes[s] + code`` of the prefixes of length s + 1
+        (node = the index of the length-s prefix among the sorted distinct length-s prefixes;
+        the root is node 0); the index of a key in ``edges[s]`` is the child's node number.
+    leaf_id[node] : the row of ``id_codes`` a full-length node is.
     """
 
-    def __init__(self, item_tokens: np.ndarray):
-        self.steps = int(item_tokens.shape[1])
-        self.item_of = {tuple(row): item for item, row in enumerate(item_tokens.tolist())}
-        if len(self.item_of) != len(item_tokens):
-            raise AssertionError("item token tuples are not unique (collision index missing?)")
-        children: dict[tuple, set] = {}
-        for row in self.item_of:
-            for step in range(self.steps):
-                children.setdefault(row[:step], set()).add(row[step])
-        self.children = {
-            prefix: np.array(sorted(c), dtype=np.int64) for prefix, c in children.items()
-        }
+    def __init__(self, id_codes: np.ndarray, sizes: list[int]):
+        id_codes = np.asarray(id_codes, dtype=np.int64)
+        self.steps = int(id_codes.shape[1])
+        self.sizes = [int(size) for size in sizes]
+        if len(self.sizes) != self.steps:
+            raise ValueError(f"sizes has {len(sizes)} entries, expected {self.steps}")
+        node = np.zeros(len(id_codes), dtype=np.int64)
+        self.edges: list[torch.Tensor] = []
+        for step in range(self.steps):
+            keys = node * self.sizes[step] + id_codes[:, step]
+            unique, node = np.unique(keys, return_inverse=True)
+            node = node.reshape(-1)
+            self.edges.append(torch.from_numpy(unique))
+        if len(self.edges[-1]) != len(id_codes):
+            raise AssertionError("ID rows are not distinct")
+        self.leaf_id = torch.empty(len(id_codes), dtype=torch.int64)
+        self.leaf_id[torch.from_numpy(node)] = torch.arange(len(id_codes))
+
+    def allowed(self, step: int, nodes: torch.Tensor) -> torch.Tensor:
+        """bool (len(nodes), sizes[step]): the codes that extend each node (-1: none)."""
+        size = self.sizes[step]
+        keys = self.edges[step]
+        safe = nodes.clamp_min(0)
+        first = torch.searchsorted(keys, safe * size)
+        last = torch.searchsorted(keys, (safe + 1) * size)
+        counts = torch.where(nodes >= 0, last - first, torch.zeros_like(first))
+        rows = torch.repeat_interleave(torch.arange(len(nodes)), counts)
+        # edge index of each allowed (row, code): the row's first edge + its offset
+        offsets = torch.arange(len(rows)) - torch.repeat_interleave(
+            counts.cumsum(0) - counts, counts
+        )
+        edge = torch.repeat_interleave(first, counts) + offsets
+        mask = torch.zeros(len(nodes), size, dtype=torch.bool)
+        mask[rows, keys[edge] - torch.repeat_interleave(safe, counts) * size] = True
+        return mask
+
+    def child(self, step: int, nodes: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        """The node reached from ``nodes`` by ``codes`` (same shapes); -1 where no ID has it."""
+        keys = self.edges[step]
+        wanted = nodes.clamp_min(0) * self.sizes[step] + codes
+        index = torch.searchsorted(keys, wanted).clamp_max(len(keys) - 1)
+        found = (keys[index] == wanted) & (nodes >= 0)
+        return torch.where(found, index, torch.full_like(index, -1))
+
+
+# next_log_probs(prefix, width, parents) -> (users * width, size_s) log-probabilities of step
+# s's codes, given the tokens generated so far ``prefix`` int64 (users * width, s) (global
+# token ids; a user's beams in consecutive rows) and ``parents`` int64 (users * width,), the
+# row of the previous call each row continues (None at step 0), so a model can keep a cache
+NextLogProbs = Callable[[torch.Tensor, int, torch.Tensor | None], torch.Tensor]
 
 
 @torch.no_grad()
 def beam_search(
-    model: SASRec,
-    histories: list[list[int]],
+    next_log_probs: NextLogProbs,
+    n_users: int,
     trie: IdTrie,
-    level_ranges: list[tuple[int, int]],
+    lows: np.ndarray,
     beam: int,
     constrained: bool = True,
 ) -> np.ndarray:
-    """Top-``beam`` items for each history, best first: int64 (len(histories), beam).
+    """Top-``beam`` IDs for each of ``n_users``, best first: int64 (n_users, beam), rows of
+    ``trie``'s ``id_codes``; -1 where the beam ended on no ID (unconstrained search, or fewer
+    than ``beam`` IDs reachable).
 
-    histories : token lists (the flattened IDs of each user's history items).
-    level_ranges : per step, the ``[low, high)`` token ids of that level.
-    Entries are -1 where the beam ended on no item (unconstrained search, or fewer than
-    ``beam`` IDs reachable).
+    lows : the first global token id of each step (token = low + local code).
     """
-    model.eval()
-    n_users = len(histories)
-    prefixes: list[list[tuple]] = [[()] for _ in range(n_users)]
+    nodes = torch.zeros(n_users, 1, dtype=torch.int64)  # (U, W): the root
     scores = torch.zeros(n_users, 1)
+    prefix = torch.zeros(n_users, 0, dtype=torch.int64)  # (U * W, s) global token ids
+    rows = None  # the previous step's row each beam continues
     for step in range(trie.steps):
-        low, high = level_ranges[step]
-        width = scores.shape[1]
-        rows = [list(histories[u]) + list(p) for u in range(n_users) for p in prefixes[u]]
-        tokens = left_pad(rows, max(len(r) for r in rows))
-        hidden = model(tokens)[:, -1]  # (U * width, dim)
-        log_prob = torch.log_softmax(model.logits(hidden)[:, low:high], dim=-1)  # (U*W, V)
+        size = trie.sizes[step]
+        width = nodes.shape[1]
+        log_prob = next_log_probs(prefix, width, rows).reshape(n_users, width, size)
         if constrained:
-            allowed = torch.full_like(log_prob, float("-inf"))
-            flat = [p for u in range(n_users) for p in prefixes[u]]
-            for row, prefix in enumerate(flat):
-                tokens_next = trie.children.get(prefix)
-                if tokens_next is not None:
-                    allowed[row, torch.from_numpy(tokens_next - low)] = 0.0
-            log_prob = log_prob + allowed
-        vocab = high - low
-        total = (scores.reshape(-1, 1) + log_prob).reshape(n_users, width * vocab)
-        best, index = total.topk(min(beam, width * vocab), dim=1)  # (U, beam')
-        parents, next_tokens = (index // vocab).tolist(), (index % vocab + low).tolist()
-        prefixes = [
-            [
-                prefixes[u][parent] + (token,)
-                for parent, token in zip(parents[u], next_tokens[u], strict=True)
-            ]
-            for u in range(n_users)
-        ]
-        scores = best
-    items = np.full((n_users, beam), -1, dtype=np.int64)
-    finite = torch.isfinite(scores).numpy()
-    for u in range(n_users):
-        for rank, prefix in enumerate(prefixes[u]):
-            if finite[u, rank]:
-                items[u, rank] = trie.item_of.get(prefix, -1)
-    return items
+            allowed = trie.allowed(step, nodes.reshape(-1)).reshape(n_users, width, size)
+            log_prob = log_prob.masked_fill(~allowed, float("-inf"))
+        total = (scores[:, :, None] + log_prob).reshape(n_users, width * size)
+        scores, index = total.topk(min(beam, width * size), dim=1)  # (U, W')
+        parent, code = index // size, index % size
+        nodes = trie.child(step, nodes.gather(1, parent), code)
+        nodes = nodes.masked_fill(~torch.isfinite(scores), -1)
+        rows = (parent + torch.arange(n_users)[:, None] * width).reshape(-1)
+        prefix = torch.cat([prefix[rows], (code + int(lows[step])).reshape(-1, 1)], dim=1)
+    ids = torch.where(nodes >= 0, trie.leaf_id[nodes.clamp_min(0)], torch.full_like(nodes, -1))
+    result = np.full((n_users, beam), -1, dtype=np.int64)
+    result[:, : ids.shape[1]] = ids.numpy()
+    return result

@@ -1,4 +1,5 @@
-"""The downstream probe: metrics by hand, the split, the trie, a task with a known answer."""
+"""The downstream probe end to end: metrics by hand, the split, a task with a known answer,
+probe.json and the per-user file, reuse, paired comparison."""
 
 from __future__ import annotations
 
@@ -8,21 +9,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from rqvae.data.sequences import Sequences, read_sequences
 from rqvae.importers.import_ids import import_ids
-from rqvae.probe import PROBE_FILE, run_probe
+from rqvae.probe import PROBE_FILE
 from rqvae.probe.data import item_popularity, split_sequences
 from rqvae.probe.ranking import ranking_metrics, ranks_from_lists, ranks_from_scores
-from rqvae.probe.sasrec import SASRec, SASRecConfig
-from rqvae.probe.training import (
-    ProbeSettings,
-    SemanticVocabulary,
-    item_ranks,
-    train_item_model,
-)
-from rqvae.probe.trie import IdTrie, beam_search
+from rqvae.probe.run import run_probe
+from rqvae.probe.settings import ProbeSettings
+from rqvae.probe.training import item_ranks, train_item_model
+from rqvae.probe.users import USERS_FILE, read_user_ranks
 
 N_ITEMS = 30
 
@@ -64,26 +60,6 @@ def test_leave_last_out_split(tmp_path):
     assert item_popularity(split, 4).tolist() == [1, 1, 0, 1]
 
 
-def test_constrained_beam_never_leaves_the_catalog():
-    rng = np.random.default_rng(0)
-    codes = rng.integers(0, 8, size=(40, 2))
-    from rqvae.id_metrics import collision_index
-
-    vocabulary = SemanticVocabulary.from_codes(codes, collision_index(codes))
-    trie = IdTrie(vocabulary.item_tokens)
-    torch.manual_seed(0)
-    model = SASRec(SASRecConfig(vocab_size=vocabulary.vocab_size, max_len=30, dim=16))
-    histories = [vocabulary.flatten(rng.integers(0, 40, size=3)) for _ in range(20)]
-    for beam in (10, 60):  # 60 > the 40 IDs that exist: the extra beams stay empty
-        items = beam_search(model, histories, trie, vocabulary.level_ranges, beam)
-        assert (items[:, :10] >= 0).all()
-        assert ((items >= 0).sum(axis=1) == min(beam, 40)).all()
-        for row in items:
-            found = row[row >= 0]
-            assert len(set(found.tolist())) == len(found)  # no item twice
-            assert found.max() < 40
-
-
 @pytest.fixture(scope="module")
 def cyclic_run(tmp_path_factory) -> tuple[Path, Path]:
     """30 items with 2-level IDs, users walking the cycle 0 -> 1 -> ... -> 29 -> 0."""
@@ -101,34 +77,136 @@ def cyclic_run(tmp_path_factory) -> tuple[Path, Path]:
     return run, sequences
 
 
-TINY = ProbeSettings(epochs=40, dim=32, heads=2, blocks=1, dropout=0.0, lr=3e-3, batch_size=64)
+# max_items 3: every history the models are tested on (the last 3 items) has the length of
+# histories seen in training, so no position goes untrained
+TINY = ProbeSettings(
+    model="both",
+    epochs=40,
+    patience=5,
+    max_items=3,
+    dim=32,
+    blocks=1,
+    dropout=0.0,
+    lr=3e-3,
+    batch_size=64,
+    semantic_dim=32,
+    semantic_blocks=1,
+    semantic_heads=2,
+    semantic_ffn=64,
+    semantic_dropout=0.0,
+    semantic_lr=3e-3,
+    semantic_batch_size=64,
+    user_buckets=16,
+    valid_users=0,
+    bootstrap=200,
+)
+METRICS = ("recall_at_5", "ndcg_at_5", "recall_at_10", "ndcg_at_10")
+MODELS = ("popularity", "item_sasrec", "semantic_tiger", "semantic_sasrec")
 
 
-def test_probe_learns_a_deterministic_next_item(cyclic_run):
+def quiet(_):
+    pass
+
+
+@pytest.fixture(scope="module")
+def cyclic_probe(cyclic_run) -> dict:
     run, sequences = cyclic_run
-    result = run_probe(run, sequences, TINY, progress=False, log=lambda _: None)
-    models = result["models"]
+    return run_probe(run, sequences, TINY, progress=False, log=quiet)
+
+
+def test_probe_learns_a_deterministic_next_item(cyclic_run, cyclic_probe):
+    models = cyclic_probe["models"]
     assert models["item_sasrec"]["test"]["recall_at_10"] > 0.95
-    assert models["semantic_sasrec"]["test"]["recall_at_10"] > 0.9  # chance: 10 / 30
-    assert models["semantic_sasrec"]["test"]["ndcg_at_10"] > 0.3  # random order of 10: ~0.15
+    for name in ("semantic_tiger", "semantic_sasrec"):
+        assert models[name]["test"]["recall_at_10"] > 0.9, name  # chance: 10 / 30
+        assert models[name]["test"]["ndcg_at_10"] > 0.3, name  # random order of 10: ~0.15
     # every user has a different next item: popularity is near chance (10 of 30 items)
     assert models["popularity"]["test"]["recall_at_10"] < 0.5
-    stored = json.loads((run / PROBE_FILE).read_text())
-    assert stored["schema"] == 1 and stored["k"] == 10
-    assert set(stored["models"]) == {"popularity", "item_sasrec", "semantic_sasrec"}
-    assert set(stored["sequences"]) >= {"users", "users_used", "users_skipped", "unknown_items"}
-    semantic = stored["models"]["semantic_sasrec"]
-    assert 0.0 <= semantic["invalid_share_unconstrained"] <= 1.0
-    assert semantic["id_tokens"] == 3 and semantic["parameters"] > 0
 
-    again = run_probe(run, sequences, TINY, progress=False, log=lambda _: None)
-    for name in ("popularity", "item_sasrec", "semantic_sasrec"):
-        assert again["models"][name]["test"] == models[name]["test"]  # a fixed seed reproduces
+
+def test_probe_json_keeps_its_keys_and_adds_intervals(cyclic_run, cyclic_probe):
+    run, _ = cyclic_run
+    stored = json.loads((run / PROBE_FILE).read_text())
+    assert stored["schema"] == 2 and stored["k"] == 10 and stored["ks"] == [5, 10]
+    assert set(stored["models"]) == set(MODELS)
+    assert stored["semantic_model"] == "semantic_tiger"
+    assert set(stored["sequences"]) >= {"sha256", "users", "users_used", "users_skipped"}
+    assert stored["settings"]["collisions"] == "token" and stored["settings"]["bootstrap"] == 200
+    for name in MODELS:
+        for which in ("valid", "test"):
+            entry = stored["models"][name][which]
+            for metric in METRICS:
+                low, high = entry[f"{metric}_ci95"]
+                assert low <= entry[metric] <= high, (name, which, metric)
+    for name in ("semantic_tiger", "semantic_sasrec"):
+        semantic = stored["models"][name]
+        assert 0.0 <= semantic["invalid_share_unconstrained"] <= 1.0
+        assert semantic["id_tokens"] == 3 and semantic["parameters"] > 0
+        # token mode: every ID is one item's, nothing is inflated
+        assert semantic["test_naive"]["recall_at_10"] == semantic["test"]["recall_at_10"]
+        assert semantic["collision_inflation"]["recall_at_10"] == 0.0
+        assert 1 <= semantic["best_epoch"] <= semantic["epochs_trained"] <= TINY.epochs
+        assert len(semantic["history"]) == semantic["epochs_trained"]
+
+
+def test_per_user_ranks_give_back_the_stored_metrics(cyclic_run, cyclic_probe):
+    run, _ = cyclic_run
+    users = read_user_ranks(run / USERS_FILE)
+    assert users.user_ids.tolist() == [f"u{user}" for user in range(150)]
+    assert users.sequences_sha256 == cyclic_probe["sequences"]["sha256"]
+    for name in MODELS:
+        for which in ("valid", "test"):
+            values = users.metrics(name, which)
+            for metric in METRICS:
+                stored = cyclic_probe["models"][name][which][metric]
+                assert values[metric].mean() == pytest.approx(stored, rel=1e-6), (name, metric)
+
+
+def test_probe_is_reused_or_reproduced(cyclic_run, cyclic_probe):
+    run, sequences = cyclic_run
+    reused = run_probe(run, sequences, TINY, progress=False, log=quiet, reuse=True)
+    assert reused["created"] == cyclic_probe["created"]  # nothing trained again
+    settings = ProbeSettings(**{**TINY.__dict__, "model": "sasrec"})
+    again = run_probe(run, sequences, settings, progress=False, log=quiet, reuse=True)
+    assert set(again["models"]) == {"popularity", "item_sasrec", "semantic_sasrec"}
+    for name in again["models"]:  # a fixed seed reproduces
+        assert again["models"][name]["test"] == cyclic_probe["models"][name]["test"], name
+
+
+def test_paired_comparison_with_random_ids(cyclic_run, tmp_path):
+    """The cyclic task on rule IDs against the same items with shuffled IDs: the comparison is
+    stored in A's probe.json and its differences are A - B of the stored values."""
+    from rqvae.probe.compare import compare_probes
+
+    run, sequences = cyclic_run
+    codes = np.random.default_rng(0).permutation(N_ITEMS)
+    ids = tmp_path / "shuffled.csv"
+    ids.write_text(
+        "item_id,code_0,code_1\n" + "".join(f"{i},{c // 6},{c % 6}\n" for i, c in enumerate(codes))
+    )
+    other = import_ids(ids, tmp_path / "shuffled")
+    settings = ProbeSettings(**{**TINY.__dict__, "model": "tiger"})
+    a = run_probe(run, sequences, settings, progress=False, log=quiet, reuse=True)
+    b = run_probe(other, sequences, settings, progress=False, log=quiet)
+    comparison = compare_probes(run, other)
+    stored = json.loads((run / PROBE_FILE).read_text())["compare"]["shuffled"]
+    assert stored["users"] == 150 and stored["settings_differ"] == []
+    assert set(stored["models"]) == {"popularity", "item_sasrec", "semantic_tiger"}
+    for name in stored["models"]:
+        entry = stored["models"][name]["recall_at_10"]
+        expected = (
+            a["models"][name]["test"]["recall_at_10"] - b["models"][name]["test"]["recall_at_10"]
+        )
+        assert entry["difference"] == pytest.approx(expected)
+        low, high = entry["difference_ci95"]
+        assert low <= entry["difference"] <= high
+    # the same items and sequences: the item model and popularity do not change at all
+    assert comparison["models"]["popularity"]["ndcg_at_10"]["difference_ci95"] == [0.0, 0.0]
 
 
 def test_item_sasrec_beats_popularity_on_real_sequences(scientific_dir):
     """Amazon-scientific, the first 3,000 users: the item-ID model must beat popularity."""
-    from rqvae.probe import _popularity
+    from rqvae.probe.run import _popularity
 
     sequences = read_sequences(scientific_dir / "sequences.jsonl.gz")
     sequences = Sequences(sequences.user_ids[:3000], sequences.item_ids[:3000])

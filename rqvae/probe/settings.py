@@ -1,0 +1,71 @@
+"""The probe's settings: one dataclass, every field with a default; recorded in probe.json.
+
+Imports nothing heavy, so the command line can build its options from the fields.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rqvae.errors import InputError
+
+SEMANTIC_MODELS = ("tiger", "sasrec")
+COLLISION_MODES = ("token", "shared")
+K = 10  # the k of the headline metrics (Recall@10, NDCG@10)
+
+
+@dataclass
+class ProbeSettings:
+    """Every setting of a probe. probe.json records them all (``settings``): a probe with the
+    same settings on the same sequences gives the same numbers and can be reused."""
+
+    model: str = "tiger"  # semantic-ID model: tiger (encoder-decoder), sasrec (decoder-only), both
+    collisions: str = "token"  # token: collision index as last ID token; shared: see vocabulary.py
+    epochs: int = 50  # at most; early stopping on validation NDCG@10 usually ends sooner
+    patience: int = 3  # epochs without a better validation NDCG@10 before training stops
+    seed: int = 0
+    max_items: int = 20  # history items the models see (the most recent ones)
+    # item-ID SASRec
+    dim: int = 64
+    blocks: int = 2
+    heads: int = 2
+    dropout: float = 0.5
+    lr: float = 1e-3
+    batch_size: int = 128
+    negatives: int = 0  # 0: softmax over every item; > 0: sampled softmax with this many items
+    # semantic-ID models (tiger: blocks per stack, encoder and decoder)
+    semantic_dim: int = 128
+    semantic_blocks: int = 2
+    semantic_heads: int = 4
+    semantic_ffn: int = 512  # feed-forward hidden size
+    semantic_dropout: float = 0.1
+    semantic_lr: float = 1e-3
+    semantic_batch_size: int = 256
+    user_buckets: int = 2000  # tiger: hashed user tokens, as in TIGER (0: no user token)
+    beam: int = 10  # beam width of the semantic-ID decoder (>= the k of Recall@k)
+    valid_users: int = 4000  # semantic models: validation users decoded after each epoch (0: all)
+    invalid_sample: int = 300  # test users decoded without the trie to count invalid IDs
+    eval_batch: int = 256  # users per evaluation batch
+    bootstrap: int = 1000  # per-user bootstrap resamples of every interval (rqvae.probe.bootstrap)
+
+    def __post_init__(self):
+        if self.model not in (*SEMANTIC_MODELS, "both"):
+            raise InputError(
+                f"probe setting model is {self.model!r}, expected tiger, sasrec or both"
+            )
+        if self.collisions not in COLLISION_MODES:
+            raise InputError(
+                f"probe setting collisions is {self.collisions!r}, "
+                f"expected one of {COLLISION_MODES}"
+            )
+        if self.beam < K:
+            raise InputError(
+                f"probe setting beam is {self.beam}, expected at least {K} (Recall@{K})"
+            )
+        for name in ("epochs", "patience", "max_items", "batch_size", "semantic_batch_size"):
+            if getattr(self, name) < 1:
+                raise InputError(f"probe setting {name} is {getattr(self, name)}, expected >= 1")
+
+    @property
+    def semantic_models(self) -> tuple[str, ...]:
+        return SEMANTIC_MODELS if self.model == "both" else (self.model,)
