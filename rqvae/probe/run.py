@@ -82,11 +82,13 @@ def run_probe(
     models: dict[str, dict] = {"popularity": {}}
 
     # 2. item-ID SASRec
-    item = train_item_model(split, n_items, settings, progress)
-    for which in SPLITS:
-        ranks[("item_sasrec", which)] = item_ranks(item.model, split, which, settings)
-    models["item_sasrec"] = _trained_entry(item)
-    log(f"item-ID SASRec: best epoch {item.best_epoch} of {item.epochs_trained}")
+    # (it does not depend on the IDs: a study of many runs on one catalog may leave it out)
+    if settings.item_model:
+        item = train_item_model(split, n_items, settings, progress)
+        for which in SPLITS:
+            ranks[("item_sasrec", which)] = item_ranks(item.model, split, which, settings)
+        models["item_sasrec"] = _trained_entry(item)
+        log(f"item-ID SASRec: best epoch {item.best_epoch} of {item.epochs_trained}")
 
     # 3. semantic-ID models: the chosen architecture(s), under the chosen collision mode
     vocabulary = SemanticVocabulary.from_codes(table.codes, collision, settings.collisions)
