@@ -1,4 +1,5 @@
-"""``rqvae probe``: the downstream probe of a run's IDs, and paired comparisons of two runs.
+"""``rqvae probe``: the downstream probe of a run's IDs, and paired comparisons of two runs;
+``rqvae random-ids``: the probe's random-ID control (:mod:`rqvae.probe.control`).
 
 Every field of :class:`rqvae.probe.training.ProbeSettings` is an option of the same name
 (``--semantic-dim 128`` sets ``semantic_dim``); the defaults are the settings' own.
@@ -111,3 +112,20 @@ def probe(run_dir, sequences_path, compare_dirs, retrain, **options):
                 )
         if comparison["settings_differ"]:
             click.echo(f"  settings differ: {', '.join(comparison['settings_differ'])}")
+
+
+@click.command("random-ids")
+@click.option("--like", "like_run", required=True, type=click.Path(file_okay=False), help="RUN")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="FILE.csv")
+@click.option("--seed", type=int, default=0, show_default=True)
+def random_ids(like_run, out_path, seed):
+    """The probe's control: unique random IDs for RUN's items, same levels and codebook size.
+
+    Import the CSV with ``rqvae import-ids --ids FILE.csv --out CONTROL --codebook-size K`` and
+    probe CONTROL like any run: semantic IDs should score clearly above it.
+    """
+    from rqvae.probe.control import write_random_ids
+
+    frame = write_random_ids(Path(like_run), Path(out_path), seed)
+    levels = frame.shape[1] - 1
+    click.echo(f"wrote {out_path}: {len(frame)} items, {levels} levels of random unique codes")

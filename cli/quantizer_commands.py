@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from cli.catalog_flags import catalog_spec_from, pass_catalog, pass_catalog_as_catalog_format
-from cli.probe_command import probe
+from cli.probe_command import probe, random_ids
 from rqvae.errors import printable
 
 # --- data -------------------------------------------------------------------------------------
@@ -455,4 +455,5 @@ COMMANDS = [
     import_ids,
     import_checkpoint,
     probe,
+    random_ids,
 ]

@@ -93,7 +93,18 @@ def train_semantic_model(
         return _ndcg(ranks, weights)
 
     name = f"semantic-ID {'TIGER' if architecture == 'tiger' else 'SASRec'}"
-    trained = fit(model, batches, loss_of, validate, settings, settings.semantic_lr, name, progress)
+    trained = fit(
+        model,
+        batches,
+        loss_of,
+        validate,
+        settings,
+        settings.semantic_lr,
+        name,
+        progress,
+        warmup=settings.semantic_warmup,
+        schedule=settings.semantic_schedule,
+    )
     return trained, generator
 
 
@@ -201,7 +212,11 @@ def _tiger_training(split, vocabulary: SemanticVocabulary, settings: ProbeSettin
         target = item_tokens[[split.train[user][i] for user, i in batch]]  # (B, steps)
         hidden = model.decode(model.encode(tokens, step), target[:, :-1])  # (B, steps, dim)
         loss = sum(
-            F.cross_entropy(model.logits(hidden[:, s], low, high), target[:, s] - low)
+            F.cross_entropy(
+                model.logits(hidden[:, s], low, high),
+                target[:, s] - low,
+                label_smoothing=settings.label_smoothing,
+            )
             for s, (low, high) in enumerate(level_ranges)
         )
         return loss / steps, len(batch)
@@ -273,7 +288,14 @@ def _sasrec_training(split, vocabulary: SemanticVocabulary, settings: ProbeSetti
         step = token_index[mask] % steps
         hidden = model(inputs)[mask]  # (n_targets, dim)
         logits = model.logits(hidden) + level_mask[step]
-        return F.cross_entropy(logits, targets[mask]), int(mask.sum())
+        # label smoothing spreads only over the level's tokens: the others are at -inf
+        loss = F.cross_entropy(logits, targets[mask], reduction="none")
+        if settings.label_smoothing > 0:
+            log_probs = torch.log_softmax(logits, dim=-1)
+            level = torch.isfinite(logits)
+            uniform = -(log_probs.masked_fill(~level, 0.0)).sum(-1) / level.sum(-1)
+            loss = (1 - settings.label_smoothing) * loss + settings.label_smoothing * uniform
+        return loss.mean(), int(mask.sum())
 
     def batches(generator):
         return length_batches(lengths, settings.semantic_batch_size, generator)

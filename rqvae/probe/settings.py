@@ -11,6 +11,7 @@ from rqvae.errors import InputError
 
 SEMANTIC_MODELS = ("tiger", "sasrec")
 COLLISION_MODES = ("token", "shared")
+SCHEDULES = ("constant", "cosine")
 K = 10  # the k of the headline metrics (Recall@10, NDCG@10)
 
 
@@ -41,6 +42,11 @@ class ProbeSettings:
     semantic_dropout: float = 0.1
     semantic_lr: float = 1e-3
     semantic_batch_size: int = 256
+    # learning-rate schedule of the semantic models: linear warm-up over this many optimizer
+    # steps, then constant or a cosine decay to 0 at the last of ``epochs`` epochs
+    semantic_warmup: int = 0
+    semantic_schedule: str = "constant"
+    label_smoothing: float = 0.0  # of the semantic models' per-level cross-entropy
     user_buckets: int = 2000  # tiger: hashed user tokens, as in TIGER (0: no user token)
     beam: int = 10  # beam width of the semantic-ID decoder (>= the k of Recall@k)
     valid_users: int = 4000  # semantic models: validation users decoded after each epoch (0: all)
@@ -58,6 +64,15 @@ class ProbeSettings:
             raise InputError(
                 f"probe setting collisions is {self.collisions!r}, "
                 f"expected one of {COLLISION_MODES}"
+            )
+        if self.semantic_schedule not in SCHEDULES:
+            raise InputError(
+                f"probe setting semantic_schedule is {self.semantic_schedule!r}, "
+                f"expected one of {SCHEDULES}"
+            )
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise InputError(
+                f"probe setting label_smoothing is {self.label_smoothing}, expected [0, 1)"
             )
         if self.beam < K:
             raise InputError(

@@ -18,6 +18,7 @@ initialisation, dropout and batch order.
 from __future__ import annotations
 
 import copy
+import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -62,15 +63,24 @@ def fit(
     lr: float,
     name: str,
     progress: bool,
+    warmup: int = 0,
+    schedule: str = "constant",
 ) -> TrainedModel:
     """Train ``model`` with early stopping; return it with the weights of its best epoch.
 
     batches(generator) : one epoch's batches, in the order to train them.
     loss_of(batch) : (mean loss, number of targets) of a batch.
     validate() : the validation score (higher is better), computed in eval mode.
+    warmup, schedule : the learning rate rises linearly to ``lr`` over ``warmup`` optimizer
+        steps, then stays (``constant``) or follows a cosine to 0 at the end of epoch
+        ``settings.epochs`` (``cosine``; every epoch has the same number of batches).
     """
     order_generator = torch.Generator().manual_seed(settings.seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    total_steps = settings.epochs * len(batches(torch.Generator().manual_seed(settings.seed)))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: lr_factor(step, warmup, schedule, total_steps)
+    )
     started = time.perf_counter()
     best_score, best_state, best_epoch, history = -np.inf, None, 0, []
     bar = tqdm(range(1, settings.epochs + 1), desc=name, unit="ep", disable=not progress)
@@ -85,6 +95,7 @@ def fit(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            scheduler.step()
             total += float(loss.detach()) * targets
             count += targets
         model.eval()
@@ -108,6 +119,18 @@ def fit(
     model.load_state_dict(best_state)
     model.eval()
     return TrainedModel(model, time.perf_counter() - started, best_epoch, history)
+
+
+def lr_factor(step: int, warmup: int, schedule: str, total_steps: int) -> float:
+    """The learning rate's multiplier at optimizer step ``step`` (0-based): ``(step + 1) /
+    warmup`` during the warm-up, then 1 (``constant``) or ``(1 + cos(pi * t)) / 2`` with ``t``
+    the share of the steps after the warm-up done (``cosine``, 0 at ``total_steps``)."""
+    if step < warmup:
+        return (step + 1) / warmup
+    if schedule == "constant":
+        return 1.0
+    done = (step - warmup) / max(total_steps - warmup, 1)
+    return 0.5 * (1.0 + math.cos(math.pi * min(done, 1.0)))
 
 
 def length_batches(lengths: np.ndarray, batch_size: int, generator: torch.Generator) -> list:
