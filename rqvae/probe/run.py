@@ -98,7 +98,9 @@ def run_probe(
             split, vocabulary, architecture, settings, progress
         )
         decode_started = time.perf_counter()
-        for which in SPLITS:
+        # the final validation decode only reports valid metrics (training already picked
+        # its best epoch on valid_users): a study over many runs skips it
+        for which in SPLITS if settings.final_valid else ("test",):
             lists = decode(generator, split, which, progress=progress)
             ranks[(name, which)], weights[(name, which)] = id_ranks(
                 lists, split.target(which), vocabulary
@@ -122,6 +124,9 @@ def run_probe(
     # 4. metrics with intervals; naive and corrected for the semantic models
     for name, entry in models.items():
         for which in SPLITS:
+            if (name, which) not in ranks:  # final_valid off: no validation decode
+                entry[which] = None
+                continue
             weight = weights.get((name, which))
             entry[which] = metrics_with_intervals(ranks[(name, which)], weight, settings)
             if name.startswith("semantic_"):

@@ -52,6 +52,7 @@ class ProbeSettings:
     valid_users: int = 4000  # semantic models: validation users decoded after each epoch (0: all)
     invalid_sample: int = 300  # test users decoded without the trie to count invalid IDs
     eval_batch: int = 256  # users per evaluation batch
+    final_valid: bool = True  # decode every validation user at the end (the valid metrics)
     item_model: bool = True  # train the item-ID SASRec (it does not depend on the IDs)
     bootstrap: int = 1000  # per-user bootstrap resamples of every interval (rqvae.probe.bootstrap)
 
