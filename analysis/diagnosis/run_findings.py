@@ -16,6 +16,7 @@ health findings of the IDs, and use the same :class:`~analysis.metrics.health.Fi
 
 from __future__ import annotations
 
+from analysis.metrics.advice import with_advice
 from analysis.metrics.health import Finding
 from rqvae.files import sha256_of
 from rqvae.runs.checkpoint import best_warning, checkpoint_path, checkpoint_state
@@ -25,7 +26,8 @@ from rqvae.runs.semantic_ids import read_ids_source
 
 
 def run_findings(run: Run) -> list[Finding]:
-    """The findings above for ``run`` (an empty list when all is well)."""
+    """The findings above for ``run`` (an empty list when all is well), with the advice and
+    page for the run's kind (:mod:`analysis.metrics.advice`)."""
     findings = []
     status = run.status()
     state = effective_state(run.path, str(status.get("state", "unknown")))
@@ -48,7 +50,7 @@ def run_findings(run: Run) -> list[Finding]:
     warning = best_warning(run.path) if run.kind == "trained" else None
     if warning:
         findings.append(_finding("best_not_qualified", "warning", warning))
-    return findings
+    return with_advice(findings, run.kind)
 
 
 def _stale_ids(run: Run) -> list[Finding]:

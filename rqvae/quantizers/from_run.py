@@ -44,20 +44,27 @@ def load_run_quantizer(run: Run | str | Path, which: str = "best") -> Quantizer:
         from rqvae.quantizers.rqvae_model import RQVAEQuantizer
 
         quantizer = RQVAEQuantizer.from_run(run.path, which)
-    check_finite_weights(quantizer)
+    check_finite_weights(quantizer, run.kind)
     return quantizer
 
 
-def check_finite_weights(quantizer: Quantizer) -> None:
+def check_finite_weights(quantizer: Quantizer, kind: str = "trained") -> None:
     """InputError naming the checkpoint when any codeword (or network weight) is NaN or inf.
 
     A diverged checkpoint assigns every item the same code without complaint, so it is
-    refused before anything uses it.
+    refused before anything uses it. The advice follows the run's ``kind``: a run trained here
+    is retrained; an imported checkpoint was not trained here, so its source is to blame.
     """
     bad = [
         f"level {level} codebook"
         for level, codebook in enumerate(quantizer.codebooks)
         if not np.isfinite(codebook).all()
+    ]
+    # a stored quantizer's encoder (an imported checkpoint's) is a dict of named arrays
+    bad += [
+        f"encoder tensor {name}"
+        for name, array in sorted(getattr(quantizer, "tensors", {}).items())
+        if not np.isfinite(array).all()
     ]
     model = getattr(quantizer, "model", None)
     if model is not None:
@@ -68,7 +75,15 @@ def check_finite_weights(quantizer: Quantizer) -> None:
         ]
     if bad:
         source = getattr(quantizer, "source", "") or "checkpoint"
+        if kind == "imported-checkpoint":
+            advice = (
+                "the source checkpoint is unusable; export an earlier checkpoint from its "
+                "codebase and import that"
+            )
+        elif kind == "baseline":
+            advice = "the baseline's fit failed; train it again (another --seed)"
+        else:
+            advice = "the training diverged; retrain with a lower --lr or --beta"
         raise NonFiniteWeights(
-            f"{source}: non-finite weights (NaN or inf) in {', '.join(bad[:5])}; the training "
-            "diverged; retrain with a lower --lr or --beta"
+            f"{source}: non-finite weights (NaN or inf) in {', '.join(bad[:5])}; {advice}"
         )
