@@ -301,6 +301,33 @@ def _report(runs: RunsKey) -> Report:
         )
 
 
+@dataclass
+class ReportPdf:
+    """The PDF of the report, or why Chromium could not print it."""
+
+    pdf: bytes | None
+    error: str | None
+    figures: int
+
+
+def report_pdf(run_dirs: list[Path]) -> ReportPdf:
+    """The report as PDF (:func:`analysis.presentation.report.write_pdf`: every figure rendered
+    by kaleido, the page printed by Chromium); takes about a second per figure."""
+    return _report_pdf(_runs_key(run_dirs, (*DIAGNOSIS_FILES, PROBE_FILE)))
+
+
+@st.cache_data(show_spinner="Printing the PDF (every figure is rendered) ...", max_entries=4)
+def _report_pdf(runs: RunsKey) -> ReportPdf:
+    paths = [Path(path) for path, _ in runs]
+    diagnoses = [diagnosis_with_maps(path) for path in paths]
+    with tempfile.TemporaryDirectory(prefix="rqvae-report-") as folder:
+        html_path, pdf_path = Path(folder) / "report.html", Path(folder) / "report.pdf"
+        result = write_report(paths, html_path, pdf_path=pdf_path, diagnoses=diagnoses)
+        if result.pdf_error is not None:
+            return ReportPdf(pdf=None, error=result.pdf_error, figures=0)
+        return ReportPdf(pdf=pdf_path.read_bytes(), error=None, figures=result.pdf_figures)
+
+
 # --- downstream probe -----------------------------------------------------------------------------
 
 PROBE_FILES = (*RUN_FILES, PROBE_FILE)

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
 from analysis.diagnosis.results import Diagnosis, Unavailable
-from analysis.metrics.health import SEVERITY_ORDER
+from analysis.metrics.assignment_verdict import assignment_conclusion
+from analysis.metrics.health import SEVERITY_ORDER, Finding
 from analysis.metrics.taxonomy import purity_by_prefix_length
 from analysis.presentation import behaviour_figures, figures, figures_compare, taxonomy_figures
 from analysis.presentation.labels import (
@@ -28,6 +31,9 @@ from analysis.presentation.labels import (
 from analysis.reading.run_tables import compare_runs, config_diff, final_metrics
 
 MAX_TABLE_ROWS = 20
+# Widest table printed in one piece: nine columns of 4-digit numbers fit an A4 page at the
+# report's print font (checked by rendering the PDF); wider frames are split.
+MAX_TABLE_COLUMNS = 9
 CURVE_METRICS = ("val_loss_total", "loss_recon", "unique_id_ratio", "perplexity_l0")
 
 
@@ -44,10 +50,27 @@ def text(markup: str) -> Block:
 
 
 def table(frame: pd.DataFrame, max_rows: int = MAX_TABLE_ROWS, caption: str | None = None):
-    """A DataFrame as an HTML table (values escaped, floats to 4 significant digits)."""
+    """A DataFrame as an HTML table (values escaped, floats to 4 significant digits).
+
+    A frame wider than :data:`MAX_TABLE_COLUMNS` columns is split into several tables of at
+    most that many, each repeating the first column (the level, run or key the row is about),
+    so that no table is wider than a printed page; long names and paths may break after
+    ``/ _ . - , >`` (:func:`breakable`), never inside a short word or number.
+    """
     shown = frame.head(max_rows)
-    markup = shown.to_html(
-        index=False, border=0, classes="data", float_format=lambda v: f"{v:.4g}", na_rep="-"
+    columns = list(shown.columns)
+    parts = [columns]
+    if len(columns) > MAX_TABLE_COLUMNS:
+        first, rest = columns[:1], columns[1:]
+        width = MAX_TABLE_COLUMNS - 1
+        parts = [first + rest[start : start + width] for start in range(0, len(rest), width)]
+    cells = shown.map(_cell)
+    cells.columns = [breakable(str(column)) for column in columns]
+    markup = "".join(
+        cells.iloc[:, [columns.index(c) for c in part]].to_html(
+            index=False, border=0, classes="data", escape=False
+        )
+        for part in parts
     )
     note = (
         f"<p class='note'>first {max_rows} of {len(frame)} rows</p>"
@@ -56,6 +79,30 @@ def table(frame: pd.DataFrame, max_rows: int = MAX_TABLE_ROWS, caption: str | No
     )
     head = f"<p class='caption'>{html.escape(caption)}</p>" if caption else ""
     return Block(html=head + markup + note)
+
+
+def _cell(value) -> str:
+    """One table cell as escaped HTML: floats to 4 significant digits, missing values "-"."""
+    if isinstance(value, float | np.floating):
+        return "-" if math.isnan(value) else f"{value:.4g}"
+    if value is None or value is pd.NA:
+        return "-"
+    return breakable(str(value))
+
+
+_BREAK_AFTER = re.compile(r"([/_.,>\-])(?=\w)")
+_LONG_RUN = re.compile(r"(\w{16})(?=\w{8})")  # digests and other long runs: every 16 characters
+
+
+def breakable(text: str, longest: int = 24) -> str:
+    """``text`` escaped, with ``<wbr>`` (a line-break opportunity that copies as nothing)
+    after ``/ _ . , > -`` inside words longer than ``longest`` characters."""
+    return " ".join(
+        _BREAK_AFTER.sub(r"\1<wbr>", html.escape(word))
+        if len(word) > longest
+        else html.escape(word)
+        for word in text.split(" ")
+    )
 
 
 def heading(level: int, title: str, anchor: str | None = None) -> Block:
@@ -95,10 +142,39 @@ def verdict_blocks(diagnoses: Sequence[Diagnosis]) -> list[Block]:
         ),
     ]
     for d in diagnoses:
-        if d.findings:
-            frame = pd.DataFrame([f.to_dict() for f in d.findings])
-            blocks.append(table(frame, max_rows=50, caption=f"Findings of {d.name}"))
+        findings = [*d.run_findings, *d.findings]
+        if findings:
+            blocks.append(findings_table(findings, caption=f"Findings of {d.name}"))
     return blocks
+
+
+def findings_table(findings: Sequence[Finding], caption: str | None = None) -> Block:
+    """Every finding with what to do about it and the dashboard page with its evidence."""
+    rows = []
+    for f in findings:
+        number = "" if f.value is None else f"{f.value:.4g}"
+        bound = "" if f.threshold is None else f"{f.threshold:.4g}"
+        rows.append(
+            f"<tr><td><span class='badge {f.severity}'>{f.severity}</span></td>"
+            f"<td>{'' if f.level is None else f.level}</td>"
+            f"<td>{breakable(f.message)}</td><td>{_advice_html(f.advice)}</td>"
+            f"<td>{number}</td><td>{bound}</td><td>{html.escape(f.page)}</td></tr>"
+        )
+    head = f"<p class='caption'>{html.escape(caption)}</p>" if caption else ""
+    return text(
+        head + "<table class='data findings'><tr><th>severity</th><th>level</th>"
+        "<th>finding</th><th>what to do</th><th>value</th><th>threshold</th>"
+        "<th>evidence (dashboard page)</th></tr>" + "".join(rows) + "</table>"
+    )
+
+
+def _advice_html(advice: str) -> str:
+    """Advice text with its `code spans` as <code>, everything escaped."""
+    parts = advice.split("`")
+    return "".join(
+        f"<code>{breakable(part)}</code>" if odd % 2 else breakable(part)
+        for odd, part in enumerate(parts)
+    )
 
 
 def comparison_blocks(diagnoses: Sequence[Diagnosis]) -> list[Block]:
@@ -354,15 +430,15 @@ def _mahalanobis(d: Diagnosis) -> list[Block]:
         Block(figure=figures_compare.assignment_comparison_figure(m)),
         table(m.covariance, caption="Ledoit-Wolf covariance of each level's residuals"),
         table(m.changed, caption="Items whose ID changes"),
+        text(f"<p><b>Conclusion.</b> {_advice_html(assignment_conclusion(m).text)}</p>"),
     ]
 
 
 def _verdict(d: Diagnosis) -> list[Block]:
-    if not d.findings:
+    findings = sorted([*d.run_findings, *d.findings], key=lambda f: -SEVERITY_ORDER[f.severity])
+    if not findings:
         return [text("<p>No findings: every rule passed.</p>")]
-    frame = pd.DataFrame([f.to_dict() for f in d.findings])
-    frame = frame.sort_values("severity", key=lambda s: -s.map(SEVERITY_ORDER), kind="stable")
-    return [table(frame, max_rows=50)]
+    return [findings_table(findings)]
 
 
 # --- embeddings and behaviour -----------------------------------------------------------------
@@ -426,6 +502,6 @@ def churn_blocks(diagnoses: Sequence[Diagnosis]) -> list[Block]:
         blocks.append(table(result.churn.levels, caption=f"Churn {names[0]} → {names[1]}"))
         blocks.append(Block(figure=behaviour_figures.churn_figure(result.churn, names)))
         if result.findings:
-            frame = pd.DataFrame([f.to_dict() for f in result.findings])
-            blocks.append(table(frame, caption=f"Findings of {names[0]} → {names[1]}"))
+            caption = f"Findings of {names[0]} → {names[1]}"
+            blocks.append(findings_table(result.findings, caption=caption))
     return blocks
