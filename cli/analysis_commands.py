@@ -1,7 +1,12 @@
-"""The analysis commands: ``diagnose``, ``report`` and ``churn``.
+"""The analysis commands ``diagnose``, ``report``, ``churn``; the verdicts ``rqvae demo`` prints.
 
 Exit codes: 0 success; 1 ``--fail-on`` found findings at that severity or worse; 2 bad input
 (the group prints ``error: <message>``).
+
+User sequences are found where the dashboard finds them
+(:func:`analysis.reading.behaviour_sequences.find_sequences`: ``sequences.jsonl.gz`` in the run
+folder or next to the run's catalog, or an LC-Rec ``NAME.inter.json``) unless ``--sequences``
+names a file, so the CLI and the dashboard diagnose a run alike and share its stored diagnosis.
 """
 
 from __future__ import annotations
@@ -93,7 +98,8 @@ def diagnosis_options(function):
             default=None,
             type=click.Path(dir_okay=False),
             help="User sequences (JSONL with item_ids, or LC-Rec .inter.json): behavioural "
-            "alignment and popularity allocation.",
+            "alignment and popularity allocation. Default: sequences.jsonl.gz in the run folder "
+            "or next to its catalog, as the dashboard finds them.",
         ),
         click.option(
             "--window",
@@ -116,6 +122,8 @@ def diagnose(run_dir, json_path, checkpoint, umap, thresholds, fail_on, cache, s
     """Run every diagnostic on RUN; print the verdict, optionally write JSON."""
     from analysis.diagnosis.diagnose import diagnose_run
     from analysis.diagnosis.to_json import diagnosis_to_json
+    from analysis.reading.behaviour_sequences import find_sequences
+    from rqvae.runs.folder import Run
 
     with stage_bar(f"diagnose {run_dir}") as progress:
         diagnosis = diagnose_run(
@@ -123,7 +131,7 @@ def diagnose(run_dir, json_path, checkpoint, umap, thresholds, fail_on, cache, s
             thresholds_from(thresholds),
             which=checkpoint,
             umap=umap,
-            sequences=sequences,
+            sequences=sequences if sequences is not None else find_sequences(Run(run_dir)),
             window=window,
             cache=cache,
             progress=progress,
@@ -191,8 +199,12 @@ def _print_summary(diagnosis) -> None:
     )
     for finding in diagnosis.findings:
         click.echo(f"  {finding.severity:<8} {finding.message}")
+        _echo_advice(finding)
     for finding in diagnosis.run_findings:
         click.echo(f"  {finding.severity:<8} run: {finding.message}")
+        _echo_advice(finding)
+    if diagnosis.sequences is not None:
+        click.echo(f"  user sequences: {diagnosis.sequences}")
     for line in _behaviour_lines(diagnosis):
         click.echo(f"  {line}")
     missing = {}
@@ -204,6 +216,52 @@ def _print_summary(diagnosis) -> None:
             missing.setdefault(value.reason, []).append(name)
     for reason, names in missing.items():
         click.echo(f"  unavailable: {', '.join(names)} ({reason})")
+
+
+def _echo_advice(finding) -> None:
+    """The finding's advice and evidence page, indented under it."""
+    if finding.advice:
+        click.echo(f"{'':11}what to do: {finding.advice}")
+    if finding.page:
+        click.echo(f'{"":11}evidence: dashboard page "{finding.page}"')
+
+
+def top_finding(diagnosis):
+    """The most severe of the run's findings (run findings first among equals), or None."""
+    from analysis.metrics.health import SEVERITY_ORDER
+
+    ranked = sorted(
+        [*diagnosis.run_findings, *diagnosis.findings],
+        key=lambda finding: -SEVERITY_ORDER[finding.severity],
+    )
+    return ranked[0] if ranked else None
+
+
+def print_demo_verdicts(run_dirs, runs_dir, port: int = 8501) -> None:
+    """Diagnose the demo runs (stored in RUN/cache with their UMAP maps, so the dashboard opens
+    at once) and print each run's verdict with its top finding and advice, then how to open
+    the dashboard."""
+    from analysis.diagnosis.diagnose import diagnose_run
+    from analysis.reading.behaviour_sequences import find_sequences
+    from rqvae.runs.folder import Run
+
+    click.echo("")
+    for run_dir in run_dirs:
+        with stage_bar(f"diagnose {run_dir}") as progress:
+            diagnosis = diagnose_run(
+                run_dir, cache=True, progress=progress, sequences=find_sequences(Run(run_dir))
+            )
+        finding = top_finding(diagnosis)
+        click.echo(f"{diagnosis.name}: verdict {diagnosis.verdict.upper()}")
+        if finding is None:
+            click.echo("  no findings: every health rule passed")
+            continue
+        click.echo(f"  top finding ({finding.severity}): {finding.message}")
+        if finding.advice:
+            click.echo(f"  what to do: {finding.advice}")
+    click.echo(
+        f"\nDashboard: rqvae dashboard --runs-dir {runs_dir}, then open http://localhost:{port}"
+    )
 
 
 def _behaviour_lines(diagnosis) -> list[str]:

@@ -41,12 +41,17 @@ def embed(catalog, out, model_path, batch_size, catalog_flags):
     type=click.Path(file_okay=False),
     help="Where the MovieLens download is kept (default: ~/.cache/rqvae-workbench).",
 )
-@click.option("--force", is_flag=True, help="Retrain the demo runs even if they exist.")
+@click.option("--force", is_flag=True, help="Retrain (and probe) the demo runs even if they exist.")
 def demo(runs_dir, cache_dir, force):
-    """Download MovieLens-100k, embed it and train two demo runs to compare."""
+    """Download MovieLens-100k, embed it, train and probe two demo runs, print their verdicts."""
+    from cli.analysis_commands import print_demo_verdicts
     from rqvae.demo import run_demo
+    from rqvae.training.threads import use_default_threads
 
-    run_demo(Path(runs_dir), cache_dir=Path(cache_dir) if cache_dir else None, force=force)
+    use_default_threads()  # as `rqvae train` does: one thread unless OMP_NUM_THREADS says more
+    cache = Path(cache_dir) if cache_dir else None
+    run_dirs = run_demo(Path(runs_dir), cache_dir=cache, force=force)
+    print_demo_verdicts(run_dirs, runs_dir)
 
 
 # --- training ---------------------------------------------------------------------------------
