@@ -5,9 +5,15 @@ update adds and removes some, which are counted apart). The metric itself is
 :func:`analysis.metrics.churn.id_churn`. JSON layout (``--json``)::
 
     {"schema": "rqvae-churn/1", "run_a", "run_b", "items_common", "items_only_a",
-     "items_only_b", "n_levels_a", "n_levels_b", "seeds_only", "full_id_raw",
+     "items_only_b", "n_levels_a", "n_levels_b", "seeds_only", "same_data", "full_id_raw",
      "full_id_matched", "levels": [{"level", "prefix_length", "items", "raw_changed",
      "raw_churn", "matched_changed", "matched_churn"}, ...], "findings": [...]}
+
+``same_data`` compares the digests both runs' config.json record: the catalogs'
+(``data.catalog.sha256``) when both have one, else the embeddings files'
+(``data.embeddings_sha256``); null when there is nothing to compare. When they differ, the
+finding ``different_catalogs`` (warning) says so: item ids are only names, and two catalogs
+numbered 0..n-1 share every id without sharing an item.
 """
 
 from __future__ import annotations
@@ -19,12 +25,14 @@ from typing import Any
 import numpy as np
 
 from analysis.diagnosis.to_json import json_safe, records
+from analysis.metrics.advice import with_advice
 from analysis.metrics.behaviour_health import churn_findings
 from analysis.metrics.churn import Churn, id_churn
 from analysis.metrics.health import Finding, HealthThresholds
 from analysis.reading.run_data import RunData
 from analysis.reading.run_tables import config_diff
 from rqvae.errors import DiagnosticUnavailable
+from rqvae.runs.folder import Run
 
 SCHEMA = "rqvae-churn/1"
 
@@ -34,6 +42,8 @@ class RunChurn:
     """Churn between run A and run B, with the item bookkeeping and the verdict findings.
 
     seeds_only : the runs' config.json differ in nothing but a seed (so churn is chance).
+    same_data : whether the runs were made from the same catalog (or, without catalog digests,
+        embeddings), by the digests in config.json; None when they record none to compare.
     """
 
     name_a: str
@@ -45,6 +55,7 @@ class RunChurn:
     items_only_b: int
     seeds_only: bool
     churn: Churn
+    same_data: bool | None = None
     findings: list[Finding] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -59,6 +70,7 @@ class RunChurn:
                 "n_levels_a": self.churn.n_levels_a,
                 "n_levels_b": self.churn.n_levels_b,
                 "seeds_only": self.seeds_only,
+                "same_data": self.same_data,
                 "full_id_raw": self.churn.full_id_raw,
                 "full_id_matched": self.churn.full_id_matched,
                 "levels": records(self.churn.levels),
@@ -86,6 +98,8 @@ def run_churn(
     differing = set(config_diff([data_a.run.path, data_b.run.path])["key"])
     seeds_only = bool(differing) and all(key.rsplit(".", 1)[-1] == "seed" for key in differing)
     names = (data_a.name, data_b.name)
+    same_data, data_finding = _same_data(data_a.run, data_b.run)
+    findings = churn_findings(churn, thresholds or HealthThresholds(), seeds_only, names)
     return RunChurn(
         name_a=data_a.name,
         name_b=data_b.name,
@@ -96,5 +110,32 @@ def run_churn(
         items_only_b=data_b.n_items - len(common),
         seeds_only=seeds_only,
         churn=churn,
-        findings=churn_findings(churn, thresholds or HealthThresholds(), seeds_only, names),
+        same_data=same_data,
+        findings=([data_finding] if data_finding else []) + findings,
     )
+
+
+def _same_data(run_a: Run, run_b: Run) -> tuple[bool | None, Finding | None]:
+    """Whether two runs were made from the same data, by the digests in their config.json, and
+    the warning when they were not (see the module docstring)."""
+    digests = []
+    for run in (run_a, run_b):
+        data = run.info.document.get("data") or {}
+        catalog = data.get("catalog") if isinstance(data.get("catalog"), dict) else {}
+        digests.append((catalog.get("sha256"), data.get("embeddings_sha256")))
+    (catalog_a, embeddings_a), (catalog_b, embeddings_b) = digests
+    if catalog_a and catalog_b:
+        what, first, second = "catalogs", catalog_a, catalog_b
+    elif embeddings_a and embeddings_b:
+        what, first, second = "embeddings files", embeddings_a, embeddings_b
+    else:
+        return None, None
+    if first == second:
+        return True, None
+    message = (
+        f"{run_a.name} and {run_b.name} were made from different {what} (sha256 "
+        f"{str(first)[:12]} vs {str(second)[:12]}): items are matched by item_id, so this "
+        "churn means something only if the same id names the same item in both"
+    )
+    finding = Finding("different_catalogs", "warning", None, message, None, None)
+    return False, with_advice([finding], "*")[0]

@@ -292,6 +292,14 @@ ADVICE: dict[str, tuple[str, dict[str, Advice]]] = {
         "Training and comparison",
         {"*": "Expected when the runs' settings differ; it matters only if both must agree."},
     ),
+    "different_catalogs": (
+        "Training and comparison",
+        {
+            "*": "Churn is only meaningful between runs made from the same catalog (or an update "
+            "of it that keeps each item's item_id): compare runs trained on one catalog, or "
+            "ignore this churn if both catalogs give every item the same item_id."
+        },
+    ),
     "training_interrupted": (
         "Training and comparison",
         {"*": "Continue it: `rqvae train ... --resume` with the flags of the first call."},

@@ -2,18 +2,17 @@
 
 :mod:`analysis.presentation.report` renders the same blocks twice: interactive (figures as
 plotly divs) for the HTML file and static (figures as SVG images) for the PDF. Order: the
-verdict of every run first, then the run comparison, then every diagnostic of every run.
+verdict of every run first, then the run comparison (:mod:`analysis.presentation.
+report_comparison`), then every diagnostic of every run.
 """
 
 from __future__ import annotations
 
 import html
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
@@ -21,20 +20,28 @@ from analysis.diagnosis.results import Diagnosis, Unavailable
 from analysis.metrics.assignment_verdict import assignment_conclusion
 from analysis.metrics.health import SEVERITY_ORDER, Finding
 from analysis.metrics.taxonomy import purity_by_prefix_length
-from analysis.presentation import behaviour_figures, figures, figures_compare, taxonomy_figures
+from analysis.presentation import (
+    behaviour_figures,
+    figures,
+    figures_compare,
+    figures_items,
+    taxonomy_figures,
+)
+from analysis.presentation.columns import column, format_value
+from analysis.presentation.figures import DEFAULT_COLOUR
 from analysis.presentation.labels import (
     last_level_note,
     reconstruction_note,
     sample_note,
     sizes_label,
 )
-from analysis.reading.run_tables import compare_runs, config_diff, final_metrics
+from analysis.presentation.report_markup import advice_html, breakable, findings_html
 
 MAX_TABLE_ROWS = 20
 # Widest table printed in one piece: nine columns of 4-digit numbers fit an A4 page at the
 # report's print font (checked by rendering the PDF); wider frames are split.
 MAX_TABLE_COLUMNS = 9
-CURVE_METRICS = ("val_loss_total", "loss_recon", "unique_id_ratio", "perplexity_l0")
+REPORT_ITEM_POINTS = 2_000  # item-map points in the report: the HTML stays small
 
 
 @dataclass
@@ -50,26 +57,30 @@ def text(markup: str) -> Block:
 
 
 def table(frame: pd.DataFrame, max_rows: int = MAX_TABLE_ROWS, caption: str | None = None):
-    """A DataFrame as an HTML table (values escaped, floats to 4 significant digits).
+    """A DataFrame as an HTML table: columns under their readable labels with units
+    (:func:`analysis.presentation.columns.column`), numbers in each column's format, "–" for
+    a missing value; values escaped.
 
     A frame wider than :data:`MAX_TABLE_COLUMNS` columns is split into several tables of at
     most that many, each repeating the first column (the level, run or key the row is about),
     so that no table is wider than a printed page; long names and paths may break after
-    ``/ _ . - , >`` (:func:`breakable`), never inside a short word or number.
+    ``/ _ . - , >`` (:func:`~analysis.presentation.report_markup.breakable`).
     """
     shown = frame.head(max_rows)
-    columns = list(shown.columns)
-    parts = [columns]
-    if len(columns) > MAX_TABLE_COLUMNS:
-        first, rest = columns[:1], columns[1:]
+    names = list(shown.columns)
+    parts = [list(range(len(names)))]
+    if len(names) > MAX_TABLE_COLUMNS:
         width = MAX_TABLE_COLUMNS - 1
-        parts = [first + rest[start : start + width] for start in range(0, len(rest), width)]
-    cells = shown.map(_cell)
-    cells.columns = [breakable(str(column)) for column in columns]
+        parts = [
+            [0, *range(start, min(start + width, len(names)))]
+            for start in range(1, len(names), width)
+        ]
+    cells = pd.DataFrame(
+        [[breakable(format_value(v, column(name).kind)) for v in shown[name]] for name in names]
+    ).T
+    cells.columns = [breakable(column(name).label) for name in names]
     markup = "".join(
-        cells.iloc[:, [columns.index(c) for c in part]].to_html(
-            index=False, border=0, classes="data", escape=False
-        )
+        cells.iloc[:, part].to_html(index=False, border=0, classes="data", escape=False)
         for part in parts
     )
     note = (
@@ -79,30 +90,6 @@ def table(frame: pd.DataFrame, max_rows: int = MAX_TABLE_ROWS, caption: str | No
     )
     head = f"<p class='caption'>{html.escape(caption)}</p>" if caption else ""
     return Block(html=head + markup + note)
-
-
-def _cell(value) -> str:
-    """One table cell as escaped HTML: floats to 4 significant digits, missing values "-"."""
-    if isinstance(value, float | np.floating):
-        return "-" if math.isnan(value) else f"{value:.4g}"
-    if value is None or value is pd.NA:
-        return "-"
-    return breakable(str(value))
-
-
-_BREAK_AFTER = re.compile(r"([/_.,>\-])(?=\w)")
-_LONG_RUN = re.compile(r"(\w{16})(?=\w{8})")  # digests and other long runs: every 16 characters
-
-
-def breakable(text: str, longest: int = 24) -> str:
-    """``text`` escaped, with ``<wbr>`` (a line-break opportunity that copies as nothing)
-    after ``/ _ . , > -`` inside words longer than ``longest`` characters."""
-    return " ".join(
-        _BREAK_AFTER.sub(r"\1<wbr>", html.escape(word))
-        if len(word) > longest
-        else html.escape(word)
-        for word in text.split(" ")
-    )
 
 
 def heading(level: int, title: str, anchor: str | None = None) -> Block:
@@ -150,99 +137,14 @@ def verdict_blocks(diagnoses: Sequence[Diagnosis]) -> list[Block]:
 
 def findings_table(findings: Sequence[Finding], caption: str | None = None) -> Block:
     """Every finding with what to do about it and the dashboard page with its evidence."""
-    rows = []
-    for f in findings:
-        number = "" if f.value is None else f"{f.value:.4g}"
-        bound = "" if f.threshold is None else f"{f.threshold:.4g}"
-        rows.append(
-            f"<tr><td><span class='badge {f.severity}'>{f.severity}</span></td>"
-            f"<td>{'' if f.level is None else f.level}</td>"
-            f"<td>{breakable(f.message)}</td><td>{_advice_html(f.advice)}</td>"
-            f"<td>{number}</td><td>{bound}</td><td>{html.escape(f.page)}</td></tr>"
-        )
-    head = f"<p class='caption'>{html.escape(caption)}</p>" if caption else ""
-    return text(
-        head + "<table class='data findings'><tr><th>severity</th><th>level</th>"
-        "<th>finding</th><th>what to do</th><th>value</th><th>threshold</th>"
-        "<th>evidence (dashboard page)</th></tr>" + "".join(rows) + "</table>"
-    )
-
-
-def _advice_html(advice: str) -> str:
-    """Advice text with its `code spans` as <code>, everything escaped."""
-    parts = advice.split("`")
-    return "".join(
-        f"<code>{breakable(part)}</code>" if odd % 2 else breakable(part)
-        for odd, part in enumerate(parts)
-    )
-
-
-def comparison_blocks(diagnoses: Sequence[Diagnosis]) -> list[Block]:
-    """Training curves of every run with metrics; with several runs also the final numbers,
-    the config differences and the parallel-coordinates plot."""
-    run_dirs = [d.run_dir for d in diagnoses]
-    curves = compare_runs(run_dirs)
-    blocks: list[Block] = []
-    if len(diagnoses) > 1:
-        blocks.append(heading(2, "Run comparison", "comparison"))
-        final = final_metrics(run_dirs)
-        shown = [c for c in final.columns if c in _SUMMARY_COLUMNS or c.startswith("ids_")]
-        blocks.append(table(final[shown], caption="Final metrics per run"))
-        diff = config_diff(run_dirs)
-        blocks.append(
-            table(diff, max_rows=60, caption="Settings that differ between the runs")
-            if len(diff)
-            else text("<p>The runs have identical settings.</p>")
-        )
-        parallel = _parallel_table(final, diff)
-        if parallel is not None:
-            blocks.append(Block(figure=figures_compare.parallel_coordinates(*parallel)))
-        blocks += churn_blocks(diagnoses)
-    if len(curves):
-        blocks.append(heading(2, "Training curves", "training"))
-        epochs = curves.groupby("run")["epoch"].nunique().max()
-        window = 5 if epochs > 20 else 1
-        for metric in CURVE_METRICS:
-            if (curves["metric"] == metric).any():
-                blocks.append(
-                    Block(figure=figures_compare.training_curves(curves, metric, window=window))
-                )
-    return blocks
-
-
-_SUMMARY_COLUMNS = ("run", "kind", "state", "epochs", "val_loss_total", "loss_recon")
-
-
-def _parallel_table(final: pd.DataFrame, diff: pd.DataFrame):
-    """(table, dimensions, colour) for the parallel-coordinates plot, or None if too little."""
-    if len(final) < 2:
-        return None
-    settings = diff.set_index("key").T if len(diff) else pd.DataFrame(index=final["run"])
-    # Settings every run has and that differ; provenance (paths, sources, dates) says nothing.
-    noise = ("data.", "source.", "created", "kind", "n_items")
-    keep = [
-        c
-        for c in settings.columns
-        if not str(c).startswith(noise) and settings[c].notna().all() and settings[c].nunique() > 1
-    ]
-    settings = settings[keep]
-    merged = final.merge(
-        settings, left_on="run", right_index=True, how="left", suffixes=("", " (config)")
-    )
-    metrics = [
-        c for c in ("ids_unique_ratio", "ids_perplexity_l0", "val_loss_total") if c in merged
-    ]
-    dimensions = [*settings.columns[:6], *metrics]
-    if len(dimensions) < 2:
-        return None
-    colour = "ids_unique_ratio" if "ids_unique_ratio" in merged else None
-    return merged, dimensions, colour
+    return text(findings_html(findings, caption))
 
 
 # --- one run ----------------------------------------------------------------------------------
 
 
-def run_blocks(d: Diagnosis) -> list[Block]:
+def run_blocks(d: Diagnosis, colour: str = DEFAULT_COLOUR) -> list[Block]:
+    """Every diagnostic of one run; figures in the run's ``colour``."""
     blocks = [heading(2, f"Run {d.name}", anchor_of(d)), text(_run_summary(d))]
     sections = (
         ("1. Codebook usage", _usage),
@@ -255,11 +157,18 @@ def run_blocks(d: Diagnosis) -> list[Block]:
         ("8. Euclidean against Mahalanobis assignment", _mahalanobis),
         ("9. Health verdict", _verdict),
         ("10. Embeddings and behaviour", embeddings_behaviour_blocks),
+        ("11. Concentration, prefix structure, neighbourhood and robustness", _literature),
     )
     for title, build in sections:
         blocks.append(heading(3, title))
-        blocks.extend(build(d))
+        blocks.extend(build(d, colour))
     return blocks
+
+
+def _literature(d: Diagnosis) -> list[Block]:
+    from analysis.presentation.report_literature import literature_blocks  # imports this module
+
+    return literature_blocks(d)
 
 
 def _run_summary(d: Diagnosis) -> str:
@@ -279,16 +188,17 @@ def _run_summary(d: Diagnosis) -> str:
     return "<p>" + " &middot; ".join(parts) + "</p>"
 
 
-def _usage(d: Diagnosis) -> list[Block]:
+def _usage(d: Diagnosis, colour: str = DEFAULT_COLOUR) -> list[Block]:
     blocks = [table(d.usage.table)]
     blocks += [
-        Block(figure=figures.usage_bars(d.usage.counts[level], level))
+        Block(figure=figures.usage_bars(d.usage.counts[level], level, colour=colour))
         for level in range(d.n_levels)
     ]
-    return [*blocks, Block(figure=figures.lorenz_figure(d.usage.lorenz))]
+    lorenz = figures.lorenz_figure(d.usage.lorenz, colour=colour)
+    return [*blocks, Block(figure=lorenz)]
 
 
-def _entropy(d: Diagnosis) -> list[Block]:
+def _entropy(d: Diagnosis, colour: str = DEFAULT_COLOUR) -> list[Block]:
     e = d.entropy
     return [
         table(e.table),
@@ -301,22 +211,23 @@ def _entropy(d: Diagnosis) -> list[Block]:
     ]
 
 
-def _collisions(d: Diagnosis) -> list[Block]:
+def _collisions(d: Diagnosis, colour: str = DEFAULT_COLOUR) -> list[Block]:
     c = d.collisions
     largest = c.largest_groups.drop(columns=["rows"], errors="ignore").head(10).copy()
     # A group can hold hundreds of items: list a few, say how many more.
-    for column in ("item_ids", "titles"):
-        if column in largest:
-            largest[column] = largest[column].map(_abbreviated)
+    for name in ("item_ids", "titles"):
+        if name in largest:
+            largest[name] = largest[name].map(_abbreviated)
     return [
         text(
-            f"<p>Unique-ID ratio {c.unique_id_ratio:.4f}; {c.collision_share:.2%} of the items "
+            f"<p>Unique-ID ratio of the assigned IDs {c.unique_id_ratio:.4f}; "
+            f"{c.collision_share:.2%} of the items "
             f"share their ID; largest group {c.largest_group} items; with the collision index "
             f"{c.unique_id_ratio_with_collision:.4f}.</p>"
         ),
         table(c.prefixes),
-        Block(figure=figures.unique_ratio_figure(c)),
-        Block(figure=figures.collision_histogram(c.group_sizes)),
+        Block(figure=figures.unique_ratio_figure(c, colour)),
+        Block(figure=figures.collision_histogram(c.group_sizes, colour)),
         table(largest, max_rows=10, caption="Largest collision groups"),
         *_last_level(d),
         *_source_ids(d),
@@ -349,7 +260,7 @@ def _abbreviated(values, shown: int = 5, width: int = 70) -> str:
     return "; ".join(values[:shown]) + more
 
 
-def _residuals(d: Diagnosis) -> list[Block]:
+def _residuals(d: Diagnosis, colour: str = DEFAULT_COLOUR) -> list[Block]:
     r = d.residuals
     if isinstance(r, Unavailable):
         return [unavailable(r)]
@@ -362,16 +273,18 @@ def _residuals(d: Diagnosis) -> list[Block]:
         ),
         # Norms that shrink by orders of magnitude are only readable on a log axis.
         Block(
-            figure=figures.residual_norms_figure(r, log_y=r.levels["ratio_to_input"].min() < 0.2)
+            figure=figures.residual_norms_figure(
+                r, log_y=r.levels["ratio_to_input"].min() < 0.2, colour=colour
+            )
         ),
     ]
 
 
-def _geometry(d: Diagnosis) -> list[Block]:
+def _geometry(d: Diagnosis, colour: str = DEFAULT_COLOUR) -> list[Block]:
     g = d.geometry
     if isinstance(g, Unavailable):
         return [unavailable(g)]
-    blocks = [table(g.levels), Block(figure=figures.codeword_norms_figure(g.codewords))]
+    blocks = [table(g.levels), Block(figure=figures.codeword_norms_figure(g.codewords, colour))]
     if "umap_x" in g.codewords:
         blocks += [
             Block(figure=figures.codeword_map(g.codewords, level)) for level in range(d.n_levels)
@@ -383,24 +296,36 @@ def _geometry(d: Diagnosis) -> list[Block]:
                 Block(figure=figures.codeword_map(g.codewords, 0, color="majority_category"))
             )
     if g.items is not None:
-        color = "category" if "category" in g.items else "code_0"
-        blocks.append(Block(figure=figures.item_map(g.items, color=color)))
+        colour_by = "category" if "category" in g.items else "level-0 code"
+        item_map = figures_items.item_map_figure(
+            g.items,
+            colour_by,
+            density=g.item_density,
+            n_items=g.n_items or None,
+            density_items=g.density_items,
+            max_points=REPORT_ITEM_POINTS,
+        )
+        blocks.append(Block(figure=item_map))
     return blocks
 
 
-def _taxonomy(d: Diagnosis) -> list[Block]:
+def _taxonomy(d: Diagnosis, colour: str = DEFAULT_COLOUR) -> list[Block]:
     t = d.taxonomy
     if isinstance(t, Unavailable):
         return [unavailable(t)]
     summary = purity_by_prefix_length(t.purity)
     return [
         table(summary, caption="Items-weighted purity per prefix length and category depth"),
-        Block(figure=taxonomy_figures.taxonomy_scores_figure(t.scores)),
+        Block(
+            figure=taxonomy_figures.taxonomy_scores_figure(
+                {d.name: t.scores}, colours={d.name: colour}
+            )
+        ),
         Block(figure=taxonomy_figures.taxonomy_sunburst(t.purity, t.category_depth)),
     ]
 
 
-def _coherence(d: Diagnosis) -> list[Block]:
+def _coherence(d: Diagnosis, colour: str = DEFAULT_COLOUR) -> list[Block]:
     if isinstance(d.coherence, Unavailable):
         return [unavailable(d.coherence)]
     return [table(d.coherence), Block(figure=figures.coherence_figure(d.coherence))]
@@ -417,24 +342,26 @@ def _summary_note(m) -> str | None:
     return sample_note(int(m.summary["input_items"].min()), m.n_items) or None
 
 
-def _mahalanobis(d: Diagnosis) -> list[Block]:
+def _mahalanobis(d: Diagnosis, colour: str = DEFAULT_COLOUR) -> list[Block]:
     m = d.mahalanobis
     if isinstance(m, Unavailable):
         return [unavailable(m)]
     return [
         text(
             f"<p>{m.n_changed:,} of {m.n_items:,} items ({m.n_changed / m.n_items:.1%}) get a "
-            "different ID under the Mahalanobis assignment.</p>"
+            "different ID under the Mahalanobis assignment. Both columns are nearest-codeword "
+            "IDs (Euclidean: the quantizer's own rule); section 3 shows the assigned IDs, "
+            f"unique-ID ratio {d.collisions.unique_id_ratio:.4f}.</p>"
         ),
         table(m.summary, caption=_summary_note(m)),
         Block(figure=figures_compare.assignment_comparison_figure(m)),
         table(m.covariance, caption="Ledoit-Wolf covariance of each level's residuals"),
         table(m.changed, caption="Items whose ID changes"),
-        text(f"<p><b>Conclusion.</b> {_advice_html(assignment_conclusion(m).text)}</p>"),
+        text(f"<p><b>Conclusion.</b> {advice_html(assignment_conclusion(m).text)}</p>"),
     ]
 
 
-def _verdict(d: Diagnosis) -> list[Block]:
+def _verdict(d: Diagnosis, colour: str = DEFAULT_COLOUR) -> list[Block]:
     findings = sorted([*d.run_findings, *d.findings], key=lambda f: -SEVERITY_ORDER[f.severity])
     if not findings:
         return [text("<p>No findings: every rule passed.</p>")]
@@ -444,7 +371,7 @@ def _verdict(d: Diagnosis) -> list[Block]:
 # --- embeddings and behaviour -----------------------------------------------------------------
 
 
-def embeddings_behaviour_blocks(d: Diagnosis) -> list[Block]:
+def embeddings_behaviour_blocks(d: Diagnosis, colour: str = DEFAULT_COLOUR) -> list[Block]:
     """Input and latent geometry, behavioural alignment and popularity allocation of one run."""
     blocks: list[Block] = []
     spaces = [g for g in (d.input_geometry, d.latent_geometry) if not isinstance(g, Unavailable)]
@@ -481,27 +408,5 @@ def embeddings_behaviour_blocks(d: Diagnosis) -> list[Block]:
             table(p.levels, caption="Crowding and fan-out against popularity per prefix length"),
         ]
         if len(p.prefixes):
-            blocks.append(Block(figure=behaviour_figures.fanout_figure(p.prefixes, 1)))
-    return blocks
-
-
-def churn_blocks(diagnoses: Sequence[Diagnosis]) -> list[Block]:
-    """ID churn from the first run to each other run, with its findings."""
-    from analysis.diagnosis.churn import run_churn
-    from rqvae.errors import WorkbenchError
-
-    blocks = [heading(3, "ID churn against the first run")]
-    first = diagnoses[0]
-    for other in diagnoses[1:]:
-        try:
-            result = run_churn(first.run_dir, other.run_dir)
-        except WorkbenchError as error:
-            blocks.append(unavailable(Unavailable(f"{first.name} → {other.name}: {error}")))
-            continue
-        names = (first.name, other.name)
-        blocks.append(table(result.churn.levels, caption=f"Churn {names[0]} → {names[1]}"))
-        blocks.append(Block(figure=behaviour_figures.churn_figure(result.churn, names)))
-        if result.findings:
-            caption = f"Findings of {names[0]} → {names[1]}"
-            blocks.append(findings_table(result.findings, caption=caption))
+            blocks.append(Block(figure=behaviour_figures.fanout_figure(p.prefixes, 1, colour)))
     return blocks

@@ -104,23 +104,24 @@ def sid_strings(codes: np.ndarray) -> np.ndarray:
 
 
 def write_semantic_ids(
-    path: Path, item_ids, codes: np.ndarray, source: dict | None = None
+    path: Path, item_ids, codes: np.ndarray, source: dict | None = None, root: Path | None = None
 ) -> pd.DataFrame:
     """Build :func:`semantic_id_table` and write it to ``path`` atomically; returns it.
 
     ``source`` (JSON-able) records where the codes came from, in the Parquet metadata key
     :data:`IDS_SOURCE_KEY`; ``rqvae assign`` stores the checkpoint there
     (``{"checkpoint", "file", "epoch", "sha256"}``) so a diagnosis can tell stale IDs.
+    ``root``: the run folder (:func:`rqvae.files.atomic_write_with`).
     """
     table = semantic_id_table(item_ids, codes)
     metadata = {IDS_SOURCE_KEY: json.dumps(source, allow_nan=False)} if source else None
-    atomic_write_parquet(path, table, metadata=metadata)
+    atomic_write_parquet(path, table, metadata=metadata, root=root)
     return table
 
 
-def read_ids_source(path: Path) -> dict | None:
+def read_ids_source(path: Path, root: Path | None = None) -> dict | None:
     """The ``source`` a table was written with (see :func:`write_semantic_ids`), or None."""
-    text = parquet_metadata(path, IDS_SOURCE_KEY)
+    text = parquet_metadata(path, IDS_SOURCE_KEY, root=root)
     if text is None:
         return None
     try:
@@ -163,20 +164,21 @@ def python_ids(column) -> np.ndarray:
     return column.to_pandas().astype(str).to_numpy(dtype=object)
 
 
-def read_code_table(path: Path) -> CodeTable:
+def read_code_table(path: Path, root: Path | None = None) -> CodeTable:
     """Read the ids, codes and collision column (not the ``sid`` strings: at a million items
     they cost time and nothing needs them); InputError for a missing or malformed table.
 
     Read with pyarrow one column at a time, each code column straight into the one int64
-    matrix: no DataFrame of Python objects, and never every column decoded at once."""
-    names = parquet_columns(path)
+    matrix: no DataFrame of Python objects, and never every column decoded at once.
+    ``root``: the run folder (see :func:`rqvae.files.open_regular`)."""
+    names = parquet_columns(path, root=root)
     columns = level_columns(names)
     if not columns or "item_id" not in names:
         raise InputError(f"{path}: expected columns item_id, code_0, code_1, ...")
-    item_ids = read_arrow_table(path, ["item_id"]).column("item_id").combine_chunks()
+    item_ids = read_arrow_table(path, ["item_id"], root=root).column("item_id").combine_chunks()
     levels = []
     for name in columns:
-        column = read_arrow_table(path, [name]).column(name)
+        column = read_arrow_table(path, [name], root=root).column(name)
         values = _numbers(column)
         if column.null_count or values.dtype.kind == "f" and np.isnan(values).any():
             raise InputError(f"{path}: some items have missing codes")
@@ -186,7 +188,7 @@ def read_code_table(path: Path) -> CodeTable:
     del levels
     collision = None
     if "collision" in names:
-        column = read_arrow_table(path, ["collision"]).column("collision")
+        column = read_arrow_table(path, ["collision"], root=root).column("collision")
         values = _numbers(column)
         if column.null_count or values.dtype.kind == "f" and np.isnan(values).any():
             raise InputError(f"{path}: some items have no collision index")

@@ -139,6 +139,6 @@ def test_non_finite_imported_weights_are_blamed_on_the_source_not_on_training(tm
         return
     result = runner.invoke(main, ["diagnose", str(tmp_path / "run"), "--no-umap"])
     assert result.exit_code == 2, result.output
-    assert "non-finite weights" in result.output and "source checkpoint" in result.output
+    assert "non-finite weights" in result.output and "imported checkpoint" in result.output
     assert ("level 1 codebook" if where == "codebook" else "encoder tensor") in result.output
     assert "--lr" not in result.output and "Traceback" not in result.output

@@ -17,6 +17,7 @@ from PIL import Image
 from analysis.diagnosis.diagnose import diagnose_run
 from analysis.metrics.umap_maps import UmapSettings
 from analysis.presentation.report import chromium_path, write_report
+from analysis.presentation.run_colours import run_colours
 
 SECTIONS = (
     "1. Codebook usage",
@@ -28,6 +29,7 @@ SECTIONS = (
     "7. Semantic coherence",
     "8. Euclidean against Mahalanobis assignment",
     "9. Health verdict",
+    "11. Concentration, prefix structure, neighbourhood and robustness",
 )
 
 
@@ -78,6 +80,14 @@ def test_two_imported_runs(tmp_path, imported_diagnoses, letter_run, mql_run):
         mql_part, SECTIONS[3]
     )
     assert "unavailable: no embeddings" in section_text(mql_part, SECTIONS[6])
+    # issue 22: concentration and structure for both; LETTER has embeddings but no quantizer
+    letter_part = page[page.index("id='run-letter'") : page.index("id='run-mql4grec'")]
+    literature = section_text(letter_part, SECTIONS[-1])
+    assert "top5_mass" in literature and "fanout_median" in literature
+    assert "Jaccard@10" in literature and "RBO@20" in literature
+    assert "1,000 of 4,344 items (a random sample, seed 0)" in literature
+    assert "unavailable: no checkpoint: imported IDs carry no codewords" in literature
+    assert "unavailable: no embeddings" in section_text(mql_part, SECTIONS[-1])
     # LETTER: one warning (dead codes). MQL4GRec: levels 0-2 use 1, 8 and 10 of 256 codes,
     # each below the 5 % collapse line; level 3 uses 229.
     assert result.verdict == "error"
@@ -112,12 +122,20 @@ def test_trained_run_report_has_every_figure(trained_report):
         assert "data-figure=" in section_text(trained, title), title
     titles = [document["layout"]["title"]["text"] for document in report_figures(page)]
     assert "UMAP of the codewords, level 0" in titles
-    assert any(title.startswith("UMAP of an item sample") for title in titles)
-    assert "Training curves" in page and "val_loss_total over epochs" in titles
+    # the report draws a sample of the item map's points
+    assert any("Item map: 2,000 of 4,344 items" in title for title in titles + [trained])
+    assert "Training curves" in page
+    assert any("validation loss over epochs" in title for title in titles)
     # issue 21: plotly.js and the figures compressed once keep a two-run report small (the
-    # full-size amazon-scientific pair is 3.2 MB with 54 figures: bench/RESULTS.md)
+    # full-size amazon-scientific pair: bench/RESULTS.md)
     assert out.stat().st_size < 4_000_000
     assert len(titles) == result.figures
+    # the scorecard opens the comparison, each run's column headed in its colour
+    colours = run_colours(["trained", "letter"])
+    scorecard = page[page.index("id='scorecard'") : page.index("Final metrics per run")]
+    for run in ("trained", "letter"):
+        assert f"data-run='{run}' data-colour='{colours[run]}'" in scorecard
+    assert "no checkpoint: imported IDs carry no codewords" in scorecard
 
 
 @pytest.mark.slow
