@@ -165,7 +165,7 @@ def run_blocks(d: Diagnosis, colour: str = DEFAULT_COLOUR) -> list[Block]:
     return blocks
 
 
-def _literature(d: Diagnosis) -> list[Block]:
+def _literature(d: Diagnosis, colour: str = DEFAULT_COLOUR) -> list[Block]:
     from analysis.presentation.report_literature import literature_blocks  # imports this module
 
     return literature_blocks(d)
