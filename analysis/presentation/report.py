@@ -2,7 +2,7 @@
 
 The HTML works offline: plotly.js and the figures are stored once, compressed, and every figure
 is a div drawn from them when it scrolls into view (:mod:`analysis.presentation.report_html`:
-a two-run amazon-scientific report is 3.3 MB instead of 8.8 MB, every figure kept). The
+a two-run amazon-scientific report is 3.3 MB instead of 9.3 MB, every figure kept). The
 verdict comes first, then the run comparison, then every diagnostic of every run. The JSON
 holds each run's :func:`~analysis.diagnosis.to_json.diagnosis_to_json` under ``"runs"``.
 
