@@ -25,6 +25,7 @@ from analysis.presentation.labels import (
     sample_note,
     sizes_label,
 )
+from analysis.reading.generations import run_generations
 from analysis.reading.run_tables import compare_runs, config_diff, final_metrics
 
 MAX_TABLE_ROWS = 20
@@ -183,7 +184,7 @@ def run_blocks(d: Diagnosis) -> list[Block]:
     for title, build in sections:
         blocks.append(heading(3, title))
         blocks.extend(build(d))
-    return blocks
+    return blocks + generation_blocks(d)
 
 
 def _run_summary(d: Diagnosis) -> str:
@@ -428,4 +429,68 @@ def churn_blocks(diagnoses: Sequence[Diagnosis]) -> list[Block]:
         if result.findings:
             frame = pd.DataFrame([f.to_dict() for f in result.findings])
             blocks.append(table(frame, caption=f"Findings of {names[0]} → {names[1]}"))
+    return blocks
+
+
+# --- generations (rqvae extend) -----------------------------------------------------------------
+
+GENERATION_COLUMNS = {
+    "generation": "generation",
+    "created": "added on",
+    "items": "items added",
+    "updated": "embeddings updated",
+    "recommendation": "recommendation",
+    "quantization_error_above_p95": "quantization error above originals' p95",
+    "distance_above_p95": "worst level's distance above originals' p95",
+    "colliding": "kept a collision index",
+    "filled_prefixes": "prefixes filled",
+}
+FIT_COLUMNS = {
+    "measure": "measure",
+    "reference_p50": "originals p50",
+    "reference_p95": "originals p95",
+    "new_p50": "new p50",
+    "new_p95": "new p95",
+    "share_above_reference_p95": "new items above originals' p95",
+}
+
+
+def generation_blocks(d: Diagnosis) -> list[Block]:
+    """ "Catalogue growth": the run's generations (``rqvae extend``) with how well each one's
+    new items fit, and the newest extension's "extend or retrain?"; nothing for a run never
+    extended (:mod:`analysis.reading.generations`)."""
+    generations = run_generations(d.run_dir)
+    if generations is None:
+        return []
+    latest = generations.latest
+    fit = latest.get("fit") or {}
+    blocks = [
+        heading(3, "11. Catalogue growth: extend or retrain?"),
+        text(
+            f"<p>{len(generations.table) - 1} extension(s) added "
+            f"{int(generations.table['items'].iloc[1:].sum()):,} items to the "
+            f"{int(generations.table['items'].iloc[0]):,} of the original assignment without "
+            "moving any ID (<code>rqvae extend</code>). The fit compares each extension's new "
+            "items with the original ones (share above the originals' 95th percentile: about "
+            "5% when they come from the same distribution).</p>"
+        ),
+        table(generations.table[list(GENERATION_COLUMNS)].rename(columns=GENERATION_COLUMNS)),
+    ]
+    if fit:
+        rows = generations.fit_levels
+        rows = rows[rows["generation"] == latest["generation"]][list(FIT_COLUMNS)]
+        reasons = "".join(
+            f"<li>{html.escape(check['reason'])}</li>" for check in fit.get("checks", [])
+        )
+        blocks += [
+            table(
+                rows.rename(columns=FIT_COLUMNS),
+                caption=f"Generation {latest['generation']}: new items against the originals "
+                "(latent units)",
+            ),
+            text(
+                f"<p>Recommendation for generation {latest['generation']}: "
+                f"<b>{html.escape(str(fit.get('recommendation')))}</b></p><ul>{reasons}</ul>"
+            ),
+        ]
     return blocks
