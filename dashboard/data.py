@@ -29,6 +29,8 @@ from analysis.diagnosis.churn import RunChurn, run_churn
 from analysis.metrics.taxonomy import prefix_taxonomy
 from analysis.presentation.labels import sizes_label
 from analysis.presentation.report import write_report
+from analysis.reading.generations import newest_items as newest_items_table
+from analysis.reading.generations import run_generations
 from analysis.reading.probe_results import probe_results
 from analysis.reading.run_data import RunData
 from analysis.reading.run_tables import compare_runs, config_diff, final_metrics
@@ -191,6 +193,19 @@ def category_mix(run_dir: Path) -> pd.DataFrame:
 def _category_mix(run_dir: str, file_stamp: Stamp) -> pd.DataFrame:
     ids = run_data(Path(run_dir))
     return prefix_taxonomy(ids.codes, ids.categories)
+
+
+def newest_items(run_dir: Path) -> pd.DataFrame | None:
+    """The items ``rqvae extend`` added last, newest first (``item_id, title, generation,
+    sid``), or None for a run never extended (:mod:`analysis.reading.generations`)."""
+    return _newest_items(str(run_dir), stamp(run_dir, ID_FILES))
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _newest_items(run_dir: str, file_stamp: Stamp) -> pd.DataFrame | None:
+    if run_generations(run_dir) is None:
+        return None
+    return newest_items_table(run_dir)
 
 
 def lookup(run_dir: Path, query: str, limit: int = 50) -> pd.DataFrame:

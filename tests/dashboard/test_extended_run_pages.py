@@ -1,0 +1,60 @@
+"""The dashboard on a run grown by ``rqvae extend``: the IDs page lists the newest items with
+their IDs, and the pages that read embeddings work over every item (old and new)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from rqvae.data.catalog import CatalogSpec
+from rqvae.ids.extend import extend_run
+from tests.dashboard.conftest import SLICE_ITEMS
+from tests.dashboard.test_pages import open_app, texts
+
+ADDED = 50
+
+
+@pytest.fixture(scope="module")
+def grown_root(tmp_path_factory, gallery_root, scientific_dir) -> Path:
+    """A runs folder holding ``grown``: the gallery's trained run (the first 1,000 products)
+    extended by the next 50, with their LC-Rec catalog entries."""
+    root = tmp_path_factory.mktemp("grown-runs")
+    run = shutil.copytree(gallery_root / "trained", root / "grown")
+    embeddings = np.load(scientific_dir / "embeddings.minilm.npy", mmap_mode="r")
+    rows = slice(SLICE_ITEMS, SLICE_ITEMS + ADDED)
+    np.save(root.parent / "new.npy", np.ascontiguousarray(embeddings[rows]))
+    items = json.loads((scientific_dir / "raw" / "Scientific.item.json").read_text())
+    added = {key: items[key] for key in list(items)[rows]}
+    (root.parent / "new.item.json").write_text(json.dumps(added))
+    catalog = CatalogSpec(root.parent / "new.item.json", format="lcrec")
+    extend_run(run, root.parent / "new.npy", catalog=catalog)
+    return root
+
+
+def test_ids_page_lists_the_newest_items_with_their_ids(app_env, grown_root):
+    app_env(grown_root)
+    app = open_app("ids_collisions", runs=["grown"])
+    assert "Newest items" in [header.value for header in app.subheader]
+    assert "rqvae extend" in texts(app.caption)
+    newest = next(frame.value for frame in app.dataframe if "ID" in frame.value.columns)
+    table = pd.read_parquet(grown_root / "grown" / "semantic_ids.parquet")
+    items = pd.read_parquet(grown_root / "grown" / "items.parquet").set_index("item_id")
+    expected = table.iloc[::-1].head(len(newest))  # the last rows, newest first
+    assert newest["item id"].tolist() == expected["item_id"].tolist()
+    assert newest["ID"].tolist() == expected["sid"].tolist()
+    assert newest["generation"].tolist() == [1] * len(newest)
+    assert newest["title"].tolist() == items.loc[expected["item_id"], "title"].tolist()
+
+
+def test_embedding_pages_read_every_item_of_a_grown_run(app_env, grown_root):
+    app_env(grown_root)
+    app = open_app("residuals", runs=["grown"])
+    captions = texts(app.caption)
+    assert f"over all {SLICE_ITEMS + ADDED:,} items" in captions
+    # the new items' IDs are what the checkpoint gives them, placed after the old ones
+    assert "100.00% of the items get the same codes" in captions
