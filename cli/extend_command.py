@@ -76,6 +76,8 @@ def extend(run_dir, embeddings, catalog, update, checkpoint, last_level, catalog
             f"their prefix; {result.colliding:,} kept a collision index (no free code left in "
             "their prefix)"
         )
+    if catalog is not None and result.added and not result.catalog_kept:
+        click.echo("note: the run keeps no catalog; --catalog only named the embeddings' rows")
     if result.fit is not None:
         for line in fit_lines(result.fit):
             click.echo(line)

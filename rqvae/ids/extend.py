@@ -45,8 +45,8 @@ from rqvae.files import (
 from rqvae.id_metrics import collision_index
 from rqvae.ids.assign import ASSIGN_CHUNK, LAST_LEVEL_RULES, ids_source
 from rqvae.ids.extend_input import catalog_ids, changed_rows, read_input, refuse_changed
-from rqvae.ids.fit import REFERENCE_SAMPLE, fit_report, measure_fit
-from rqvae.ids.last_level import quantizer_last_residuals, spread_last_level, spread_with_quantizer
+from rqvae.ids.fit import REFERENCE_SAMPLE, ItemFit, fit_report, quantization_errors
+from rqvae.ids.last_level import spread_last_level, spread_with_quantizer
 from rqvae.quantizers import Quantizer
 from rqvae.quantizers.base import iter_residual_chain
 from rqvae.quantizers.from_run import load_run_quantizer
@@ -89,6 +89,7 @@ class ExtendResult:
     moved: int = 0
     colliding: int = 0
     updated_off_prefix: int = 0
+    catalog_kept: bool = False  # the new items' catalog rows joined items.parquet
     fit: dict | None = None
 
 
@@ -161,15 +162,13 @@ def _extend(run, embeddings_path, catalog, update, checkpoint, last_level) -> Ex
         )
 
     # 2. code the new items, 3. place them with every existing item fixed
-    x_new = np.asarray(incoming.array[new_rows], dtype=np.float32)
-    latents, nearest = encode(quantizer, x_new)
-    codes = np.concatenate([table.codes, nearest])
+    new = encode(quantizer, incoming.array[new_rows])
+    codes = np.concatenate([table.codes, new.codes])
     moved = 0
     if rule == "balanced" and len(new_rows):
-        last = quantizer_last_residuals(quantizer, latents=latents)
         spread = spread_last_level(
             codes,
-            lambda rows: last(rows - fixed),
+            lambda rows: new.last[rows - fixed],  # only new rows ever move
             quantizer.codebooks[-1],
             quantizer.distance,
             fixed=fixed,
@@ -180,7 +179,7 @@ def _extend(run, embeddings_path, catalog, update, checkpoint, last_level) -> Ex
     collision = collision_index(codes)[fixed:]
     off_prefix = 0
     if len(updated):
-        _, now = encode(quantizer, np.asarray(incoming.array[updated], dtype=np.float32))
+        now = encode(quantizer, incoming.array[updated]).codes
         kept = table.codes[positions[updated], :-1]
         off_prefix = int((now[:, :-1] != kept).any(axis=1).sum())
 
@@ -190,7 +189,7 @@ def _extend(run, embeddings_path, catalog, update, checkpoint, last_level) -> Ex
     if len(new_rows):
         if stored is None:
             stored = run_embeddings(run, old_ids, catalog_ids(run), history)
-        fit = _fit(quantizer, stored, table.codes, history.base_items, latents, codes, colliding)
+        fit = _fit(quantizer, stored, table.codes, history.base_items, new, codes, colliding)
 
     # 5. write, the table last
     number = history.last_number + 1
@@ -220,7 +219,8 @@ def _extend(run, embeddings_path, catalog, update, checkpoint, last_level) -> Ex
         Generation(number, rows, positions[updated], record["embeddings"], record)
     )
     write_history(run.path, history)
-    if has_catalog and given.items is not None and len(new_rows):
+    catalog_kept = has_catalog and given.items is not None and len(new_rows) > 0
+    if catalog_kept:
         append_catalog(run, given.items.iloc[new_rows])
     committed = {**source, COMMITTED_KEY: number, ASSIGNED_THROUGH_KEY: history.assigned_through}
     append_semantic_ids(
@@ -244,17 +244,37 @@ def _extend(run, embeddings_path, catalog, update, checkpoint, last_level) -> Ex
         colliding=colliding,
         updated_off_prefix=off_prefix,
         fit=fit,
+        catalog_kept=catalog_kept,
     )
 
 
-def encode(quantizer: Quantizer, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Latents float32 (m, D) and nearest codes int64 (m, L) of embeddings ``x`` (m, d)."""
-    latents = np.empty((len(x), quantizer.latent_dim), dtype=np.float32)
-    codes = np.empty((len(x), quantizer.levels), dtype=np.int64)
+@dataclass
+class Encoded:
+    """m items through the quantizer: ``latents`` float32 (m, D), nearest ``codes`` int64
+    (m, L), the ``distances`` float64 (m, L) to those nearest codewords at each level, and
+    ``last`` float32 (m, D), the residuals entering the last level (what its placement needs)."""
+
+    latents: np.ndarray
+    codes: np.ndarray
+    distances: np.ndarray
+    last: np.ndarray
+
+
+def encode(quantizer: Quantizer, x) -> Encoded:
+    """Encode embeddings ``x`` (m, d) and walk the nearest chain, in chunks (as assign)."""
+    m, width, levels = len(x), quantizer.latent_dim, quantizer.levels
+    encoded = Encoded(
+        np.empty((m, width), np.float32),
+        np.empty((m, levels), np.int64),
+        np.empty((m, levels)),
+        np.empty((m, width), np.float32),
+    )
     for chunk in iter_residual_chain(quantizer, x, chunk_size=ASSIGN_CHUNK):
-        latents[chunk.start : chunk.start + len(chunk.z)] = chunk.z
-        codes[chunk.start : chunk.start + len(chunk.z)] = chunk.chain.codes
-    return latents, codes
+        rows = slice(chunk.start, chunk.start + len(chunk.z))
+        encoded.latents[rows], encoded.codes[rows] = chunk.z, chunk.chain.codes
+        encoded.distances[rows] = chunk.chain.after_norms()
+        encoded.last[rows] = chunk.chain.residuals[levels - 1]
+    return encoded
 
 
 def _run_quantizer(run: Run, source: dict, checkpoint: str | None) -> tuple[Quantizer, str]:
@@ -280,16 +300,19 @@ def _run_quantizer(run: Run, source: dict, checkpoint: str | None) -> tuple[Quan
     return quantizer, which
 
 
-def _fit(quantizer, stored, old_codes, base: int, latents, codes, colliding: int) -> dict:
+def _fit(quantizer, stored, old_codes, base: int, new: Encoded, codes, colliding: int) -> dict:
     """The fit report of the new items (the rows of ``codes`` after ``old_codes``) against a
     seeded sample of the ``base`` generation-0 items."""
     rng = np.random.default_rng(REFERENCE_SEED)
     sample = np.sort(rng.choice(base, size=min(base, REFERENCE_SAMPLE), replace=False))
-    reference_latents, _ = encode(quantizer, stored[sample])
+    reference = encode(quantizer, stored[sample])
     new_codes = codes[len(old_codes) :]
     return fit_report(
-        measure_fit(quantizer, reference_latents, old_codes[sample]),
-        measure_fit(quantizer, latents, new_codes),
+        ItemFit(
+            reference.distances,
+            quantization_errors(quantizer, reference.latents, old_codes[sample]),
+        ),
+        ItemFit(new.distances, quantization_errors(quantizer, new.latents, new_codes)),
         old_codes[:base, 0],
         old_codes,
         new_codes,

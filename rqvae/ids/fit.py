@@ -62,30 +62,30 @@ FIT_CHUNK = 65_536  # items per chain walk: bounded memory at any catalog size
 @dataclass
 class ItemFit:
     """Per-item fit numbers of m items: ``distances`` float64 (m, L), the nearest-codeword
-    distance at each level; ``error`` float64 (m,), the quantization error of the assigned ID."""
+    distance at each level (:meth:`rqvae.quantizers.base.ResidualChain.after_norms` of the
+    nearest chain); ``error`` float64 (m,), the quantization error of the assigned ID
+    (:func:`quantization_errors`)."""
 
     distances: np.ndarray
     error: np.ndarray
 
 
-def measure_fit(quantizer: Quantizer, latents: np.ndarray, assigned: np.ndarray) -> ItemFit:
-    """:class:`ItemFit` of items with latents float32 (m, D) and assigned IDs int (m, L)."""
-    distances = np.empty((len(latents), quantizer.levels))
+def quantization_errors(
+    quantizer: Quantizer, latents: np.ndarray, assigned: np.ndarray
+) -> np.ndarray:
+    """Quantization error float64 (m,) of items with latents float32 (m, D) and assigned IDs
+    int (m, L): the chain follows the given codes (no nearest-code search)."""
     error = np.empty(len(latents))
     for start in range(0, len(latents), FIT_CHUNK):
         z = latents[start : start + FIT_CHUNK]
-        nearest = residual_chain(
-            z, quantizer.codebooks, quantizer.nearest, prepare=quantizer.prepare
-        )
-        distances[start : start + len(z)] = nearest.after_norms()
-        given = residual_chain(
+        chain = residual_chain(
             z,
             quantizer.codebooks,
             codes=assigned[start : start + FIT_CHUNK],
             prepare=quantizer.prepare,
         )
-        error[start : start + len(z)] = np.linalg.norm(given.left.astype(np.float64), axis=1)
-    return ItemFit(distances, error)
+        error[start : start + len(z)] = np.linalg.norm(chain.left.astype(np.float64), axis=1)
+    return error
 
 
 def fit_report(
@@ -143,12 +143,11 @@ def _prefix_room(old: np.ndarray, new: np.ndarray, size: int, colliding: int) ->
     n_old, n_levels = len(old), codes.shape[1]
     prefix = group_numbers(codes[:, :-1]) if n_levels > 1 else np.zeros(len(codes), np.int64)
     n_prefixes = int(prefix.max()) + 1 if len(prefix) else 0
-
-    def used(rows: slice) -> np.ndarray:  # distinct last-level codes per prefix
-        pairs = np.unique(prefix[rows] * size + codes[rows, -1])
-        return np.bincount(pairs // size, minlength=n_prefixes)
-
-    before, after = used(slice(0, n_old)), used(slice(0, len(codes)))
+    # each distinct (prefix, last code) pair once, with the first row holding it: a pair
+    # first held by an old row was in use before the extension
+    pairs, first = np.unique(prefix * size + codes[:, -1], return_index=True)
+    before = np.bincount(pairs[first < n_old] // size, minlength=n_prefixes)
+    after = np.bincount(pairs // size, minlength=n_prefixes)  # distinct codes per prefix
     landed = prefix[n_old:]
     crowded = before >= CROWDED_FILL * size
     touched = np.zeros(n_prefixes, dtype=bool)
