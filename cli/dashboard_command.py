@@ -21,6 +21,8 @@ from pathlib import Path
 
 import click
 
+from dashboard.serving import HOST_ENV
+
 APP_PATH = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
 
 
@@ -55,8 +57,10 @@ def dashboard(runs_dir, host, port):
     runs_dir = Path(runs_dir).expanduser().resolve()
     click.echo(f"dashboard over {runs_dir} on http://{host}:{port}", err=True)
     argv = streamlit_argv(runs_dir, host, port)
+    # the app compares its address with this: a --host chosen here is no reason for a banner
+    environment = {**os.environ, HOST_ENV: host}
     # Streamlit takes over the process: Ctrl-C and signals reach it directly.
-    os.execv(argv[0], argv)
+    os.execve(argv[0], argv, environment)
 
 
 COMMANDS = [dashboard]

@@ -11,7 +11,11 @@ import sys
 import click
 
 from cli import analysis_commands, dashboard_command, extend_command, quantizer_commands
-from rqvae.errors import WorkbenchError
+from rqvae.errors import WorkbenchError, printable
+
+# One error line: its quoted parts are cut to 200 characters each where they are made; this
+# bounds the whole line and escapes any control character a message let through.
+ERROR_LINE_LIMIT = 1000
 
 
 class WorkbenchGroup(click.Group):
@@ -21,7 +25,7 @@ class WorkbenchGroup(click.Group):
         try:
             return super().invoke(ctx)
         except WorkbenchError as error:
-            click.echo(f"error: {error}", err=True)
+            click.echo(f"error: {printable(str(error), ERROR_LINE_LIMIT)}", err=True)
             sys.exit(2)
 
 

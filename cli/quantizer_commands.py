@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from cli.catalog_flags import catalog_spec_from, pass_catalog, pass_catalog_as_catalog_format
+from rqvae.errors import printable
 
 # --- data -------------------------------------------------------------------------------------
 
@@ -52,28 +53,63 @@ def demo(runs_dir, cache_dir, force):
 # --- training ---------------------------------------------------------------------------------
 
 
+def setting_help(name: str, text: str) -> str:
+    """``text`` and the setting's default, read from its settings dataclass (so the help can
+    never drift from the value training uses)."""
+    from rqvae.model.config import OVERRIDE_FIELDS, ModelConfig, TrainConfig
+
+    settings = ModelConfig if OVERRIDE_FIELDS[name] == "model" else TrainConfig
+    default = getattr(settings(), name)
+    shown = ("--ema" if default else "--no-ema") if isinstance(default, bool) else default
+    return f"{text}  [default: {shown}]"
+
+
 @click.command()
 @click.option("--embeddings", required=True, type=click.Path(dir_okay=False))
 @click.option("--catalog", default=None, type=click.Path(dir_okay=False))
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder.")
 @click.option("--config", "config_path", default=None, type=click.Path(dir_okay=False))
-@click.option("--epochs", type=int, default=None)
-@click.option("--levels", "num_levels", type=int, default=None)
-@click.option("--codebook-size", type=int, default=None)
-@click.option("--beta", type=float, default=None)
-@click.option("--lr", type=float, default=None)
-@click.option("--batch-size", type=int, default=None)
-@click.option("--seed", type=int, default=None)
-@click.option("--distance", type=click.Choice(["euclidean", "cosine"]), default=None)
+@click.option("--epochs", type=int, default=None, help=setting_help("epochs", "Epochs at most."))
 @click.option(
-    "--estimator", "gradient_estimator", type=click.Choice(["ste", "rotation"]), default=None
+    "--levels",
+    "num_levels",
+    type=int,
+    default=None,
+    help=setting_help("num_levels", "Codebook levels."),
 )
-@click.option("--ema/--no-ema", "ema", default=None, help="EMA codebook updates.")
+@click.option(
+    "--codebook-size",
+    type=int,
+    default=None,
+    help=setting_help("codebook_size", "Codes per level."),
+)
+@click.option("--beta", type=float, default=None, help=setting_help("beta", "Commitment weight."))
+@click.option("--lr", type=float, default=None, help=setting_help("lr", "Peak learning rate."))
+@click.option(
+    "--batch-size", type=int, default=None, help=setting_help("batch_size", "Items per batch.")
+)
+@click.option("--seed", type=int, default=None, help=setting_help("seed", "Random seed."))
+@click.option(
+    "--distance",
+    type=click.Choice(["euclidean", "cosine"]),
+    default=None,
+    help=setting_help("distance", "Codeword distance."),
+)
+@click.option(
+    "--estimator",
+    "gradient_estimator",
+    type=click.Choice(["ste", "rotation"]),
+    default=None,
+    help=setting_help("gradient_estimator", "Gradient estimator."),
+)
+@click.option("--ema/--no-ema", "ema", default=None, help=setting_help("ema", "EMA codebooks."))
 @click.option(
     "--patience",
     type=int,
     default=None,
-    help="Stop once the best epoch is this many epochs old (0: never stop early; default 10).",
+    help=setting_help(
+        "patience", "Stop once the best epoch is this many epochs old (0: never stop early)."
+    ),
 )
 @click.option("--resume", is_flag=True, help="Continue a killed run from its last checkpoint.")
 @click.option(
@@ -124,7 +160,7 @@ def train(
         )
     if rank != 0:
         return
-    best = (read_json(run_dir / "status.json").get("best") or {}).get("epoch")
+    best = (read_json(run_dir / "status.json", root=run_dir).get("best") or {}).get("epoch")
     click.echo(f"{run_dir}: trained, best checkpoint from epoch {best}")
     click.echo(f"next: rqvae assign --run {run_dir}")
 
@@ -251,7 +287,7 @@ def _echo_ids(run_dir: Path, table) -> None:
     click.echo(
         f"{path}: {len(table)} items, unique-ID ratio {unique:.4f} before the collision level"
     )
-    source = read_ids_source(path) or {}
+    source = read_ids_source(path, root=run_dir) or {}
     if source.get("last_level") == "balanced":
         click.echo(
             f"last level balanced: {source.get('last_level_moved', 0)} items moved to a free "
@@ -319,9 +355,12 @@ def import_ids(
         id_column=id_column,
     )
     click.echo(f"imported {ids_path} -> {path}")
-    missing = read_json(Path(path) / "status.json").get("missing_items")
+    missing = read_json(Path(path) / "status.json", root=path).get("missing_items")
     if missing:
         click.echo(f"warning: {missing} catalog items have no ID (--allow-missing)", err=True)
+
+
+NOT_LOADED_SHOWN = 20  # placeholder names printed by import-checkpoint
 
 
 @click.command("import-checkpoint")
@@ -339,9 +378,10 @@ def import_ids(
 )
 @click.option(
     "--activation",
-    type=click.Choice(["relu", "silu", "gelu", "tanh"]),
+    type=click.Choice(["relu", "silu", "gelu", "tanh", "sigmoid"]),
     default=None,
-    help="Encoder activation when the checkpoint does not say (LC-Rec relu, others silu).",
+    help="Encoder activation, over what the checkpoint says (its config or module tree; "
+    "else LC-Rec relu, others silu).",
 )
 @click.option(
     "--codebook-normalize/--no-codebook-normalize",
@@ -397,11 +437,17 @@ def import_checkpoint(
         encoder=encoder,
     )
     chosen = "detected" if checkpoint_format == "auto" else "given"
-    click.echo(f"{checkpoint}: format {result.format} ({chosen})")
+    click.echo(f"{printable(checkpoint, 1000)}: format {result.format} ({chosen})")
     for name, value in result.settings.items():
         click.echo(f"  {name} = {value} (from {result.settings_from[name]})")
     if result.not_loaded:
-        click.echo(f"  not loaded (never run): {', '.join(result.not_loaded)}")
+        # names from the file: printable already, but a hostile one may list thousands
+        shown = result.not_loaded[:NOT_LOADED_SHOWN]
+        more = len(result.not_loaded) - len(shown)
+        tail = f" and {more:,} more (config.json source.not_loaded)" if more > 0 else ""
+        click.echo(f"  not loaded (never run): {', '.join(shown)}{tail}")
+    for warning in result.warnings:
+        click.echo(f"warning: {printable(warning, 1000)}", err=True)
     click.echo(
         f"{result.run_dir}: imported, unique-ID ratio {result.unique_id_ratio:.4f} "
         "before the collision level"

@@ -1,4 +1,9 @@
-"""The workbench dashboard: ``streamlit run dashboard/app.py [-- --runs-dir DIR]``.
+"""The workbench dashboard. Start it with ``rqvae dashboard [--runs-dir DIR]``.
+
+``rqvae dashboard`` serves this file with the safe Streamlit settings (localhost only, no usage
+statistics) from any working folder; a plain ``streamlit run dashboard/app.py`` started outside
+the repository gets neither, and every page then opens with a banner saying so
+(:mod:`dashboard.serving`).
 
 This file only sets up the page, the runs root, the session-state defaults, the shared run
 picker in the sidebar and the navigation. Each page is one file in ``app_pages/``; loading is in
@@ -21,12 +26,16 @@ import streamlit as st  # noqa: E402
 from dashboard import data, session  # noqa: E402
 from dashboard.markup import code  # noqa: E402
 from dashboard.paths import run_path, runs_root_from  # noqa: E402
+from dashboard.serving import banner, serving_problems  # noqa: E402
 
 PAGES_DIR = Path(__file__).resolve().parent / "app_pages"
 # A file shipped with the package: an emoji or material icon would be fetched from a CDN.
 ICON_PATH = Path(__file__).resolve().parent / "icon.png"
 
 st.set_page_config(page_title="RQ-VAE workbench", page_icon=str(ICON_PATH), layout="wide")
+problems = serving_problems(st.get_option, os.environ)
+if problems:
+    st.error(banner(problems), icon=":material/gpp_bad:")
 data.start_umap_import()  # in the background: the Codeword map then finds it loaded
 
 runs_root = runs_root_from(sys.argv[1:], os.environ)
@@ -71,6 +80,7 @@ navigation = st.navigation(
             page("embeddings_behaviour.py", "Embeddings and behaviour", ":material/group:"),
         ],
         "Across runs": [
+            page("scorecard.py", "Scorecard", ":material/leaderboard:"),
             page("training_comparison.py", "Training and comparison", ":material/show_chart:"),
             page("probe.py", "Downstream probe", ":material/recommend:"),
             page("report.py", "Report", ":material/download:"),

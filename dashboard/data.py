@@ -16,6 +16,7 @@ show it as a card and go on.
 
 from __future__ import annotations
 
+import os
 import tempfile
 import threading
 from dataclasses import dataclass, field
@@ -26,18 +27,27 @@ import pyarrow.parquet
 import streamlit as st
 
 from analysis.diagnosis.churn import RunChurn, run_churn
+from analysis.metrics.prefix_members import prefix_members as analysis_prefix_members
 from analysis.metrics.taxonomy import prefix_taxonomy
 from analysis.presentation.labels import sizes_label
 from analysis.presentation.report import write_report
 from analysis.reading.generations import newest_items as newest_items_table
 from analysis.reading.generations import run_generations
-from analysis.reading.probe_results import probe_results
+from analysis.reading.probe_results import probe_results, read_probe
 from analysis.reading.run_data import RunData
-from analysis.reading.run_tables import compare_runs, config_diff, final_metrics
+from analysis.reading.run_tables import (
+    compare_runs,
+    config_diff,
+    final_metrics,
+    runs_without_history,
+    settings_table,
+    training_marks,
+)
 from dashboard.diagnosis_jobs import diagnosis_with_maps
 from dashboard.paths import run_path
 from dashboard.stamps import DIAGNOSIS_FILES, ID_FILES, RUN_FILES, Stamp, stamp
 from rqvae.errors import InputError, WorkbenchError
+from rqvae.files import check_regular_file
 from rqvae.ids.lookup import lookup_table
 from rqvae.probe import PROBE_FILE
 from rqvae.runs.folder import (
@@ -131,16 +141,18 @@ def _run_overview(run_dir: str, file_stamp: Stamp, locked: bool) -> RunOverview:
         if len(metrics):
             overview.final_metrics = metrics.iloc[-1].dropna().to_dict()
         overview.has_checkpoint = run.has_checkpoint
-        overview.has_ids = (path / SEMANTIC_IDS_FILE).exists()
+        overview.has_ids = os.path.lexists(path / SEMANTIC_IDS_FILE)
         if overview.has_ids:
-            _check_parquet(path / SEMANTIC_IDS_FILE)
+            _check_parquet(path / SEMANTIC_IDS_FILE, path)
     except WorkbenchError as error:
         overview.state, overview.problem = "broken", str(error)
     return overview
 
 
-def _check_parquet(path: Path) -> None:
-    """Read only the footer of a Parquet file: a cut or corrupt file fails here, cheaply."""
+def _check_parquet(path: Path, run_dir: Path) -> None:
+    """Read only the footer of a Parquet file: a cut or corrupt file fails here, cheaply (and
+    a link or special file in its place, before anything opens it by its path)."""
+    check_regular_file(path, run_dir)
     try:
         pyarrow.parquet.read_metadata(path)
     except Exception as error:  # pyarrow raises several types for damaged files
@@ -208,6 +220,22 @@ def _newest_items(run_dir: str, file_stamp: Stamp) -> pd.DataFrame | None:
     return newest_items_table(run_dir)
 
 
+def prefix_members(run_dir: Path, row: int, limit: int = 10) -> pd.DataFrame:
+    """Items sharing item ``row``'s prefix at each length
+    (:func:`analysis.metrics.prefix_members.prefix_members`), with the listed items' ids and
+    titles: columns ``prefix_length, prefix, items, item_ids, titles``."""
+    return _prefix_members(str(run_dir), stamp(run_dir, ID_FILES), row, limit)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _prefix_members(run_dir: str, file_stamp: Stamp, row: int, limit: int) -> pd.DataFrame:
+    ids = run_data(Path(run_dir))
+    members = analysis_prefix_members(ids.codes, row, limit)
+    members["item_ids"] = [list(map(str, ids.item_ids_of(rows))) for rows in members["rows"]]
+    members["titles"] = [item_titles(Path(run_dir), rows.tolist()) for rows in members["rows"]]
+    return members.drop(columns="rows")
+
+
 def lookup(run_dir: Path, query: str, limit: int = 50) -> pd.DataFrame:
     """Items whose ID starts with ``query``, or whose title contains it (``rqvae lookup``)."""
     stamped = stamp(run_dir, (SEMANTIC_IDS_FILE, ITEMS_FILE))
@@ -247,31 +275,49 @@ def _curves(runs: RunsKey) -> pd.DataFrame:
 
 
 def settings_diff(run_dirs: list[Path]) -> pd.DataFrame:
-    """Config keys whose values differ between the runs: ``key`` then one column per run."""
+    """Config keys whose values differ between the runs: ``key`` then one column per run, every
+    value as text ("" where a run lacks the key; lists as JSON), so a table never shows None."""
     return _settings_diff(_runs_key(run_dirs, (CONFIG_FILE,)))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _settings_diff(runs: RunsKey) -> pd.DataFrame:
-    return config_diff([path for path, _ in runs])
+    diff = config_diff([path for path, _ in runs])
+    # one dtype per column: Arrow cannot hold a column of mixed ints, floats and strings
+    return diff.apply(lambda values: values.map(lambda v: "" if v is None else str(v)))
+
+
+def readable_settings(run_dirs: list[Path]) -> pd.DataFrame:
+    """:func:`analysis.reading.run_tables.settings_table`: the settings that tell the runs
+    apart in readable rows, an imported run's source settings beside a trained run's."""
+    return _readable_settings(_runs_key(run_dirs, (CONFIG_FILE,)))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _readable_settings(runs: RunsKey) -> pd.DataFrame:
+    return settings_table([path for path, _ in runs])
+
+
+def training_history(run_dirs: list[Path]) -> tuple[pd.DataFrame, dict[str, str]]:
+    """(:func:`analysis.reading.run_tables.training_marks`, :func:`runs_without_history`)."""
+    return _training_history(_runs_key(run_dirs, RUN_FILES))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _training_history(runs: RunsKey) -> tuple[pd.DataFrame, dict[str, str]]:
+    paths = [path for path, _ in runs]
+    return training_marks(paths), runs_without_history(paths)
 
 
 def runs_table(run_dirs: list[Path]) -> pd.DataFrame:
-    """One row per run: the final metrics, then the config keys that differ between the runs.
-
-    Columns: those of :func:`analysis.reading.run_tables.final_metrics` (``run, kind, state,
-    epochs``, last-epoch metrics, ``ids_*`` statistics), then each key of :func:`settings_diff`.
-    """
+    """One row per run: :func:`analysis.reading.run_tables.final_metrics` (``run, kind,
+    state, epochs``, last-epoch metrics, ``ids_*`` statistics of the assigned IDs)."""
     return _runs_table(_runs_key(run_dirs, RUN_FILES))
 
 
 @st.cache_data(show_spinner="Reading final metrics ...", max_entries=64)
 def _runs_table(runs: RunsKey) -> pd.DataFrame:
-    paths = [path for path, _ in runs]
-    finals = final_metrics(paths)
-    differing = config_diff(paths).set_index("key").T.rename_axis("run").reset_index()
-    settings = [column for column in differing.columns if column not in finals]
-    return finals.merge(differing[["run", *settings]], on="run", how="left")
+    return final_metrics([path for path, _ in runs])
 
 
 def churn(run_a: Path, run_b: Path) -> RunChurn:
@@ -329,6 +375,17 @@ def probe_table(run_dirs: list[Path]) -> pd.DataFrame:
 @st.cache_data(show_spinner="Reading probe results ...", max_entries=64)
 def _probe_table(runs: RunsKey) -> pd.DataFrame:
     return probe_results([path for path, _ in runs])
+
+
+def probe_document(run_dir: Path) -> dict | None:
+    """The run's ``probe.json`` (:func:`analysis.reading.probe_results.read_probe`), or None
+    when it was not probed."""
+    return _probe_document(str(run_dir), stamp(run_dir, (PROBE_FILE,)))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _probe_document(run_dir: str, file_stamp: Stamp) -> dict | None:
+    return read_probe(run_dir)
 
 
 def clear_caches() -> None:

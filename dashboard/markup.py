@@ -14,9 +14,15 @@ import re
 
 # The characters that open markdown constructs: links and images ("[" "]"), code spans ("`"),
 # HTML and autolinks ("<" ">"), emphasis and strike-through ("*" "~"), LaTeX ("$"), headings
-# and tables ("#" "|"), Streamlit's ":color[...]" (needs "["), and the escape itself. An
-# underscore inside a word ("semantic_ids") is never emphasis, so names stay readable.
-_SPECIAL = re.compile(r"([\\`*\[\]<>$~#|]|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9]))")
+# and tables ("#" "|"), and the escape itself. An underscore inside a word ("semantic_ids") is
+# never emphasis, so names stay readable. A colon before a non-space starts a directive
+# (Streamlit's ":red[...]", ":material/x:"; remark-directive reads ":red" even when the
+# bracket is escaped) and, in "https://", a bare-URL autolink, inside which escapes are shown
+# literally (the stray backslash); "www." and "@" start the other autolinks (GFM). "error: x"
+# keeps its colon unescaped.
+_SPECIAL = re.compile(
+    r"([\\`*\[\]<>$~#|@]|:(?=\S)|(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])|(?<=www)\.)", re.IGNORECASE
+)
 
 
 def plain(text: object) -> str:

@@ -7,6 +7,7 @@ per process.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from rqvae.runs.extensions import EXTENSIONS_FILE
@@ -32,11 +33,13 @@ DIAGNOSIS_FILES = (
 
 
 def stamp(run_dir: Path, names: tuple[str, ...]) -> Stamp:
-    """``(name, mtime_ns, size)`` of each file (``-1, -1`` when absent): the cache key part."""
+    """``(name, mtime_ns, size)`` of each file (``-1, -1`` when absent): the cache key part.
+
+    ``lstat``: a link in a run is stamped as itself, never followed (readers refuse it)."""
     entries = []
     for name in names:
         try:
-            info = (run_dir / name).stat()
+            info = os.lstat(run_dir / name)
             entries.append((name, info.st_mtime_ns, info.st_size))
         except FileNotFoundError:
             entries.append((name, -1, -1))

@@ -16,7 +16,7 @@ size. With the settings below the first reaches about 0.98 unique IDs and the se
 
 from __future__ import annotations
 
-import shutil
+import os
 import subprocess
 import sys
 import zipfile
@@ -28,6 +28,7 @@ from rqvae.data.sentence_encoder import embed_catalog
 from rqvae.errors import InputError
 from rqvae.files import atomic_write_bytes, read_json, sha256_of
 from rqvae.runs.folder import SEMANTIC_IDS_FILE
+from rqvae.runs.safe_paths import remove_tree
 
 RECBOLE_REQUIREMENT = "recbole==1.2.1"
 WHEEL_GLOB = "recbole-1.2.1-*.whl"
@@ -83,9 +84,10 @@ def run_demo(runs_dir: Path, cache_dir: Path | None = None, force: bool = False)
         if (run_dir / SEMANTIC_IDS_FILE).exists() and not force:
             _say(f"{run_dir}: already trained (use --force to retrain)")
             continue
-        if run_dir.exists():
+        if os.path.lexists(run_dir):
             _check_replaceable(run_dir)
-            shutil.rmtree(run_dir)  # a stale or half-made demo run; it is rebuilt below
+            # a stale or half-made demo run, rebuilt below; never through a link
+            remove_tree(run_dir, Path(runs_dir))
         _say(f"{run_dir}: training ({_describe(settings)})")
         config = load_config(None, settings)
         train(config, out_dir=run_dir, embeddings_path=embeddings, catalog=spec, resume=False)

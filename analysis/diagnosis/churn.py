@@ -5,12 +5,18 @@ update adds and removes some, which are counted apart). The metric itself is
 :func:`analysis.metrics.churn.id_churn`. JSON layout (``--json``)::
 
     {"schema": "rqvae-churn/1", "run_a", "run_b", "items_common", "items_only_a",
-     "items_only_b", "n_levels_a", "n_levels_b", "seeds_only", "full_id_raw",
+     "items_only_b", "n_levels_a", "n_levels_b", "seeds_only", "same_data", "full_id_raw",
      "full_id_matched", "levels": [{"level", "prefix_length", "items", "raw_changed",
      "raw_churn", "matched_changed", "matched_churn"}, ...], "findings": [...],
      "history": null | {"sequences", "interactions", "unknown", "tokens", "tokens_changed",
                         "token_churn", "interactions_changed", "interaction_churn",
                         "positions": [{"position", "token", "changed", "share"}, ...]}}
+
+``same_data`` compares the digests both runs' config.json record: the catalogs'
+(``data.catalog.sha256``) when both have one, else the embeddings files'
+(``data.embeddings_sha256``); null when there is nothing to compare. When they differ, the
+finding ``different_catalogs`` (warning) says so: item ids are only names, and two catalogs
+numbered 0..n-1 share every id without sharing an item.
 
 ``history`` (with ``--sequences``): the share of the user-history tokens that replacing A's IDs
 by B's would change (:func:`analysis.metrics.churn.history_churn`), over the interactions of
@@ -35,6 +41,7 @@ from analysis.reading.run_data import RunData
 from analysis.reading.run_tables import config_diff
 from rqvae.errors import DiagnosticUnavailable
 from rqvae.id_metrics import collision_index
+from rqvae.runs.folder import Run
 
 SCHEMA = "rqvae-churn/1"
 
@@ -44,6 +51,8 @@ class RunChurn:
     """Churn between run A and run B, with the item bookkeeping and the verdict findings.
 
     seeds_only : the runs' config.json differ in nothing but a seed (so churn is chance).
+    same_data : whether the runs were made from the same catalog (or, without catalog digests,
+        embeddings), by the digests in config.json; None when they record none to compare.
     """
 
     name_a: str
@@ -55,6 +64,7 @@ class RunChurn:
     items_only_b: int
     seeds_only: bool
     churn: Churn
+    same_data: bool | None = None
     findings: list[Finding] = field(default_factory=list)
     history: HistoryChurn | None = None  # with a sequences file
     sequences: Path | None = None
@@ -71,6 +81,7 @@ class RunChurn:
                 "n_levels_a": self.churn.n_levels_a,
                 "n_levels_b": self.churn.n_levels_b,
                 "seeds_only": self.seeds_only,
+                "same_data": self.same_data,
                 "full_id_raw": self.churn.full_id_raw,
                 "full_id_matched": self.churn.full_id_matched,
                 "levels": records(self.churn.levels),
@@ -121,6 +132,8 @@ def run_churn(
     seeds_only = bool(differing) and all(key.rsplit(".", 1)[-1] == "seed" for key in differing)
     names = (data_a.name, data_b.name)
     history = None if sequences is None else _history(data_a, data_b, Path(sequences))
+    same_data, data_finding = _same_data(data_a.run, data_b.run)
+    findings = churn_findings(churn, thresholds or HealthThresholds(), seeds_only, names)
     return RunChurn(
         name_a=data_a.name,
         name_b=data_b.name,
@@ -131,10 +144,36 @@ def run_churn(
         items_only_b=data_b.n_items - len(common),
         seeds_only=seeds_only,
         churn=churn,
-        findings=churn_findings(churn, thresholds or HealthThresholds(), seeds_only, names),
+        same_data=same_data,
+        findings=([data_finding] if data_finding else []) + findings,
         history=history,
         sequences=Path(sequences) if sequences is not None else None,
     )
+
+
+def _same_data(run_a: Run, run_b: Run) -> tuple[bool | None, Finding | None]:
+    """Whether two runs were made from the same data, by the digests in their config.json, and
+    the warning when they were not (see the module docstring)."""
+    digests = []
+    for run in (run_a, run_b):
+        data = run.info.document.get("data") or {}
+        catalog = data.get("catalog") if isinstance(data.get("catalog"), dict) else {}
+        digests.append((catalog.get("sha256"), data.get("embeddings_sha256")))
+    (catalog_a, embeddings_a), (catalog_b, embeddings_b) = digests
+    if catalog_a and catalog_b:
+        what, first, second = "catalogs", catalog_a, catalog_b
+    elif embeddings_a and embeddings_b:
+        what, first, second = "embeddings files", embeddings_a, embeddings_b
+    else:
+        return None, None
+    if first == second:
+        return True, None
+    message = (
+        f"{run_a.name} and {run_b.name} were made from different {what} (sha256 "
+        f"{str(first)[:12]} vs {str(second)[:12]}): items are matched by item_id, so this "
+        "churn means something only if the same id names the same item in both"
+    )
+    return False, Finding("different_catalogs", "warning", None, message, None, None)
 
 
 def _history(data_a: RunData, data_b: RunData, sequences: Path) -> HistoryChurn:

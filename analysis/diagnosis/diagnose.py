@@ -2,12 +2,15 @@
 
 :func:`diagnose_run` reads the run's semantic IDs, computes diagnostics 1-3 and 6-7 from the
 codes (and embeddings), streams the catalog once through the run's quantizer for 4, 5 and 8
-when it has one, and ends with the verdict (9). The diagnostics never ask where the IDs came
-from: a run either has a :class:`~rqvae.quantizers.base.Quantizer` or it does not. A
-diagnostic that cannot run for this run (no quantizer, no categories, no embeddings, a
-checkpoint that does not load, too few items) is kept as an :class:`Unavailable` with the
-reason; the others still run. Peak memory: the latents (n x latent_dim float32), the codes and
-one chunk of embeddings; never n x input_dim.
+when it has one, and ends with the verdict (9). Concentration, prefix structure, the
+neighbourhood lists and the robustness to noise (issue 22) join them: the first two from the
+codes, the third from coherence's neighbour search, the last from the quantizer on a sample.
+The diagnostics never ask where the IDs came from: a run either has a
+:class:`~rqvae.quantizers.base.Quantizer` or it does not. A diagnostic that cannot run for
+this run (no quantizer, no categories, no embeddings, a checkpoint that does not load, too few
+items) is kept as an :class:`Unavailable` with the reason; the others still run. Peak memory:
+the latents (n x latent_dim float32), the codes and one chunk of embeddings; never
+n x input_dim.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from analysis.diagnosis.run_findings import run_findings
 from analysis.diagnosis.store import diagnosis_key, load_diagnosis, save_diagnosis
 from analysis.metrics.behaviour import DEFAULT_WINDOW
 from analysis.metrics.collisions import collision_report
+from analysis.metrics.concentration import code_concentration
 from analysis.metrics.embedding_geometry import DEFAULT_PAIRS
 from analysis.metrics.entropy import (
     branching_factor,
@@ -55,6 +59,7 @@ from analysis.metrics.entropy import (
 from analysis.metrics.health import SEVERITY_ORDER, HealthThresholds, health_verdict, worst_severity
 from analysis.metrics.popularity import DEFAULT_HEAD_FRACTION
 from analysis.metrics.resolution import resolution_summary
+from analysis.metrics.structure import prefix_structure
 from analysis.metrics.taxonomy import informative_depth, node_purity, taxonomy_scores
 from analysis.metrics.umap_maps import UmapSettings
 from analysis.metrics.usage import codebook_usage, lorenz_curve
@@ -105,9 +110,10 @@ def diagnose_run(
         run files and options (:mod:`analysis.diagnosis.store`); ``timings["cache_read"]``
         then says how long reading it took.
     model : False defers everything that needs the quantizer (residual norms, codeword
-        geometry, Mahalanobis) or a pass over the embeddings (coherence, input geometry): they
-        are :class:`Unavailable` with reason :data:`DEFERRED`. The ID diagnostics left take
-        seconds even at millions of items (the dashboard shows them first).
+        geometry, Mahalanobis, robustness) or a pass over the embeddings (coherence,
+        neighbourhood, input geometry): they are :class:`Unavailable` with reason
+        :data:`DEFERRED`. The ID diagnostics left (concentration and structure among them)
+        take seconds even at millions of items (the dashboard shows them first).
     progress : called as ``progress(running, fraction_done)`` when a stage of :data:`STAGES`
         starts or ends: ``running`` names the stages under way in both lanes (see
         :class:`analysis.diagnosis.lanes.StageBoard`).
@@ -221,6 +227,10 @@ def _diagnose(
             collisions.largest_groups["titles"] = [
                 titles[end - len(group) : end] for group, end in zip(rows, ends, strict=True)
             ]
+    with stage("concentration"):
+        concentration = optional(lambda: code_concentration(codes, sizes, counts=counts))
+    with stage("structure"):
+        structure = optional(lambda: prefix_structure(codes, sizes))
     with stage("taxonomy"):
         taxonomy = optional(lambda: _taxonomy(data, codes))
     # Coherence and the input geometry only read the embeddings (BLAS, no torch): a second
@@ -243,8 +253,10 @@ def _diagnose(
             data, stage, lane, sequences, window, head_fraction, model, which, chunk_size,
             sample_size, seed, umap, umap_settings, geometry_pairs,
         )  # fmt: skip
-        coherence, input_result = side.result()  # re-raises what the lane raised
-        residuals, geometry, mahalanobis, latent_result, checkpoint, agreement = model_results
+        coherence, neighbourhood, input_result = side.result()  # re-raises the lane's error
+        residuals, geometry, mahalanobis, latent_result, checkpoint, agreement, robustness = (
+            model_results
+        )
         if isinstance(mahalanobis, Future):
             mahalanobis = mahalanobis.result()
     finally:
@@ -294,6 +306,10 @@ def _diagnose(
         sequences=Path(sequences) if sequences is not None else None,
         run_findings=run_findings(run),
         source_ids=optional(lambda: _source_ids(data, taxonomy)),
+        concentration=concentration,
+        structure=structure,
+        neighbourhood=neighbourhood,
+        robustness=robustness,
     )
 
 
@@ -302,7 +318,7 @@ def _source_ids(data: RunData, taxonomy) -> pd.DataFrame:
     path = data.run.path / SOURCE_IDS_FILE
     if not path.exists():
         return NO_SOURCE_IDS
-    source = read_code_table(path)
+    source = read_code_table(path, root=data.run.path)
     if list(source.item_ids) != list(data.item_ids):
         raise InputError(f"{path}: its items are not the run's, in the run's order")
     depth = None if isinstance(taxonomy, Unavailable) else taxonomy.category_depth

@@ -26,9 +26,12 @@ from analysis.diagnosis.geometry import build_geometry
 from analysis.diagnosis.model_pass import ModelPass, model_pass
 from analysis.diagnosis.results import NO_SEQUENCES, Unavailable
 from analysis.metrics.assignments import AssignmentComparison, mahalanobis_comparison
-from analysis.metrics.coherence import semantic_coherence
+from analysis.metrics.coherence import neighbour_search, semantic_coherence
 from analysis.metrics.embedding_geometry import embedding_geometry
 from analysis.metrics.geometry import Geometry
+from analysis.metrics.neighbourhood import DEPTHS as NEIGHBOURHOOD_DEPTHS
+from analysis.metrics.neighbourhood import neighbourhood_agreement
+from analysis.metrics.robustness import code_robustness
 from analysis.metrics.umap_maps import UmapSettings
 from analysis.reading.run_data import RunData
 from rqvae.errors import DiagnosticUnavailable, WorkbenchError
@@ -46,13 +49,17 @@ STAGES = (
     "usage",
     "entropy",
     "collisions",
+    "concentration",
+    "structure",
     "taxonomy",
     "coherence",
+    "neighbourhood",
     "input_geometry",
     "behaviour",
     "model_pass",
     "geometry",
     "latent_geometry",
+    "robustness",
     "mahalanobis",
     "verdict",
 )
@@ -60,18 +67,31 @@ DEFERRED = "not computed yet: the diagnostics that need the quantizer were defer
 
 
 def embedding_lane(embeddings, codes, stage, queries: int, k: int, seed: int, pairs: int) -> tuple:
-    """Coherence (7) and the input geometry: the diagnostics that only read the embeddings."""
-    coherence = input_result = embeddings
+    """Coherence (7), the neighbourhood lists and the input geometry: the diagnostics that only
+    read the embeddings. Returns ``(coherence, neighbourhood, input_geometry)``."""
+    coherence = neighbourhood = input_result = embeddings
     if not isinstance(embeddings, Unavailable):
         with stage("coherence"):
-            coherence = optional(
-                lambda: semantic_coherence(embeddings, codes, n_queries=queries, k=k, seed=seed)
+            # One exact search, as deep as the deeper of the two, serves coherence and the
+            # neighbourhood lists: the search over every item is the costly part of both.
+            depth = max(k, *NEIGHBOURHOOD_DEPTHS)
+            search = optional(
+                lambda: neighbour_search(embeddings, len(codes), queries, depth, seed)
             )
+            coherence = search
+            if not isinstance(search, Unavailable):
+                coherence = optional(
+                    lambda: semantic_coherence(embeddings, codes, k=k, search=search)
+                )
+        with stage("neighbourhood"):
+            neighbourhood = search
+            if not isinstance(search, Unavailable):
+                neighbourhood = optional(lambda: neighbourhood_agreement(codes, search))
         with stage("input_geometry"):
             input_result = optional(
                 lambda: embedding_geometry(embeddings, space="input", n_pairs=pairs, seed=seed)
             )
-    return coherence, input_result
+    return coherence, neighbourhood, input_result
 
 
 def main_lane(
@@ -90,7 +110,8 @@ def main_lane(
     umap_settings: UmapSettings | None,
     geometry_pairs: int,
 ) -> tuple:
-    """Behaviour, then everything that needs the quantizer (4, 5, 8 and the latent geometry).
+    """Behaviour, then everything that needs the quantizer (4, 5, 8, the latent geometry and
+    the robustness to noise).
 
     The Mahalanobis comparison (8) is queued on ``lane`` (after coherence and the input
     geometry) as soon as the model pass is done, so it runs beside the codeword geometry and its
@@ -106,7 +127,7 @@ def main_lane(
             passed = optional(lambda: _model_pass(data, which, chunk_size, sample_size, seed))
         else:
             passed = Unavailable(DEFERRED)
-    residuals = geometry = mahalanobis = latent_result = passed
+    residuals = geometry = mahalanobis = latent_result = robustness = passed
     checkpoint = agreement = None
     if not isinstance(passed, Unavailable):
         result, quantizer = passed
@@ -141,9 +162,11 @@ def main_lane(
                     result.latents, space="latent", n_pairs=geometry_pairs, seed=seed
                 )
             )
+        with stage("robustness"):  # a seeded sample of items, encoded again with noise
+            robustness = optional(lambda: code_robustness(quantizer, data.embeddings(), seed=seed))
 
     return behaviour, popularity, (
-        residuals, geometry, mahalanobis, latent_result, checkpoint, agreement
+        residuals, geometry, mahalanobis, latent_result, checkpoint, agreement, robustness
     )  # fmt: skip
 
 
@@ -192,6 +215,7 @@ def _geometry(
         cache_dir=data.run.cache_dir() if umap else None,
         cache_key=cache_key,
         prepare=quantizer.prepare,
+        collision=data.collision,
     )
 
 

@@ -15,8 +15,11 @@ from analysis.metrics.collisions import CollisionReport
 from analysis.metrics.embedding_geometry import EmbeddingGeometry
 from analysis.metrics.geometry import Geometry
 from analysis.metrics.health import Finding
+from analysis.metrics.neighbourhood import NeighbourhoodAgreement
 from analysis.metrics.popularity import PopularityAllocation
 from analysis.metrics.residuals import ResidualNorms
+from analysis.metrics.robustness import CodeRobustness
+from analysis.metrics.structure import PrefixStructure
 
 
 @dataclass
@@ -99,6 +102,13 @@ class Diagnosis:
         :mod:`analysis.metrics.popularity`); Unavailable without one.
     run_findings : findings about the folder rather than the IDs (an interrupted run, stale
         IDs, a ``best`` that missed its rule): :mod:`analysis.diagnosis.run_findings`.
+    concentration, structure : top-code mass, singleton and largest cells per level
+        (:func:`analysis.metrics.concentration.code_concentration`); active prefixes and
+        fan-out (:mod:`analysis.metrics.structure`). From the codes alone: every run has them.
+    neighbourhood : Jaccard@k and RBO@k of embedding against ID neighbour lists
+        (:mod:`analysis.metrics.neighbourhood`), on coherence's query sample; needs embeddings.
+    robustness : code changes under Gaussian noise and the effective codebook size
+        (:mod:`analysis.metrics.robustness`); needs the quantizer.
     """
 
     run_dir: Path
@@ -131,6 +141,13 @@ class Diagnosis:
     run_findings: list[Finding] = field(default_factory=list)  # see diagnosis.run_findings
     # raw IDs vs the ID file of an imported checkpoint's codebase (analysis.metrics.resolution)
     source_ids: pd.DataFrame | Unavailable = field(default_factory=lambda: NO_SOURCE_IDS)
+    # issue 22: diagnostics from the recent semantic-ID literature
+    concentration: pd.DataFrame | Unavailable = field(default_factory=lambda: NOT_COMPUTED)
+    structure: PrefixStructure | Unavailable = field(default_factory=lambda: NOT_COMPUTED)
+    neighbourhood: NeighbourhoodAgreement | Unavailable = field(
+        default_factory=lambda: NOT_COMPUTED
+    )
+    robustness: CodeRobustness | Unavailable = field(default_factory=lambda: NOT_COMPUTED)
 
     @property
     def codebook_size(self) -> int:
@@ -159,5 +176,8 @@ STORED_RESULT_TYPES: dict[str, type] = {
         EmbeddingGeometry,
         BehaviourAlignment,
         PopularityAllocation,
+        PrefixStructure,
+        NeighbourhoodAgreement,
+        CodeRobustness,
     )
 }

@@ -98,12 +98,12 @@ def _stale_ids(run: Run) -> list[Finding]:
     ids_path, best = run.path / SEMANTIC_IDS_FILE, checkpoint_path(run.path, "best")
     if run.kind != "trained" or not ids_path.exists() or not best.exists():
         return []
-    source = read_ids_source(ids_path)
+    source = read_ids_source(ids_path, root=run.path)
     if source is None or not source.get("sha256") or source.get("checkpoint") != "best":
         return []  # IDs from an older workbench, or asked for another checkpoint on purpose
-    if source["sha256"] == sha256_of(best):
+    if source["sha256"] == sha256_of(best, root=run.path):
         return []
-    best_epoch = checkpoint_state(best).get("epoch")
+    best_epoch = checkpoint_state(best, root=run.path).get("epoch")
     return [
         _finding(
             "ids_stale",

@@ -11,7 +11,8 @@ Layout (keys are stable; tables are lists of records; NaN and inf become null)::
                  "run_findings": [... the same fields: interrupted, stale IDs, best rule]},
      "diagnostics": {"usage", "entropy", "collisions", "residuals", "geometry", "taxonomy",
                      "coherence", "mahalanobis", "input_geometry", "latent_geometry",
-                     "behaviour", "popularity"},
+                     "behaviour", "popularity", "source_ids", "concentration", "structure",
+                     "neighbourhood", "robustness"},
      "timings_s": {...}}
 
 Every entry of "diagnostics" has ``"available": true`` plus its numbers, or
@@ -24,6 +25,15 @@ of :class:`~analysis.metrics.embedding_geometry.EmbeddingGeometry` (anisotropy, 
 effective rank, ...), its norm quantiles and the first 50 eigenvalues; ``behaviour`` the pair
 counts and one row per level; ``popularity`` the group summary, the per-group table and the
 per-prefix-length table (not every prefix). ``run.sequences`` names the sequences file.
+
+Issue 22: ``concentration`` holds ``levels`` (gini, top1_mass, top5_mass, cells,
+singleton_cell_share, largest_cell, ... per level) and ``largest_collision_group``;
+``structure`` ``levels`` (active_prefixes, fanout min / median / mean / max and quantiles per
+level) and ``fanout_histogram``; ``neighbourhood`` ``jaccard_at_k`` and ``rbo_at_k`` keyed by
+k ("10", "20"), the RBO persistence and form, and the query sample (``queries``, ``n_items``,
+``sampled``, ``seed``); ``robustness`` ``changed_share``, ``prefix_changed_share`` and
+``effective_codebook_size`` keyed by noise scale ("0.05", ...), one value per level, the
+sample (``items``, ``n_items``, ``sampled``, ``seed``), ``sigma`` and the long table ``levels``.
 """
 
 from __future__ import annotations
@@ -139,6 +149,22 @@ def diagnosis_to_json(diagnosis: Diagnosis) -> dict[str, Any]:
                     "levels": records(p.levels),
                 },
             ),
+            "concentration": section(
+                "concentration",
+                lambda c: {
+                    "levels": records(c),
+                    "largest_collision_group": int(c["largest_cell"].iloc[-1]),
+                },
+            ),
+            "structure": section(
+                "structure",
+                lambda s: {
+                    "levels": records(s.levels),
+                    "fanout_histogram": records(s.histogram),
+                },
+            ),
+            "neighbourhood": section("neighbourhood", lambda n: n.to_dict()),
+            "robustness": section("robustness", lambda r: r.to_dict()),
         },
         "timings_s": dict(diagnosis.timings),
     }

@@ -12,6 +12,8 @@ float32 is read once per call and peak memory stays at about
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -28,6 +30,7 @@ def semantic_coherence(
     k: int = 10,
     seed: int = 0,
     chunk: int = 8192,
+    search: NeighbourSearch | None = None,
 ) -> pd.DataFrame:
     """Share of nearest-neighbour pairs sharing the ID prefix, per level, against random pairs.
 
@@ -40,6 +43,11 @@ def semantic_coherence(
     k : neighbours per query (the query itself excluded); a catalog of n items has only
         n - 1 other items, so at most that many are used (the ``k`` column says how many).
         Fewer than 2 items have no neighbours: :class:`DiagnosticUnavailable`.
+    search : a :func:`neighbour_search` already made for these items with at least ``k``
+        neighbours (the diagnosis makes one and shares it with
+        :mod:`analysis.metrics.neighbourhood`); its queries are used and ``embeddings``,
+        ``n_queries``, ``seed`` and ``chunk`` are not read. The first k of a deeper search are
+        the k nearest, so the numbers are those of a search with ``k``.
 
     Returns
     -------
@@ -52,16 +60,17 @@ def semantic_coherence(
     """
     index = sorted_codes(codes)
     n_items, n_levels = index.shape
-    embeddings = check_embeddings(embeddings, n_items)
-    if k < 1 or n_queries < 1 or chunk < 1:
-        raise InputError(f"k, n_queries and chunk must be positive, got {k}, {n_queries}, {chunk}")
-    if n_items < 2:
-        raise DiagnosticUnavailable(f"no neighbours: the run has {n_items} item")
+    if search is None:
+        search = neighbour_search(embeddings, n_items, n_queries, k, seed, chunk)
+    elif k < 1:
+        raise InputError(f"k must be positive, got {k}")
     k = min(k, n_items - 1)
-
-    rng = np.random.default_rng(seed)
-    queries = np.sort(rng.choice(n_items, size=min(n_queries, n_items), replace=False))
-    neighbors = nearest_neighbors(embeddings, queries, k, chunk)  # (n_queries, k)
+    if search.n_items != n_items or search.k < k:
+        raise InputError(
+            f"the neighbour search covers {search.n_items} items with {search.k} neighbours, "
+            f"expected {n_items} items with at least {k}"
+        )
+    queries, neighbors = search.queries, search.neighbors[:, :k]  # (n_queries,), (n_queries, k)
 
     rows = []
     for level in range(n_levels):
@@ -82,6 +91,48 @@ def semantic_coherence(
             }
         )
     return pd.DataFrame(rows)
+
+
+@dataclass
+class NeighbourSearch:
+    """The exact cosine neighbours of a seeded sample of query items, found once.
+
+    queries : int64, shape (n_queries,): item rows drawn without replacement with ``seed``
+        (every item when the catalog has no more than n_queries), in ascending order.
+    neighbors : int64, shape (n_queries, k): each query's k nearest other items, most similar
+        first (:func:`nearest_neighbors`).
+    n_items : items searched (the catalog). seed : the seed of the draw.
+    """
+
+    queries: np.ndarray
+    neighbors: np.ndarray
+    n_items: int
+    seed: int
+
+    @property
+    def k(self) -> int:
+        return self.neighbors.shape[1]
+
+
+def neighbour_search(
+    embeddings, n_items: int, n_queries: int = 2000, k: int = 10, seed: int = 0, chunk: int = 8192
+) -> NeighbourSearch:
+    """Draw the query sample and find each query's ``min(k, n_items - 1)`` nearest neighbours.
+
+    embeddings : float, shape (n_items, dim), read ``chunk`` rows at a time. The query rows are
+    ``np.sort(default_rng(seed).choice(n_items, min(n_queries, n_items), replace=False))``.
+    Fewer than 2 items have no neighbours: :class:`DiagnosticUnavailable`.
+    """
+    embeddings = check_embeddings(embeddings, n_items)
+    if k < 1 or n_queries < 1 or chunk < 1:
+        raise InputError(f"k, n_queries and chunk must be positive, got {k}, {n_queries}, {chunk}")
+    if n_items < 2:
+        raise DiagnosticUnavailable(f"no neighbours: the run has {n_items} item")
+    k = min(k, n_items - 1)
+    rng = np.random.default_rng(seed)
+    queries = np.sort(rng.choice(n_items, size=min(n_queries, n_items), replace=False))
+    neighbors = nearest_neighbors(embeddings, queries, k, chunk)  # (n_queries, k)
+    return NeighbourSearch(queries, neighbors, n_items, seed)
 
 
 def nearest_neighbors(embeddings, queries: np.ndarray, k: int, chunk: int = 8192) -> np.ndarray:

@@ -30,6 +30,9 @@ from rqvae.errors import DiagnosticUnavailable, InputError
 DEFAULT_PAIRS = 10_000
 NORM_QUANTILES = (0.0, 0.01, 0.25, 0.5, 0.75, 0.99, 1.0)
 CHUNK = 16_384
+# Norms within this of 1 count as L2-normalised: float32 rounding of a unit vector in 384-D
+# moves its norm by about 1e-7, a vector that was not normalised by far more than 1e-3.
+UNIT_NORM_TOLERANCE = 1e-3
 
 
 @dataclass
@@ -79,6 +82,11 @@ class EmbeddingGeometry:
             "top10_variance_share": float(top),
             "total_variance": total,
         }
+
+    def unit_norm(self, tolerance: float = UNIT_NORM_TOLERANCE) -> bool:
+        """True when every row's L2 norm is within ``tolerance`` of 1: the vectors were
+        L2-normalised, and a histogram of their norms would only show float rounding."""
+        return len(self.norms) > 0 and bool(np.abs(self.norms - 1.0).max() <= tolerance)
 
     def spectrum(self) -> pd.DataFrame:
         """``component`` (1-based), ``eigenvalue``, ``variance_share``, ``cumulative_share``."""

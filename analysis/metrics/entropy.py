@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from analysis.metrics.structure import children_per_prefix
 from rqvae.id_metrics import (
     check_codebook_sizes,
     check_codes,
@@ -84,18 +85,13 @@ def branching_factor(codes) -> pd.DataFrame:
     frames = []
     for level in range(1, codes.shape[1]):
         parents = index.groups(level)
-        children = index.groups(level + 1)
-        # Each child group lies under exactly one parent: the parent of its first row.
-        children_per_parent = np.bincount(
-            parents.group[children.first_rows], minlength=len(parents.sizes)
-        )
         frames.append(
             pd.DataFrame(
                 {
                     "level": level,
                     "prefix": prefix_strings(codes, parents.first_rows, level),
                     "items": parents.sizes,
-                    "children": children_per_parent,
+                    "children": children_per_prefix(index, level),
                 }
             )
         )

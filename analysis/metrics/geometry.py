@@ -48,14 +48,27 @@ class Geometry:
         ``share``, ``majority_category``, ``majority_share`` (among items with a category),
         ``top_items`` (titles of the items nearest the codeword, "; "-joined), and the UMAP
         coordinates ``umap_x``, ``umap_y`` (per-level map), ``joint_x``, ``joint_y``.
-    items : UMAP of the item sample (``kind`` "item", with ``item_index``, ``code_0..``,
-        ``category``) and of the level-0 codewords (``kind`` "codeword", ``code``), columns
-        ``x``, ``y``; None before UMAP runs.
+    items : the item map (:mod:`analysis.metrics.umap_maps`): one row per item drawn
+        (``kind`` "item": every item up to ``UmapSettings.item_points``, else a seeded
+        sample) with ``item_index`` (row of the run's semantic IDs), ``placed`` (True when
+        its position comes from :func:`~analysis.metrics.umap_maps.place_items` rather than
+        the UMAP fit), ``code_0..``, ``full_id`` ("12-7-3", plus "#k" for collision index
+        k > 0), ``collision_group`` (0 for the largest group of items sharing one full ID, 1
+        for the next, ...; -1 for an item whose ID is unique), ``title`` and ``category`` when
+        known; and one row per level-0 codeword (``kind`` "codeword", ``code``); columns
+        ``x``, ``y``. None before UMAP runs.
+    item_density : the density layer when not every item is drawn: ``x``, ``y`` (centres of
+        a regular grid over the map) and ``count`` (items of a seeded sample placed in that
+        cell), every cell listed; None when every item is drawn.
+    density_items : items behind ``item_density`` (0 without one). n_items : items of the run.
     """
 
     levels: pd.DataFrame
     codewords: pd.DataFrame
     items: pd.DataFrame | None = None
+    item_density: pd.DataFrame | None = None
+    density_items: int = 0
+    n_items: int = 0
 
 
 def codeword_geometry(codebooks: Sequence[np.ndarray]) -> Geometry:

@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 
 from analysis.metrics.churn import Churn
 from analysis.metrics.embedding_geometry import EmbeddingGeometry
-from analysis.presentation.figures import layout
+from analysis.presentation.figures import DEFAULT_COLOUR, layout, log_axis
 
 SPACE_COLOURS = {"input": "#1f77b4", "latent": "#ff7f0e"}
 GROUP_COLOURS = {"head": "#d62728", "tail": "#1f77b4", "cold": "#7f7f7f"}
@@ -22,7 +22,26 @@ MIN_LOG_SHARE = 1e-9  # variance shares below this are not drawn on a log axis
 
 
 def norm_histogram(geometry: EmbeddingGeometry, bins: int = 60) -> go.Figure:
-    """Histogram of the rows' L2 norms of one space."""
+    """Histogram of the rows' L2 norms of one space. When every norm is 1 up to rounding
+    (:meth:`EmbeddingGeometry.unit_norm`), the figure says "all embeddings are L2-normalised"
+    instead of plotting float noise around 1."""
+    title = f"{geometry.space.capitalize()} norms ({geometry.n_items:,} items, dim {geometry.dim})"
+    if geometry.unit_norm():
+        spread = float(np.abs(geometry.norms - 1.0).max())
+        figure = go.Figure()
+        figure.add_annotation(
+            text=f"all {geometry.n_items:,} {_space_noun(geometry)} are L2-normalised<br>"
+            f"(every norm is 1 within {spread:.0e})",
+            x=0.5,
+            y=0.5,
+            xref="paper",
+            yref="paper",
+            showarrow=False,
+            font=dict(size=16),
+        )
+        figure.update_xaxes(visible=False)
+        figure.update_yaxes(visible=False)
+        return layout(figure, title, height=300)
     figure = go.Figure(
         go.Histogram(
             x=geometry.norms,
@@ -31,12 +50,11 @@ def norm_histogram(geometry: EmbeddingGeometry, bins: int = 60) -> go.Figure:
             name=geometry.space,
         )
     )
-    return layout(
-        figure,
-        f"{geometry.space.capitalize()} norms ({geometry.n_items:,} items, dim {geometry.dim})",
-        "L2 norm",
-        "items",
-    )
+    return layout(figure, title, "L2 norm", "items")
+
+
+def _space_noun(geometry: EmbeddingGeometry) -> str:
+    return "input embeddings" if geometry.space == "input" else f"{geometry.space} vectors"
 
 
 def spectrum_figure(geometries: Sequence[EmbeddingGeometry], log_y: bool = True) -> go.Figure:
@@ -63,7 +81,10 @@ def spectrum_figure(geometries: Sequence[EmbeddingGeometry], log_y: bool = True)
                 "<extra></extra>",
             )
         )
-    figure.update_yaxes(type="log" if log_y else "linear", tickformat=".1%" if not log_y else None)
+    if log_y:
+        log_axis(figure, percent=True)
+    else:
+        figure.update_yaxes(tickformat=".1%")
     return layout(figure, "Eigenvalue spectrum", "principal component", "share of variance")
 
 
@@ -83,7 +104,8 @@ def alignment_figure(levels: pd.DataFrame, log_y: bool = True) -> go.Figure:
         ]
     )
     figure.update_layout(barmode="group")
-    figure.update_yaxes(type="log" if log_y else "linear")
+    if log_y:
+        log_axis(figure, percent=True)
     return layout(figure, "Pairs that share the ID prefix", None, "share of pairs")
 
 
@@ -103,27 +125,34 @@ def popularity_groups_figure(groups: pd.DataFrame) -> go.Figure:
             )
         )
     figure.update_layout(barmode="group")
-    figure.update_yaxes(type="log")
+    log_axis(figure)
     return layout(
         figure, "Crowding by popularity: items sharing each item's prefix", None, "mean items"
     )
 
 
-def fanout_figure(prefixes: pd.DataFrame, prefix_length: int = 1) -> go.Figure:
-    """Children per prefix against the prefix's interactions (one dot per prefix)."""
+def fanout_figure(
+    prefixes: pd.DataFrame, prefix_length: int = 1, colour: str = DEFAULT_COLOUR
+) -> go.Figure:
+    """Children per prefix against the prefix's interactions (one dot per prefix, the run's
+    colour)."""
     rows = prefixes[prefixes["prefix_length"] == prefix_length]
     figure = go.Figure(
         go.Scatter(
             x=rows["interactions"].clip(lower=0.5),  # log axis: 0 interactions sit at 0.5
             y=rows["fanout"],
             mode="markers",
-            marker=dict(size=np.clip(np.sqrt(rows["items"].to_numpy()) * 2, 4, 30), opacity=0.6),
+            marker=dict(
+                size=np.clip(np.sqrt(rows["items"].to_numpy()) * 2, 4, 30),
+                opacity=0.6,
+                color=colour,
+            ),
             customdata=np.stack([rows["prefix"], rows["items"]], axis=1) if len(rows) else None,
             hovertemplate="prefix %{customdata[0]}: %{customdata[1]} items, %{x} interactions, "
             "%{y} children<extra></extra>",
         )
     )
-    figure.update_xaxes(type="log")
+    log_axis(figure, "x")
     return layout(
         figure,
         f"Fan-out against popularity, prefixes of length {prefix_length}",
@@ -132,23 +161,33 @@ def fanout_figure(prefixes: pd.DataFrame, prefix_length: int = 1) -> go.Figure:
     )
 
 
-def churn_figure(churn: Churn, names: tuple[str, str] = ("A", "B")) -> go.Figure:
-    """Raw and matched churn per prefix length between two runs."""
+def churn_figure(
+    churn: Churn, names: tuple[str, str] = ("A", "B"), colours: dict[str, str] | None = None
+) -> go.Figure:
+    """Raw and matched churn per prefix length between two runs, in run B's colour (raw
+    faded), the legend naming both runs."""
+    from analysis.presentation.run_colours import faded, run_colours
+
+    colours = colours or run_colours(names)
+    target = colours.get(names[1], DEFAULT_COLOUR)
     levels = churn.levels
     x = [f"prefix {length}" for length in levels["prefix_length"]]
     figure = go.Figure(
         [
             go.Bar(
-                x=x, y=levels["raw_churn"], name="raw (labels as stored)", marker_color="#7f7f7f"
+                x=x,
+                y=levels["raw_churn"],
+                name=f"{names[0]} → {names[1]}: raw (labels as stored)",
+                marker=dict(color=faded(target, 0.35), line=dict(color=target, width=1)),
             ),
             go.Bar(
                 x=x,
                 y=levels["matched_churn"],
-                name="matched (Hungarian per level and prefix)",
-                marker_color="#d62728",
+                name=f"{names[0]} → {names[1]}: matched (Hungarian per level and prefix)",
+                marker_color=target,
             ),
         ]
     )
-    figure.update_layout(barmode="group")
+    figure.update_layout(barmode="group", legend=dict(orientation="h", y=-0.2))
     figure.update_yaxes(range=[0, 1], tickformat=".0%")
     return layout(figure, f"ID churn {names[0]} → {names[1]}", None, "items whose prefix changes")

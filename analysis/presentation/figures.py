@@ -7,6 +7,8 @@ log scale, colour) is a plain argument so a dashboard control maps onto it one t
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -14,6 +16,8 @@ from plotly.subplots import make_subplots
 
 TEMPLATE = "plotly_white"
 DEAD_COLOUR = "#d62728"
+DEFAULT_COLOUR = "#4e79a7"  # a figure drawn without a run colour (the first of the palette)
+LEVEL_DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
 
 
 def layout(figure: go.Figure, title: str, x: str | None = None, y: str | None = None, **kw):
@@ -26,12 +30,37 @@ def layout(figure: go.Figure, title: str, x: str | None = None, y: str | None = 
     return figure
 
 
+def log_axis(figure: go.Figure, axis: str = "y", *, percent: bool = False) -> go.Figure:
+    """Make ``axis`` ("x" or "y") logarithmic with one labelled tick per power of ten: 1, 10,
+    100, 1,000 (or 0.1%, 1%, 10% with ``percent``), never bare minor ticks ("2", "5")."""
+    settings = dict(type="log", dtick=1, tickformat="~%" if percent else ",~g")
+    if axis == "x":
+        figure.update_xaxes(**settings)
+    else:
+        figure.update_yaxes(**settings)
+    return figure
+
+
+def level_dash(level: int) -> str:
+    """Line style of a level when colour already means the run."""
+    return LEVEL_DASHES[level % len(LEVEL_DASHES)]
+
+
 # --- 1. usage ---------------------------------------------------------------------------------
 
 
-def usage_bars(counts, level: int, *, log_y: bool = False, sort: bool = True, title=None):
+def usage_bars(
+    counts,
+    level: int,
+    *,
+    log_y: bool = False,
+    sort: bool = True,
+    title: str | None = None,
+    colour: str = DEFAULT_COLOUR,
+) -> go.Figure:
     """Items per code of one level. counts : (K,) for that level. Sorted: most used first, so
-    dead codes (0 items) gather at the right; they are marked with red crosses on the axis."""
+    dead codes (0 items) gather at the right; they are marked with red crosses on the axis.
+    colour : the run's colour (:func:`analysis.presentation.run_colours.run_colours`)."""
     counts = np.asarray(counts)
     codes = np.argsort(-counts, kind="stable") if sort else np.arange(len(counts))
     values = counts[codes]
@@ -43,7 +72,7 @@ def usage_bars(counts, level: int, *, log_y: bool = False, sort: bool = True, ti
             y=values,
             customdata=codes,
             name="items per code",
-            marker_color="#1f77b4",
+            marker_color=colour,
             hovertemplate="code %{customdata}: %{y} items<extra></extra>",
         )
     )
@@ -66,24 +95,82 @@ def usage_bars(counts, level: int, *, log_y: bool = False, sort: bool = True, ti
     x_label = "code rank (most used first)" if sort else "code"
     layout(figure, heading, x_label, "items", showlegend=bool(dead.any()), bargap=0.05, height=340)
     if log_y:
-        figure.update_yaxes(type="log")
+        log_axis(figure)
     return figure
 
 
-def lorenz_figure(lorenz: pd.DataFrame) -> go.Figure:
-    """Lorenz curves (from :func:`analysis.metrics.usage.lorenz_curve`), one per level, and the
-    diagonal."""
+def usage_overlay(
+    counts_by_run: Mapping[str, np.ndarray],
+    level: int,
+    colours: Mapping[str, str],
+    *,
+    log_y: bool = False,
+) -> go.Figure:
+    """Items per code of one level for several runs: each run's counts sorted, most used
+    first, as a line in the run's colour (bars of several runs would hide each other).
+
+    counts_by_run : run name -> (K_l,) items per code of that run's level ``level``.
+    """
+    figure = go.Figure()
+    for run, counts in counts_by_run.items():
+        values = np.sort(np.asarray(counts))[::-1]
+        used = int((values > 0).sum())
+        shown = np.where(values > 0, values, np.nan) if log_y else values
+        figure.add_trace(
+            go.Scatter(
+                x=np.arange(len(values)),
+                y=shown,
+                mode="lines",
+                line=dict(color=colours.get(run, DEFAULT_COLOUR), shape="hv", width=2),
+                name=f"{run} ({used} of {len(values)} used)",
+                hovertemplate=f"{run}: rank %{{x}}: %{{y}} items<extra></extra>",
+            )
+        )
+    layout(
+        figure,
+        f"Level {level}: items per code, runs overlaid",
+        "code rank (most used first)",
+        "items",
+        height=360,
+    )
+    if log_y:
+        log_axis(figure)
+    return figure
+
+
+def lorenz_figure(
+    lorenz: pd.DataFrame | Mapping[str, pd.DataFrame],
+    colours: Mapping[str, str] | None = None,
+    levels: Sequence[int] | None = None,
+    *,
+    colour: str = DEFAULT_COLOUR,
+) -> go.Figure:
+    """Lorenz curves (from :func:`analysis.metrics.usage.lorenz_curve`) and the diagonal.
+
+    lorenz : one run's curves (drawn in ``colour``, legend "level l"), or run name -> curves
+    to overlay runs (``colours``, legend "run, level l"). Colour is the run, the line style
+    the level; ``levels`` limits the levels drawn.
+    """
+    curves = {"": lorenz} if isinstance(lorenz, pd.DataFrame) else dict(lorenz)
+    colours = {"": colour, **(colours or {})}
     figure = go.Figure(
         go.Scatter(
             x=[0, 1], y=[0, 1], mode="lines", name="even usage", line=dict(dash="dot", color="grey")
         )
     )
-    for level, rows in lorenz.groupby("level"):
-        figure.add_trace(
-            go.Scatter(
-                x=rows["code_share"], y=rows["item_share"], mode="lines", name=f"level {level}"
+    for run, frame in curves.items():
+        for level, rows in frame.groupby("level"):
+            if levels is not None and level not in levels:
+                continue
+            figure.add_trace(
+                go.Scatter(
+                    x=rows["code_share"],
+                    y=rows["item_share"],
+                    mode="lines",
+                    name=f"{run}, level {level}" if run else f"level {level}",
+                    line=dict(color=colours.get(run, DEFAULT_COLOUR), dash=level_dash(level)),
+                )
             )
-        )
     return layout(
         figure,
         "Lorenz curve of code usage (further from the diagonal = more uneven)",
@@ -95,9 +182,9 @@ def lorenz_figure(lorenz: pd.DataFrame) -> go.Figure:
 # --- 3. collisions ----------------------------------------------------------------------------
 
 
-def unique_ratio_figure(collisions) -> go.Figure:
-    """Unique-ID ratio per prefix length (from a :class:`CollisionReport`), with the value after
-    appending the collision index."""
+def unique_ratio_figure(collisions, colour: str = DEFAULT_COLOUR) -> go.Figure:
+    """Unique-ID ratio of the assigned IDs per prefix length (from a :class:`CollisionReport`),
+    with the value after appending the collision index."""
     prefixes = collisions.prefixes
     figure = go.Figure(
         go.Scatter(
@@ -107,6 +194,7 @@ def unique_ratio_figure(collisions) -> go.Figure:
             text=[f"{v:.3f}" for v in prefixes["unique_id_ratio"]],
             textposition="top center",
             name="codes only",
+            line=dict(color=colour),
         )
     )
     figure.add_trace(
@@ -114,24 +202,28 @@ def unique_ratio_figure(collisions) -> go.Figure:
             x=[collisions.n_levels + 1],
             y=[collisions.unique_id_ratio_with_collision],
             mode="markers",
-            marker=dict(symbol="diamond", size=10),
+            marker=dict(symbol="diamond", size=10, color=colour),
             name="with collision index",
         )
     )
     layout(
-        figure, "Unique-ID ratio by prefix length", "prefix length (levels)", "distinct IDs / items"
+        figure,
+        "Unique-ID ratio by prefix length (assigned IDs)",
+        "prefix length (levels)",
+        "distinct IDs / items",
     )
     figure.update_yaxes(range=[0, 1.08])
     figure.update_xaxes(dtick=1)
     return figure
 
 
-def collision_histogram(group_sizes: pd.DataFrame) -> go.Figure:
+def collision_histogram(group_sizes: pd.DataFrame, colour: str = DEFAULT_COLOUR) -> go.Figure:
     """Groups of items sharing one full ID, by group size (``group_sizes`` of a CollisionReport)."""
     figure = go.Figure(
         go.Bar(
             x=group_sizes["size"].astype(str),
             y=group_sizes["groups"],
+            marker_color=colour,
             customdata=group_sizes["items"],
             hovertemplate="%{y} groups of %{x} items (%{customdata} items)<extra></extra>",
         )
@@ -139,49 +231,78 @@ def collision_histogram(group_sizes: pd.DataFrame) -> go.Figure:
     layout(
         figure, "Collision groups by size (size 1 = unique ID)", "items sharing one ID", "groups"
     )
-    figure.update_yaxes(type="log")
-    return figure
+    return log_axis(figure)
 
 
 # --- 4. residuals -----------------------------------------------------------------------------
 
 
-def residual_norms_figure(residuals, kind: str = "box", log_y: bool = False) -> go.Figure:
+def residual_norms_figure(
+    residuals,
+    kind: str = "box",
+    log_y: bool = False,
+    *,
+    colour: str = DEFAULT_COLOUR,
+    others: Mapping[str, object] | None = None,
+    colours: Mapping[str, str] | None = None,
+    name: str = "",
+) -> go.Figure:
     """Residual norm per stage (input, after level 0, ...) from a :class:`ResidualNorms` sample.
 
-    kind : "box" or "violin"; log_y : log axis (norms that shrink by orders of magnitude)."""
+    kind : "box" or "violin"; log_y : log axis (norms that shrink by orders of magnitude).
+    others : run name -> ResidualNorms of other runs to draw beside this one (run ``name``),
+    grouped per stage, each in its colour from ``colours``."""
     figure = go.Figure()
     trace = go.Violin if kind == "violin" else go.Box
-    for _, rows in residuals.sample.groupby("level", sort=True):
-        name = rows["stage"].iloc[0]
-        figure.add_trace(trace(y=rows["norm"], name=name, showlegend=False))
-    ratios = ", ".join(
-        f"L{row.level}: {row.ratio_to_input:.2f}" for row in residuals.levels.itertuples()
-    )
-    layout(
-        figure,
-        f"Residual norm after each level (mean / input mean: {ratios})",
-        "stage",
-        "residual L2 norm (latent units)",
-    )
+    runs = {name: residuals, **(others or {})}
+    colours = {name: colour, **(colours or {})}
+    overlay = len(runs) > 1
+    for run, result in runs.items():
+        sample = result.sample.sort_values("level", kind="stable")
+        figure.add_trace(
+            trace(
+                x=sample["stage"],
+                y=sample["norm"],
+                name=run or "residual norm",
+                showlegend=overlay,
+                line=dict(color=colours.get(run, DEFAULT_COLOUR)),
+                offsetgroup=run if overlay else None,
+            )
+        )
+    if overlay:
+        title = "Residual norm after each level, runs side by side (latent units of each run)"
+        figure.update_layout(boxmode="group", violinmode="group")
+    else:
+        ratios = ", ".join(
+            f"L{row.level}: {row.ratio_to_input:.2f}" for row in residuals.levels.itertuples()
+        )
+        title = f"Residual norm after each level (mean / input mean: {ratios})"
+    layout(figure, title, "stage", "residual L2 norm (latent units)")
     if log_y:
-        figure.update_yaxes(type="log")
+        log_axis(figure)
     return figure
 
 
 # --- 5. geometry ------------------------------------------------------------------------------
 
 
-def codeword_norms_figure(codewords: pd.DataFrame) -> go.Figure:
-    """Codeword norms and nearest-codeword distances per level (box plots)."""
+def codeword_norms_figure(codewords: pd.DataFrame, colour: str = DEFAULT_COLOUR) -> go.Figure:
+    """Codeword norms and nearest-codeword distances per level (box plots, the run's colour)."""
     figure = make_subplots(
         rows=1, cols=2, subplot_titles=("codeword norm", "distance to nearest codeword")
     )
     for level, rows in codewords.groupby("level"):
-        figure.add_trace(go.Box(y=rows["norm"], name=f"level {level}", showlegend=False), 1, 1)
-        figure.add_trace(
-            go.Box(y=rows["nearest_distance"], name=f"level {level}", showlegend=False), 1, 2
-        )
+        for column, index in (("norm", 1), ("nearest_distance", 2)):
+            figure.add_trace(
+                go.Box(
+                    y=rows[column],
+                    name=f"level {level}",
+                    showlegend=False,
+                    line=dict(color=colour),
+                ),
+                1,
+                index,
+            )
     figure.update_yaxes(title_text="latent units", row=1, col=1)
     return layout(figure, "Codeword geometry per level")
 
@@ -221,7 +342,7 @@ def codeword_map(codewords: pd.DataFrame, level: int | None = 0, color: str = "c
                     color=np.log10(counts + 1),
                     colorscale="Viridis",
                     size=8,
-                    colorbar=dict(title="log10(items + 1)"),
+                    colorbar=_count_colourbar(counts),
                     symbol=np.where(counts == 0, "x", "circle"),
                 ),
                 showlegend=False,
@@ -229,6 +350,18 @@ def codeword_map(codewords: pd.DataFrame, level: int | None = 0, color: str = "c
         )
     where = f"level {level}" if level is not None else "all levels (joint)"
     return layout(figure, f"UMAP of the codewords, {where}", "UMAP 1", "UMAP 2")
+
+
+def _count_colourbar(counts: np.ndarray) -> dict:
+    """A colour bar over log10(items + 1) whose ticks read as item counts: 0, 1, 10, 100."""
+    top = float(counts.max()) if len(counts) else 1.0
+    ticks = [0, 1, *[10**power for power in range(1, int(np.log10(max(top, 1))) + 2)]]
+    ticks = [tick for tick in ticks if tick <= max(top, 1) * 1.0001] or [0, 1]
+    return dict(
+        title="items",
+        tickvals=np.log10(np.asarray(ticks, dtype=float) + 1).tolist(),
+        ticktext=[f"{tick:,}" for tick in ticks],
+    )
 
 
 def _codeword_hover(rows: pd.DataFrame) -> np.ndarray:
@@ -247,51 +380,6 @@ def _codeword_hover(rows: pd.DataFrame) -> np.ndarray:
             for v in rows["top_items"]
         ]
     return texts
-
-
-def item_map(items: pd.DataFrame, color: str = "code_0", max_legend: int = 20) -> go.Figure:
-    """UMAP of the item sample with the level-0 codewords (black crosses).
-
-    color : a ``code_l`` column or "category". Categories beyond the ``max_legend`` most frequent
-    are drawn grey as "other".
-    """
-    points = items[items["kind"] == "item"]
-    figure = go.Figure()
-    labels = points[color].astype(str) if color in points else pd.Series("all", index=points.index)
-    top = labels.value_counts().index[:max_legend]
-    labels = labels.where(labels.isin(top), "other")
-    hover = points["title"].astype(str).str.slice(0, 80) if "title" in points else labels
-    for label in [*top, "other"]:
-        group = points[labels == label]
-        if group.empty:
-            continue
-        figure.add_trace(
-            go.Scatter(
-                x=group["x"],
-                y=group["y"],
-                mode="markers",
-                name=str(label)[:50],
-                marker=dict(size=5, color="lightgrey" if label == "other" else None),
-                text=hover[group.index],
-                hovertemplate="%{text}<extra></extra>",
-            )
-        )
-    codewords = items[items["kind"] == "codeword"]
-    figure.add_trace(
-        go.Scatter(
-            x=codewords["x"],
-            y=codewords["y"],
-            mode="markers",
-            name="level-0 codeword",
-            marker=dict(symbol="x", color="black", size=7),
-            text=codewords["code"],
-            hovertemplate="codeword %{text}<extra></extra>",
-        )
-    )
-    title = "UMAP of an item sample and the level-0 codewords, coloured by " + color.replace(
-        "_", " "
-    )
-    return layout(figure, title, "UMAP 1", "UMAP 2")
 
 
 # --- 7. coherence ---------------------------------------------------------------------------
@@ -313,5 +401,4 @@ def coherence_figure(coherence: pd.DataFrame) -> go.Figure:
         "share of pairs",
         barmode="group",
     )
-    figure.update_yaxes(type="log")
-    return figure
+    return log_axis(figure, percent=True)

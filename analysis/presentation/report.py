@@ -29,13 +29,9 @@ from analysis.diagnosis.diagnose import diagnose_run
 from analysis.diagnosis.results import Diagnosis
 from analysis.diagnosis.to_json import diagnosis_to_json, json_safe
 from analysis.metrics.health import SEVERITY_ORDER, HealthThresholds
+from analysis.presentation.report_comparison import comparison_blocks, report_colours
 from analysis.presentation.report_probe import probe_blocks, probe_documents
-from analysis.presentation.report_sections import (
-    Block,
-    comparison_blocks,
-    run_blocks,
-    verdict_blocks,
-)
+from analysis.presentation.report_sections import Block, run_blocks, verdict_blocks
 from rqvae.errors import InputError
 from rqvae.files import atomic_write_bytes, atomic_write_json, now_iso
 
@@ -123,8 +119,9 @@ def report_blocks(diagnoses: Sequence[Diagnosis]) -> list[Block]:
     """Verdict, comparison, then each run's diagnostics, in report order."""
     blocks = verdict_blocks(diagnoses) + comparison_blocks(diagnoses)
     blocks += probe_blocks([d.run_dir for d in diagnoses])
+    colours = report_colours(diagnoses)  # one colour per run, as on the dashboard
     for diagnosis in diagnoses:
-        blocks += run_blocks(diagnosis)
+        blocks += run_blocks(diagnosis, colours[diagnosis.name])
     return blocks
 
 

@@ -2,7 +2,8 @@
 
 :mod:`analysis.presentation.report` renders the same blocks twice: interactive (figures as
 plotly divs) for the HTML file and static (figures as SVG images) for the PDF. Order: the
-verdict of every run first, then the run comparison, then every diagnostic of every run.
+verdict of every run first, then the run comparison (:mod:`analysis.presentation.
+report_comparison`), then every diagnostic of every run.
 """
 
 from __future__ import annotations
@@ -18,18 +19,24 @@ import plotly.graph_objects as go
 from analysis.diagnosis.results import Diagnosis, Unavailable
 from analysis.metrics.health import SEVERITY_ORDER
 from analysis.metrics.taxonomy import purity_by_prefix_length
-from analysis.presentation import behaviour_figures, figures, figures_compare, taxonomy_figures
+from analysis.presentation import (
+    behaviour_figures,
+    figures,
+    figures_compare,
+    figures_items,
+    taxonomy_figures,
+)
+from analysis.presentation.columns import column, format_value
+from analysis.presentation.figures import DEFAULT_COLOUR
 from analysis.presentation.labels import (
     last_level_note,
     reconstruction_note,
     sample_note,
     sizes_label,
 )
-from analysis.reading.generations import run_generations
-from analysis.reading.run_tables import compare_runs, config_diff, final_metrics
 
 MAX_TABLE_ROWS = 20
-CURVE_METRICS = ("val_loss_total", "loss_recon", "unique_id_ratio", "perplexity_l0")
+REPORT_ITEM_POINTS = 2_000  # item-map points in the report: the HTML stays small
 
 
 @dataclass
@@ -45,11 +52,17 @@ def text(markup: str) -> Block:
 
 
 def table(frame: pd.DataFrame, max_rows: int = MAX_TABLE_ROWS, caption: str | None = None):
-    """A DataFrame as an HTML table (values escaped, floats to 4 significant digits)."""
+    """A DataFrame as an HTML table: columns under their readable labels with units
+    (:func:`analysis.presentation.columns.column`), numbers in each column's format, "–" for
+    a missing value; values escaped."""
     shown = frame.head(max_rows)
-    markup = shown.to_html(
-        index=False, border=0, classes="data", float_format=lambda v: f"{v:.4g}", na_rep="-"
+    formatted = pd.DataFrame(
+        {
+            column(name).label: [format_value(v, column(name).kind) for v in shown[name]]
+            for name in shown.columns
+        }
     )
+    markup = formatted.to_html(index=False, border=0, classes="data")
     note = (
         f"<p class='note'>first {max_rows} of {len(frame)} rows</p>"
         if len(frame) > max_rows
@@ -102,72 +115,11 @@ def verdict_blocks(diagnoses: Sequence[Diagnosis]) -> list[Block]:
     return blocks
 
 
-def comparison_blocks(diagnoses: Sequence[Diagnosis]) -> list[Block]:
-    """Training curves of every run with metrics; with several runs also the final numbers,
-    the config differences and the parallel-coordinates plot."""
-    run_dirs = [d.run_dir for d in diagnoses]
-    curves = compare_runs(run_dirs)
-    blocks: list[Block] = []
-    if len(diagnoses) > 1:
-        blocks.append(heading(2, "Run comparison", "comparison"))
-        final = final_metrics(run_dirs)
-        shown = [c for c in final.columns if c in _SUMMARY_COLUMNS or c.startswith("ids_")]
-        blocks.append(table(final[shown], caption="Final metrics per run"))
-        diff = config_diff(run_dirs)
-        blocks.append(
-            table(diff, max_rows=60, caption="Settings that differ between the runs")
-            if len(diff)
-            else text("<p>The runs have identical settings.</p>")
-        )
-        parallel = _parallel_table(final, diff)
-        if parallel is not None:
-            blocks.append(Block(figure=figures_compare.parallel_coordinates(*parallel)))
-        blocks += churn_blocks(diagnoses)
-    if len(curves):
-        blocks.append(heading(2, "Training curves", "training"))
-        epochs = curves.groupby("run")["epoch"].nunique().max()
-        window = 5 if epochs > 20 else 1
-        for metric in CURVE_METRICS:
-            if (curves["metric"] == metric).any():
-                blocks.append(
-                    Block(figure=figures_compare.training_curves(curves, metric, window=window))
-                )
-    return blocks
-
-
-_SUMMARY_COLUMNS = ("run", "kind", "state", "epochs", "val_loss_total", "loss_recon")
-
-
-def _parallel_table(final: pd.DataFrame, diff: pd.DataFrame):
-    """(table, dimensions, colour) for the parallel-coordinates plot, or None if too little."""
-    if len(final) < 2:
-        return None
-    settings = diff.set_index("key").T if len(diff) else pd.DataFrame(index=final["run"])
-    # Settings every run has and that differ; provenance (paths, sources, dates) says nothing.
-    noise = ("data.", "source.", "created", "kind", "n_items")
-    keep = [
-        c
-        for c in settings.columns
-        if not str(c).startswith(noise) and settings[c].notna().all() and settings[c].nunique() > 1
-    ]
-    settings = settings[keep]
-    merged = final.merge(
-        settings, left_on="run", right_index=True, how="left", suffixes=("", " (config)")
-    )
-    metrics = [
-        c for c in ("ids_unique_ratio", "ids_perplexity_l0", "val_loss_total") if c in merged
-    ]
-    dimensions = [*settings.columns[:6], *metrics]
-    if len(dimensions) < 2:
-        return None
-    colour = "ids_unique_ratio" if "ids_unique_ratio" in merged else None
-    return merged, dimensions, colour
-
-
 # --- one run ----------------------------------------------------------------------------------
 
 
-def run_blocks(d: Diagnosis) -> list[Block]:
+def run_blocks(d: Diagnosis, colour: str = DEFAULT_COLOUR) -> list[Block]:
+    """Every diagnostic of one run; figures in the run's ``colour``."""
     blocks = [heading(2, f"Run {d.name}", anchor_of(d)), text(_run_summary(d))]
     sections = (
         ("1. Codebook usage", _usage),
@@ -180,11 +132,26 @@ def run_blocks(d: Diagnosis) -> list[Block]:
         ("8. Euclidean against Mahalanobis assignment", _mahalanobis),
         ("9. Health verdict", _verdict),
         ("10. Embeddings and behaviour", embeddings_behaviour_blocks),
+        ("11. Concentration, prefix structure, neighbourhood and robustness", _literature),
     )
     for title, build in sections:
         blocks.append(heading(3, title))
-        blocks.extend(build(d))
+        blocks.extend(build(d, colour))
     return blocks + generation_blocks(d)
+
+
+def _literature(d: Diagnosis, colour: str = DEFAULT_COLOUR) -> list[Block]:
+    from analysis.presentation.report_literature import literature_blocks  # imports this module
+
+    return literature_blocks(d)
+
+
+def generation_blocks(d: Diagnosis) -> list[Block]:
+    """ "Catalogue growth: extend or retrain?" of a run grown by ``rqvae extend``; nothing for
+    a run never extended (:func:`analysis.presentation.report_growth.growth_blocks`)."""
+    from analysis.presentation.report_growth import growth_blocks  # imports this module
+
+    return growth_blocks(d)
 
 
 def _run_summary(d: Diagnosis) -> str:
@@ -204,16 +171,17 @@ def _run_summary(d: Diagnosis) -> str:
     return "<p>" + " &middot; ".join(parts) + "</p>"
 
 
-def _usage(d: Diagnosis) -> list[Block]:
+def _usage(d: Diagnosis, colour: str = DEFAULT_COLOUR) -> list[Block]:
     blocks = [table(d.usage.table)]
     blocks += [
-        Block(figure=figures.usage_bars(d.usage.counts[level], level))
+        Block(figure=figures.usage_bars(d.usage.counts[level], level, colour=colour))
         for level in range(d.n_levels)
     ]
-    return [*blocks, Block(figure=figures.lorenz_figure(d.usage.lorenz))]
+    lorenz = figures.lorenz_figure(d.usage.lorenz, colour=colour)
+    return [*blocks, Block(figure=lorenz)]
 
 
-def _entropy(d: Diagnosis) -> list[Block]:
+def _entropy(d: Diagnosis, colour: str = DEFAULT_COLOUR) -> list[Block]:
     e = d.entropy
     return [
         table(e.table),
@@ -226,22 +194,23 @@ def _entropy(d: Diagnosis) -> list[Block]:
     ]
 
 
-def _collisions(d: Diagnosis) -> list[Block]:
+def _collisions(d: Diagnosis, colour: str = DEFAULT_COLOUR) -> list[Block]:
     c = d.collisions
     largest = c.largest_groups.drop(columns=["rows"], errors="ignore").head(10).copy()
     # A group can hold hundreds of items: list a few, say how many more.
-    for column in ("item_ids", "titles"):
-        if column in largest:
-            largest[column] = largest[column].map(_abbreviated)
+    for name in ("item_ids", "titles"):
+        if name in largest:
+            largest[name] = largest[name].map(_abbreviated)
     return [
         text(
-            f"<p>Unique-ID ratio {c.unique_id_ratio:.4f}; {c.collision_share:.2%} of the items "
+            f"<p>Unique-ID ratio of the assigned IDs {c.unique_id_ratio:.4f}; "
+            f"{c.collision_share:.2%} of the items "
             f"share their ID; largest group {c.largest_group} items; with the collision index "
             f"{c.unique_id_ratio_with_collision:.4f}.</p>"
         ),
         table(c.prefixes),
-        Block(figure=figures.unique_ratio_figure(c)),
-        Block(figure=figures.collision_histogram(c.group_sizes)),
+        Block(figure=figures.unique_ratio_figure(c, colour)),
+        Block(figure=figures.collision_histogram(c.group_sizes, colour)),
         table(largest, max_rows=10, caption="Largest collision groups"),
         *_last_level(d),
         *_source_ids(d),
@@ -274,7 +243,7 @@ def _abbreviated(values, shown: int = 5, width: int = 70) -> str:
     return "; ".join(values[:shown]) + more
 
 
-def _residuals(d: Diagnosis) -> list[Block]:
+def _residuals(d: Diagnosis, colour: str = DEFAULT_COLOUR) -> list[Block]:
     r = d.residuals
     if isinstance(r, Unavailable):
         return [unavailable(r)]
@@ -287,16 +256,18 @@ def _residuals(d: Diagnosis) -> list[Block]:
         ),
         # Norms that shrink by orders of magnitude are only readable on a log axis.
         Block(
-            figure=figures.residual_norms_figure(r, log_y=r.levels["ratio_to_input"].min() < 0.2)
+            figure=figures.residual_norms_figure(
+                r, log_y=r.levels["ratio_to_input"].min() < 0.2, colour=colour
+            )
         ),
     ]
 
 
-def _geometry(d: Diagnosis) -> list[Block]:
+def _geometry(d: Diagnosis, colour: str = DEFAULT_COLOUR) -> list[Block]:
     g = d.geometry
     if isinstance(g, Unavailable):
         return [unavailable(g)]
-    blocks = [table(g.levels), Block(figure=figures.codeword_norms_figure(g.codewords))]
+    blocks = [table(g.levels), Block(figure=figures.codeword_norms_figure(g.codewords, colour))]
     if "umap_x" in g.codewords:
         blocks += [
             Block(figure=figures.codeword_map(g.codewords, level)) for level in range(d.n_levels)
@@ -308,24 +279,36 @@ def _geometry(d: Diagnosis) -> list[Block]:
                 Block(figure=figures.codeword_map(g.codewords, 0, color="majority_category"))
             )
     if g.items is not None:
-        color = "category" if "category" in g.items else "code_0"
-        blocks.append(Block(figure=figures.item_map(g.items, color=color)))
+        colour_by = "category" if "category" in g.items else "level-0 code"
+        item_map = figures_items.item_map_figure(
+            g.items,
+            colour_by,
+            density=g.item_density,
+            n_items=g.n_items or None,
+            density_items=g.density_items,
+            max_points=REPORT_ITEM_POINTS,
+        )
+        blocks.append(Block(figure=item_map))
     return blocks
 
 
-def _taxonomy(d: Diagnosis) -> list[Block]:
+def _taxonomy(d: Diagnosis, colour: str = DEFAULT_COLOUR) -> list[Block]:
     t = d.taxonomy
     if isinstance(t, Unavailable):
         return [unavailable(t)]
     summary = purity_by_prefix_length(t.purity)
     return [
         table(summary, caption="Items-weighted purity per prefix length and category depth"),
-        Block(figure=taxonomy_figures.taxonomy_scores_figure(t.scores)),
+        Block(
+            figure=taxonomy_figures.taxonomy_scores_figure(
+                {d.name: t.scores}, colours={d.name: colour}
+            )
+        ),
         Block(figure=taxonomy_figures.taxonomy_sunburst(t.purity, t.category_depth)),
     ]
 
 
-def _coherence(d: Diagnosis) -> list[Block]:
+def _coherence(d: Diagnosis, colour: str = DEFAULT_COLOUR) -> list[Block]:
     if isinstance(d.coherence, Unavailable):
         return [unavailable(d.coherence)]
     return [table(d.coherence), Block(figure=figures.coherence_figure(d.coherence))]
@@ -342,14 +325,16 @@ def _summary_note(m) -> str | None:
     return sample_note(int(m.summary["input_items"].min()), m.n_items) or None
 
 
-def _mahalanobis(d: Diagnosis) -> list[Block]:
+def _mahalanobis(d: Diagnosis, colour: str = DEFAULT_COLOUR) -> list[Block]:
     m = d.mahalanobis
     if isinstance(m, Unavailable):
         return [unavailable(m)]
     return [
         text(
             f"<p>{m.n_changed:,} of {m.n_items:,} items ({m.n_changed / m.n_items:.1%}) get a "
-            "different ID under the Mahalanobis assignment.</p>"
+            "different ID under the Mahalanobis assignment. Both columns are nearest-codeword "
+            "IDs (Euclidean: the quantizer's own rule); section 3 shows the assigned IDs, "
+            f"unique-ID ratio {d.collisions.unique_id_ratio:.4f}.</p>"
         ),
         table(m.summary, caption=_summary_note(m)),
         Block(figure=figures_compare.assignment_comparison_figure(m)),
@@ -358,7 +343,7 @@ def _mahalanobis(d: Diagnosis) -> list[Block]:
     ]
 
 
-def _verdict(d: Diagnosis) -> list[Block]:
+def _verdict(d: Diagnosis, colour: str = DEFAULT_COLOUR) -> list[Block]:
     if not d.findings:
         return [text("<p>No findings: every rule passed.</p>")]
     frame = pd.DataFrame([f.to_dict() for f in d.findings])
@@ -369,7 +354,7 @@ def _verdict(d: Diagnosis) -> list[Block]:
 # --- embeddings and behaviour -----------------------------------------------------------------
 
 
-def embeddings_behaviour_blocks(d: Diagnosis) -> list[Block]:
+def embeddings_behaviour_blocks(d: Diagnosis, colour: str = DEFAULT_COLOUR) -> list[Block]:
     """Input and latent geometry, behavioural alignment and popularity allocation of one run."""
     blocks: list[Block] = []
     spaces = [g for g in (d.input_geometry, d.latent_geometry) if not isinstance(g, Unavailable)]
@@ -406,91 +391,5 @@ def embeddings_behaviour_blocks(d: Diagnosis) -> list[Block]:
             table(p.levels, caption="Crowding and fan-out against popularity per prefix length"),
         ]
         if len(p.prefixes):
-            blocks.append(Block(figure=behaviour_figures.fanout_figure(p.prefixes, 1)))
-    return blocks
-
-
-def churn_blocks(diagnoses: Sequence[Diagnosis]) -> list[Block]:
-    """ID churn from the first run to each other run, with its findings."""
-    from analysis.diagnosis.churn import run_churn
-    from rqvae.errors import WorkbenchError
-
-    blocks = [heading(3, "ID churn against the first run")]
-    first = diagnoses[0]
-    for other in diagnoses[1:]:
-        try:
-            result = run_churn(first.run_dir, other.run_dir)
-        except WorkbenchError as error:
-            blocks.append(unavailable(Unavailable(f"{first.name} → {other.name}: {error}")))
-            continue
-        names = (first.name, other.name)
-        blocks.append(table(result.churn.levels, caption=f"Churn {names[0]} → {names[1]}"))
-        blocks.append(Block(figure=behaviour_figures.churn_figure(result.churn, names)))
-        if result.findings:
-            frame = pd.DataFrame([f.to_dict() for f in result.findings])
-            blocks.append(table(frame, caption=f"Findings of {names[0]} → {names[1]}"))
-    return blocks
-
-
-# --- generations (rqvae extend) -----------------------------------------------------------------
-
-GENERATION_COLUMNS = {
-    "generation": "generation",
-    "created": "added on",
-    "items": "items added",
-    "updated": "embeddings updated",
-    "recommendation": "recommendation",
-    "quantization_error_above_p95": "quantization error above originals' p95",
-    "distance_above_p95": "worst level's distance above originals' p95",
-    "colliding": "kept a collision index",
-    "filled_prefixes": "prefixes filled",
-}
-FIT_COLUMNS = {
-    "measure": "measure",
-    "reference_p50": "originals p50",
-    "reference_p95": "originals p95",
-    "new_p50": "new p50",
-    "new_p95": "new p95",
-    "share_above_reference_p95": "new items above originals' p95",
-}
-
-
-def generation_blocks(d: Diagnosis) -> list[Block]:
-    """ "Catalogue growth": the run's generations (``rqvae extend``) with how well each one's
-    new items fit, and the newest extension's "extend or retrain?"; nothing for a run never
-    extended (:mod:`analysis.reading.generations`)."""
-    generations = run_generations(d.run_dir)
-    if generations is None:
-        return []
-    latest = generations.latest
-    fit = latest.get("fit") or {}
-    blocks = [
-        heading(3, "11. Catalogue growth: extend or retrain?"),
-        text(
-            f"<p>{len(generations.table) - 1} extension(s) added "
-            f"{int(generations.table['items'].iloc[1:].sum()):,} items to the "
-            f"{int(generations.table['items'].iloc[0]):,} of the original assignment without "
-            "moving any ID (<code>rqvae extend</code>). The fit compares each extension's new "
-            "items with the original ones (share above the originals' 95th percentile: about "
-            "5% when they come from the same distribution).</p>"
-        ),
-        table(generations.table[list(GENERATION_COLUMNS)].rename(columns=GENERATION_COLUMNS)),
-    ]
-    if fit:
-        rows = generations.fit_levels
-        rows = rows[rows["generation"] == latest["generation"]][list(FIT_COLUMNS)]
-        reasons = "".join(
-            f"<li>{html.escape(check['reason'])}</li>" for check in fit.get("checks", [])
-        )
-        blocks += [
-            table(
-                rows.rename(columns=FIT_COLUMNS),
-                caption=f"Generation {latest['generation']}: new items against the originals "
-                "(latent units)",
-            ),
-            text(
-                f"<p>Recommendation for generation {latest['generation']}: "
-                f"<b>{html.escape(str(fit.get('recommendation')))}</b></p><ul>{reasons}</ul>"
-            ),
-        ]
+            blocks.append(Block(figure=behaviour_figures.fanout_figure(p.prefixes, 1, colour)))
     return blocks

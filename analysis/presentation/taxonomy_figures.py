@@ -5,10 +5,17 @@ category purity, its drill-down below one prefix, and NMI per level. Same conven
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pandas as pd
 import plotly.graph_objects as go
 
 from analysis.presentation.figures import layout
+
+# Sector labels smaller than this (pixels) are hidden rather than shrunk: a label is written
+# only where the wedge is wide enough to read it; the hover still names every wedge.
+MIN_LABEL_SIZE = 10
+DEPTH_DASHES = ("solid", "dash", "dot", "dashdot")
 
 
 def sunburst_frame(purity: pd.DataFrame, depth: int) -> pd.DataFrame:
@@ -52,7 +59,7 @@ def taxonomy_sunburst(
     frame = sunburst_frame(pd.concat([first, deeper]), depth)
     trace = go.Treemap if kind == "treemap" else go.Sunburst
     hover = [
-        f"prefix {i}<br>{v} items<br>majority: {m}<br>purity: {p:.2f}"
+        f"prefix {i}<br>{v:,} items<br>majority category: {m}<br>purity: {p:.2f}"
         for i, v, m, p in zip(
             frame["ids"], frame["values"], frame["majority"], frame["purity"].fillna(0), strict=True
         )
@@ -72,29 +79,56 @@ def taxonomy_sunburst(
                 cmin=0,
                 cmax=1,
                 colorbar=dict(title="purity"),
+                # thin borders: with hundreds of slivers, white outlines would wash out the colour
+                line=dict(width=0.3, color="white"),
             ),
             maxdepth=max_prefix_length + 1,
         )
     )
     title = f"ID prefix tree coloured by category purity (category depth {depth})"
-    return layout(figure, title, height=650)
+    layout(figure, title, height=650)
+    return figure.update_layout(uniformtext=dict(minsize=MIN_LABEL_SIZE, mode="hide"))
 
 
-def taxonomy_scores_figure(scores: pd.DataFrame, grouping: str = "prefix") -> go.Figure:
-    """NMI between codes (or prefixes) at each level and categories at each depth."""
-    rows = scores[scores["grouping"] == grouping]
+def taxonomy_scores_figure(
+    scores: pd.DataFrame | Mapping[str, pd.DataFrame],
+    grouping: str = "prefix",
+    *,
+    colours: Mapping[str, str] | None = None,
+    depths: list[int] | None = None,
+) -> go.Figure:
+    """NMI between codes (or prefixes) at each level and categories at each depth.
+
+    scores : one run's :func:`analysis.metrics.taxonomy.taxonomy_scores`, or run name ->
+    scores to overlay runs (colour = run from ``colours``, line style = category depth).
+    depths : the category depths drawn (default all). The NMI axis runs from 0: NMI is 0 for
+    IDs that say nothing about the categories.
+    """
+    runs = {"": scores} if isinstance(scores, pd.DataFrame) else dict(scores)
+    colours = colours or {}
     figure = go.Figure()
-    for depth, group in rows.groupby("depth"):
-        figure.add_trace(
-            go.Scatter(
-                x=group["level"],
-                y=group["nmi"],
-                mode="lines+markers",
-                name=f"category depth {depth}",
+    for run, table in runs.items():
+        rows = table[table["grouping"] == grouping]
+        for index, (depth, group) in enumerate(rows.groupby("depth")):
+            if depths is not None and depth not in depths:
+                continue
+            colour = colours.get(run)
+            # with run colours, the depth is the line style; without, plotly's colours
+            dash = DEPTH_DASHES[index % len(DEPTH_DASHES)]
+            line = dict(color=colour, dash=dash) if colour else {}
+            figure.add_trace(
+                go.Scatter(
+                    x=group["level"],
+                    y=group["nmi"],
+                    mode="lines+markers",
+                    name=f"{run}, category depth {depth}" if run else f"category depth {depth}",
+                    line=line,
+                )
             )
-        )
     what = "ID prefix up to the level" if grouping == "prefix" else "code at the level"
     layout(figure, f"NMI between the {what} and the categories", "level", "NMI (0-1)")
+    top = max((float(t["nmi"].max()) for t in runs.values() if len(t)), default=1.0)
+    figure.update_yaxes(range=[0, max(top * 1.1, 0.05)])
     figure.update_xaxes(dtick=1)
     return figure
 

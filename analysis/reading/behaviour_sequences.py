@@ -15,6 +15,8 @@ The result is stored flat (CSR layout), so millions of interactions cost two int
 from __future__ import annotations
 
 import json
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -113,9 +115,15 @@ def find_sequences(run: Run) -> Path | None:
     Looked for, in order: ``sequences.jsonl.gz`` / ``sequences.jsonl`` in the run folder, then
     next to the run's catalog file (how ``../shared/data`` lays datasets out), then for an
     LC-Rec catalog ``NAME.item.json`` its ``NAME.inter.json``. The dashboard uses this;
-    ``rqvae diagnose --sequences FILE`` names the file instead.
+    ``rqvae diagnose --sequences FILE`` names the file instead. A file in the run folder counts
+    only as a regular file of it (a link there is never followed; next to the catalog, the
+    user's own links are).
     """
-    candidates = [run.path / name for name in SEQUENCE_FILE_NAMES]
+    inside = [run.path / name for name in SEQUENCE_FILE_NAMES]
+    found = next((path for path in inside if _regular_in_run(path)), None)
+    if found is not None:
+        return found
+    candidates = []
     catalog = run.info.document.get("data", {}).get("catalog")
     catalog_path = catalog.get("path") if isinstance(catalog, dict) else None
     if catalog_path:
@@ -125,3 +133,10 @@ def find_sequences(run: Run) -> Path | None:
             stem = catalog_path.name.removesuffix(".item.json")
             candidates.append(catalog_path.with_name(f"{stem}.inter.json"))
     return next((path for path in candidates if path.is_file()), None)
+
+
+def _regular_in_run(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False

@@ -7,6 +7,7 @@ quantizer qualities go with downstream quality. Runs without ``probe.json`` add 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -38,9 +39,9 @@ COLUMNS = [
 def read_probe(run_dir: str | Path) -> dict | None:
     """``probe.json`` of a run, checked; None when the run has not been probed."""
     path = Path(run_dir) / PROBE_FILE
-    if not path.exists():
+    if not os.path.lexists(path):
         return None
-    document = read_json(path)
+    document = read_json(path, root=run_dir)
     models = document.get("models") if isinstance(document, dict) else None
     if not isinstance(models, dict) or not all(m in models for m in MODELS):
         raise InputError(f"{path}: expected {{'models': {{{', '.join(MODELS)}}}}}")

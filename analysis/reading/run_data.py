@@ -8,6 +8,7 @@ per object, embeddings are read on demand (:class:`rqvae.data.embeddings.Embeddi
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -54,7 +55,7 @@ class RunData:
         path = run.path / SEMANTIC_IDS_FILE
         if not path.exists():
             run.semantic_ids()  # raises the "run `rqvae assign`" message
-        table = read_code_table(path)
+        table = read_code_table(path, root=run.path)
         info = run.info
         if table.codes.shape[1] != info.levels:
             raise InputError(
@@ -100,7 +101,7 @@ class RunData:
     def last_level(self) -> dict | None:
         """How ``assign`` chose the last level (:func:`rqvae.ids.last_level.last_level_record`)."""
         try:
-            source = read_ids_source(self.run.path / SEMANTIC_IDS_FILE)
+            source = read_ids_source(self.run.path / SEMANTIC_IDS_FILE, root=self.run.path)
         except InputError:  # unreadable metadata: the IDs themselves are still fine
             return None
         return last_level_record(source)
@@ -122,11 +123,11 @@ class RunData:
         and no diagnostic needs them.
         """
         path = self.run.path / ITEMS_FILE
-        if not path.exists():
+        if not os.path.lexists(path):
             return None
-        names = parquet_columns(path)
+        names = parquet_columns(path, root=self.run.path)
         wanted = [name for name in ("item_id", "title", "categories") if name in names]
-        items = read_parquet(path, columns=wanted)
+        items = read_parquet(path, columns=wanted, root=self.run.path)
         if "item_id" not in items:
             raise InputError(f"{path}: no item_id column")
         return items
@@ -140,13 +141,13 @@ class RunData:
     def _arrow_column(self, path: Path, name: str, dictionary: bool = False):
         """Column ``name`` of the Parquet file ``path`` as pyarrow (``dictionary``: its text
         dictionary-encoded, as :func:`rqvae.files.read_arrow_table`)."""
-        column = read_arrow_table(path, [name], dictionary=dictionary).column(name)
+        column = read_arrow_table(path, [name], dictionary, root=self.run.path).column(name)
         return column if dictionary else column.combine_chunks()
 
     def _catalog_column(self, name: str, dictionary: bool = False):
         """Column ``name`` of items.parquet (catalog order) as pyarrow, or None without it."""
         path = self.run.path / ITEMS_FILE
-        if not path.exists() or name not in parquet_columns(path):
+        if not os.path.lexists(path) or name not in parquet_columns(path, root=self.run.path):
             return None
         return self._arrow_column(path, name, dictionary)
 

@@ -1,4 +1,5 @@
-"""Codebooks: how evenly each level's codes are used, dead codes marked, and the Lorenz curve."""
+"""Codebooks: how evenly each level's codes are used, dead codes marked, and the Lorenz curve;
+optionally with the other picked runs overlaid."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from analysis.presentation.labels import sizes_label
 from dashboard import widgets
 
 name, path, diagnosis = widgets.single_run_page("Codebooks")
+colours = widgets.colours()
+colour = colours.get(name, figures.DEFAULT_COLOUR)
 
 usage = diagnosis.usage.table
 entropy = diagnosis.entropy.table
@@ -37,31 +40,51 @@ for level in range(diagnosis.n_levels):
     )
     columns[4].metric("Gini", f"{used['gini']:.3f}")
 
-# --- usage bars -----------------------------------------------------------------------------------
-controls = st.columns([1, 1, 3])
+# --- usage bars, or every picked run's usage overlaid ---------------------------------------------
+controls = st.columns([1, 1, 2])
 scale = controls[0].segmented_control(
     "Items axis", ["linear", "log"], default="linear", key="codebooks_scale"
 )
 order = controls[1].segmented_control(
     "Codes", ["sorted", "by code"], default="sorted", key="codebooks_order"
 )
+with controls[2]:
+    overlay = widgets.overlay_switch("codebooks")
+others = widgets.overlay_diagnoses(name) if overlay else {}
+runs = {name: diagnosis, **others}
+if overlay:
+    widgets.run_legend(list(runs))
 chart_columns = st.columns(2)
 for level in range(diagnosis.n_levels):
     with chart_columns[level % 2]:
-        widgets.plot(
-            figures.usage_bars(
+        if overlay:
+            counts = {run: d.usage.counts[level] for run, d in runs.items() if d.n_levels > level}
+            figure = figures.usage_overlay(counts, level, colours, log_y=scale == "log")
+        else:
+            figure = figures.usage_bars(
                 diagnosis.usage.counts[level],
                 level,
                 log_y=scale == "log",
                 sort=order != "by code",
+                colour=colour,
             )
-        )
+        widgets.plot(figure)
 
-widgets.plot(figures.lorenz_figure(diagnosis.usage.lorenz))
+if overlay:
+    lorenz = figures.lorenz_figure({run: d.usage.lorenz for run, d in runs.items()}, colours)
+else:
+    lorenz = figures.lorenz_figure(diagnosis.usage.lorenz, colour=colour)
+widgets.plot(lorenz)
+st.caption(
+    "Colour is the run, the line style the level (solid: level 0, dashed: 1, dotted: 2). "
+    "A level far from the diagonal leaves many codes nearly empty; k-means initialisation "
+    "(`kmeans_init`, on by default), the dead-code reset (`dead_code_threshold` in a `--config` "
+    "TOML) or a smaller `--codebook-size` spread the items more evenly."
+)
 
 with st.expander("Tables: usage and entropy per level"):
-    st.dataframe(usage, hide_index=True, width="stretch")
-    st.dataframe(entropy, hide_index=True, width="stretch")
+    widgets.table(usage)
+    widgets.table(entropy)
     st.caption(
         f"Joint entropy of the full ID: {diagnosis.entropy.joint_entropy_nats:.3f} nats "
         f"(perplexity {diagnosis.entropy.joint_perplexity:,.1f})."

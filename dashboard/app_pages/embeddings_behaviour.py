@@ -7,10 +7,12 @@ import streamlit as st
 
 from analysis.diagnosis.results import Unavailable
 from analysis.presentation import behaviour_figures
+from analysis.presentation.figures import DEFAULT_COLOUR
 from dashboard import widgets
 from dashboard.markup import code
 
 name, path, diagnosis = widgets.single_run_page("Embeddings and behaviour")
+colour = widgets.colours().get(name, DEFAULT_COLOUR)
 
 # --- geometry of the input embeddings and of the latents ------------------------------------------
 st.subheader("Embedding geometry")
@@ -63,7 +65,7 @@ else:
     cards[1].metric("lift over random pairs", f"{first['lift_random']:.2f}x")
     cards[2].metric("lift over popularity-matched", f"{first['lift_popularity']:.2f}x")
     widgets.plot(behaviour_figures.alignment_figure(alignment.levels))
-    st.dataframe(alignment.levels, hide_index=True, width="stretch")
+    widgets.table(alignment.levels)
 
 # --- popularity allocation ------------------------------------------------------------------------
 st.subheader("Popularity allocation")
@@ -85,8 +87,8 @@ else:
         "interactions on colliding items", f"{summary['interaction_collision_share']:.1%}"
     )
     widgets.plot(behaviour_figures.popularity_groups_figure(allocation.groups))
-    st.dataframe(allocation.levels, hide_index=True, width="stretch")
+    widgets.table(allocation.levels)
     lengths = sorted(allocation.prefixes["prefix_length"].unique().tolist())
     if lengths:
         length = st.selectbox("Fan-out of prefixes of length", lengths, key="embeddings_fanout")
-        widgets.plot(behaviour_figures.fanout_figure(allocation.prefixes, length))
+        widgets.plot(behaviour_figures.fanout_figure(allocation.prefixes, length, colour))

@@ -9,7 +9,7 @@ from analysis.presentation.labels import sample_note
 from dashboard import widgets
 
 TITLES = {
-    "euclidean": "Euclidean (the model's)",
+    "euclidean": "Euclidean: the quantizer's nearest codeword",
     "mahalanobis": "Mahalanobis (Ledoit-Wolf)",
 }
 LEVEL_COLUMNS = [
@@ -29,6 +29,20 @@ st.caption(
     "Both assignments use the same latents and codebooks; Mahalanobis picks, at each level, "
     "argmin (r - c)^T S^-1 (r - c) with S the shrinkage covariance of that level's residuals."
 )
+# The Euclidean column is the nearest codeword at every level, re-assigned here; the IDs page
+# shows semantic_ids.parquet, whose last level `rqvae assign` may have moved off the nearest
+# codeword to resolve collisions. Both numbers are right and differ by design: say so.
+assigned = diagnosis.collisions.unique_id_ratio
+st.info(
+    f"Unique-ID ratios on this page are of nearest-codeword IDs. The IDs and collisions page "
+    f"shows the assigned IDs of semantic_ids.parquet: unique-ID ratio {assigned:.4f}"
+    + (
+        ", after rqvae assign's collision-aware last level moved colliding items to free codes."
+        if diagnosis.last_level and diagnosis.last_level.get("rule") == "balanced"
+        else "."
+    ),
+    icon=":material/info:",
+)
 
 # --- agreement ------------------------------------------------------------------------------------
 columns = st.columns(3)
@@ -45,7 +59,12 @@ for side, assignment in zip(sides, TITLES, strict=True):
         st.subheader(TITLES[assignment])
         numbers = summary.loc[assignment]
         cards = st.columns(3)
-        cards[0].metric("unique-ID ratio", f"{numbers['unique_id_ratio']:.4f}")
+        cards[0].metric(
+            "unique-ID ratio, nearest codeword"
+            if assignment == "euclidean"
+            else "unique-ID ratio, Mahalanobis",
+            f"{numbers['unique_id_ratio']:.4f}",
+        )
         cards[1].metric("largest group", f"{int(numbers['largest_group']):,}")
         cards[2].metric("latent MSE", f"{numbers['latent_mse']:.2e}")
         widgets.plot(
@@ -53,16 +72,15 @@ for side, assignment in zip(sides, TITLES, strict=True):
                 comparison.counts[assignment][level],
                 level,
                 title=f"{assignment}: level {level} items per code",
+                colour=figures_compare.ASSIGNMENT_COLOURS[assignment],
             ),
             key=f"mahalanobis_usage_{assignment}",
         )
         levels = comparison.levels[comparison.levels["assignment"] == assignment]
-        st.dataframe(
-            levels[[c for c in LEVEL_COLUMNS if c in levels]], hide_index=True, width="stretch"
-        )
+        widgets.table(levels[[c for c in LEVEL_COLUMNS if c in levels]])
 
 widgets.plot(figures_compare.assignment_comparison_figure(comparison))
-st.dataframe(comparison.summary, hide_index=True, width="stretch")
+widgets.table(comparison.summary)
 if "input_items" in comparison.summary and len(comparison.summary):
     note = sample_note(int(comparison.summary["input_items"].min()), comparison.n_items)
     if note:
@@ -73,7 +91,7 @@ if comparison.n_changed == 0:
     st.success("Both assignments give every item the same ID.", icon=":material/check:")
 else:
     st.caption(f"First {len(comparison.changed)} of {comparison.n_changed:,}, in item order.")
-    st.dataframe(comparison.changed, hide_index=True, width="stretch")
+    widgets.table(comparison.changed)
 
 with st.expander("Covariance per level"):
-    st.dataframe(comparison.covariance, hide_index=True, width="stretch")
+    widgets.table(comparison.covariance)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from analysis.presentation import figures_probe
+from analysis.presentation.columns import column_label
 from dashboard import data, widgets
 
 st.title("Downstream probe")
@@ -25,21 +26,31 @@ st.caption(
     "SASRec on the same user sequences, leave-last-out (last item test). Semantic-ID SASRec "
     "generates the next item's ID by beam search constrained to IDs that exist; item-ID "
     "SASRec scores every item; popularity ranks by training interactions. Recall@10 and "
-    "NDCG@10 over the full catalog. The ids_* columns are the quantizer's own qualities."
+    "NDCG@10 over the full catalog. The last two columns are the quantizer's own qualities "
+    "(of the assigned IDs)."
 )
+colours = widgets.colours()
+widgets.run_legend(list(runs))
 metric = (
     st.segmented_control(
-        "Metric", ["recall_at_10", "ndcg_at_10"], default="recall_at_10", key="probe_metric"
+        "Metric",
+        ["recall_at_10", "ndcg_at_10"],
+        default="recall_at_10",
+        format_func=column_label,
+        key="probe_metric",
     )
     or "recall_at_10"
 )
-widgets.plot(figures_probe.probe_figure(results, metric))
-st.dataframe(results, hide_index=True, width="stretch")
+widgets.plot(figures_probe.probe_figure(results, metric, colours))
+widgets.table(results, pin="run")
 if results["run"].nunique() > 1:
     quality = st.selectbox(
-        "Quantizer quality", ["ids_unique_ratio", "ids_perplexity_l0"], key="probe_quality"
+        "Quantizer quality",
+        ["ids_unique_ratio", "ids_perplexity_l0"],
+        format_func=column_label,
+        key="probe_quality",
     )
-    widgets.plot(figures_probe.quality_vs_probe_figure(results, quality))
+    widgets.plot(figures_probe.quality_vs_probe_figure(results, quality, colours))
 unprobed = [name for name in runs if name not in set(results["run"])]
 if unprobed:
     st.caption(f"Not probed: {', '.join(unprobed)}.")

@@ -1,4 +1,5 @@
-"""Residuals: how much of each item's latent is left after every level, and reconstruction."""
+"""Residuals: how much of each item's latent is left after every level, and reconstruction;
+optionally with the other picked runs side by side."""
 
 from __future__ import annotations
 
@@ -8,10 +9,17 @@ from analysis.presentation import figures
 from analysis.presentation.labels import reconstruction_note
 from dashboard import widgets
 
+SPACES = {
+    "latent": "latent: z against the sum of its codewords",
+    "input": "input: x against the decoded IDs",
+    "input_unquantized": "input: x against the decoded latent (no quantization)",
+}
+
 name, path, diagnosis = widgets.single_run_page(
     "Residuals", needs="residuals", what="Residual norms"
 )
 residuals = diagnosis.residuals
+colours = widgets.colours()
 
 st.caption(
     f"Residual r_(l+1) = r_l - codeword chosen at level l, starting from the encoder latent z; "
@@ -26,13 +34,44 @@ if note:
 reconstruction = residuals.reconstruction.set_index("space")
 columns = st.columns(len(reconstruction))
 for column, (space, row) in zip(columns, reconstruction.iterrows(), strict=True):
-    column.metric(f"{space}: MSE", f"{row['mse']:.4g}", help=f"mean cosine {row['cosine']:.4f}")
+    column.metric(
+        f"MSE, {SPACES.get(space, space)}",
+        f"{row['mse']:.4g}",
+        help=f"mean cosine {row['cosine']:.4f}",
+    )
 
 # --- norms per level ------------------------------------------------------------------------------
-kind = st.segmented_control("Plot", ["box", "violin"], default="box", key="residuals_kind") or "box"
-widgets.plot(figures.residual_norms_figure(residuals, kind=kind))
-st.dataframe(residuals.levels, hide_index=True, width="stretch")
-st.dataframe(residuals.reconstruction, hide_index=True, width="stretch")
+controls = st.columns([1, 1, 2])
+kind = (
+    controls[0].segmented_control("Plot", ["box", "violin"], default="box", key="residuals_kind")
+    or "box"
+)
+scale = controls[1].segmented_control(
+    "Norm axis", ["linear", "log"], default="linear", key="residuals_scale"
+)
+with controls[2]:
+    overlay = widgets.overlay_switch("residuals")
+others = {}
+if overlay:
+    for other, result in widgets.overlay_diagnoses(name).items():
+        if result.available("residuals"):
+            others[other] = result.residuals
+        else:
+            st.caption(f"{other}: no residual norms ({result.residuals.reason}).")
+    widgets.run_legend([name, *others])
+widgets.plot(
+    figures.residual_norms_figure(
+        residuals,
+        kind=kind,
+        log_y=scale == "log",
+        colour=colours.get(name, figures.DEFAULT_COLOUR),
+        others=others,
+        colours=colours,
+        name=name,
+    )
+)
+widgets.table(residuals.levels)
+widgets.table(residuals.reconstruction.assign(space=residuals.reconstruction["space"].map(SPACES)))
 if diagnosis.checkpoint_agreement is not None:
     st.caption(
         f"Checkpoint `{diagnosis.checkpoint.name}`: {diagnosis.checkpoint_agreement:.2%} of the "

@@ -49,10 +49,10 @@ for name, overview in overviews.items():
             "created": overview.created,
             "items": diagnosis.n_items if diagnosis else None,
             **overview.settings,
-            "epochs": (
+            "epochs": (  # text in every row: Arrow cannot mix "14/80" with the int 1
                 f"{overview.epochs_done}/{overview.epochs_total}"
                 if overview.epochs_total
-                else overview.epochs_done or None
+                else str(overview.epochs_done or "") or None
             ),
             "unique_id_ratio": diagnosis.collisions.unique_id_ratio if diagnosis else None,
             "val_loss_total": overview.final_metrics.get("val_loss_total"),
@@ -64,7 +64,9 @@ st.dataframe(
     hide_index=True,
     width="stretch",
     column_config={
-        "unique_id_ratio": st.column_config.NumberColumn("unique-ID ratio", format="%.4f"),
+        "unique_id_ratio": st.column_config.NumberColumn(
+            "unique-ID ratio, assigned IDs", format="%.4f"
+        ),
         "val_loss_total": st.column_config.NumberColumn("val loss", format="%.4g"),
         "checkpoint": st.column_config.CheckboxColumn("checkpoint"),
     },
@@ -119,7 +121,10 @@ def live_progress(name: str) -> None:
     )
     columns = st.columns(3)
     columns[0].metric("loss", f"{last.get('loss_total', float('nan')):.4g}")
-    columns[1].metric("unique-ID ratio", f"{last.get('unique_id_ratio', float('nan')):.4f}")
+    columns[1].metric(  # training measures the nearest-codeword IDs, before assign
+        "unique-ID ratio, nearest codeword",
+        f"{last.get('unique_id_ratio', float('nan')):.4f}",
+    )
     columns[2].metric("samples / s", f"{last.get('samples_per_s', float('nan')):.0f}")
 
 

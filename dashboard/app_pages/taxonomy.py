@@ -76,18 +76,11 @@ if prefix:
         f"Categories of the {int(here['items'].iloc[0]) if len(here) else 0} items under "
         f"{plain(prefix)}:"
     )
-    st.dataframe(
-        here[["category", "count", "share"]],
-        hide_index=True,
-        width="stretch",
-        column_config={"share": st.column_config.ProgressColumn("share", min_value=0, max_value=1)},
-    )
+    widgets.table(here[["category", "count", "share"]])
 if len(children):
     st.caption("Prefixes one level down, largest first:")
-    st.dataframe(
-        children[["node", "items", "labelled", "majority", "purity", "category_entropy_nats"]],
-        hide_index=True,
-        width="stretch",
+    widgets.table(
+        children[["node", "items", "labelled", "majority", "purity", "category_entropy_nats"]]
     )
 
 # --- overall agreement ----------------------------------------------------------------------------
@@ -98,5 +91,28 @@ grouping = (
     )
     or "prefix"
 )
-widgets.plot(taxonomy_scores_figure(scores, grouping=grouping))
-st.dataframe(scores[scores["grouping"] == grouping], hide_index=True, width="stretch")
+overlay = widgets.overlay_switch("taxonomy")
+colours = widgets.colours()
+runs = {name: scores}
+if overlay:
+    for other, result in widgets.overlay_diagnoses(name).items():
+        if result.available("taxonomy"):
+            runs[other] = result.taxonomy.scores
+        else:
+            st.caption(f"{other}: no taxonomy ({result.taxonomy.reason}).")
+    widgets.run_legend(list(runs))
+widgets.plot(
+    taxonomy_scores_figure(
+        runs,
+        grouping=grouping,
+        colours=colours,
+        # overlaid runs at the depth this page is on; one run at every depth
+        depths=[depth] if overlay else None,
+    )
+)
+st.caption(
+    "NMI 0: the IDs say nothing about the categories; 1: they name them exactly. Colour is the "
+    "run, the line style the category depth. Level-0 NMI that stays near 0 while later levels "
+    "rise means the first code splits the catalog along something other than its categories."
+)
+widgets.table(scores[scores["grouping"] == grouping])

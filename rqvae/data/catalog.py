@@ -73,11 +73,15 @@ class CatalogSpec:
     category_sep: str | None = None  # split a category string on this, e.g. " > "
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form, as run folders keep it in ``config.json`` (``data.catalog``)."""
+        """JSON-ready form, as run folders keep it in ``config.json`` (``data.catalog``), with
+        the file's ``sha256`` (``rqvae churn`` warns when two runs' catalogs differ)."""
+        from rqvae.files import sha256_of
+
         spec = dataclasses.asdict(self)
         spec["path"] = str(Path(self.path).resolve())
         if self.text_fields is not None:
             spec["text_fields"] = list(self.text_fields)
+        spec["sha256"] = sha256_of(self.path)
         return spec
 
 

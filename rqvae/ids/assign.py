@@ -13,7 +13,6 @@ only its own part file, and the merge (which does lock) checks they share one ch
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +39,7 @@ from rqvae.runs.extensions import (
 )
 from rqvae.runs.folder import SEMANTIC_IDS_FILE, Run
 from rqvae.runs.lock import run_lock
+from rqvae.runs.safe_paths import remove_tree
 from rqvae.runs.semantic_ids import read_code_table, write_semantic_ids
 
 ASSIGN_CHUNK = 8192  # items per encoder pass; 8,192 measured as fast as any of 2,048-65,536
@@ -162,7 +162,7 @@ def reassign_all(
 
 
 def _assign(run_dir, embeddings_path, checkpoint, last_level, reassign) -> Reassigned:
-    with run_lock(run_dir, "assign"):
+    with run_lock(run_dir, "assign", existing=True):
         path = Run(run_dir).path / SEMANTIC_IDS_FILE
         history = read_history(run_dir)
         if history.extended and not reassign:
@@ -182,7 +182,7 @@ def _assign(run_dir, embeddings_path, checkpoint, last_level, reassign) -> Reass
         churn, generation = None, None
         if previous is not None:
             churn, generation = _against(previous, job.item_ids, codes)
-        table = write_semantic_ids(path, job.item_ids, codes, source, generation)
+        table = write_semantic_ids(path, job.item_ids, codes, source, generation, root=job.run.path)
         if history.extended:
             history.reassignments.append(
                 {
@@ -248,10 +248,10 @@ def merge_ids(
     :func:`assign_run`), are computed over the whole catalog here. The parts are removed once
     the merged table is in place. Returns the table that was written.
     """
-    with run_lock(run_dir, "merge-ids"):
+    with run_lock(run_dir, "merge-ids", existing=True):
         refuse_extended(run_dir, "merge-ids")
         run = Run(run_dir)
-        item_ids, codes, source = read_parts(run.path)
+        item_ids, codes, source = read_parts(run.path, run.info.codebook_sizes)
         items = run.items()
         if items is not None and items["item_id"].astype(str).tolist() != item_ids:
             raise InputError(
@@ -272,8 +272,9 @@ def merge_ids(
             codes = job.finish(codes, source, last_level)
         else:
             source["last_level"] = "nearest"
-        table = write_semantic_ids(run.path / SEMANTIC_IDS_FILE, item_ids, codes, source=source)
-        shutil.rmtree(run.path / PARTS_DIR)
+        path = run.path / SEMANTIC_IDS_FILE
+        table = write_semantic_ids(path, item_ids, codes, source=source, root=run.path)
+        remove_tree(run.path / PARTS_DIR, run.path)
         return table
 
 
@@ -300,10 +301,10 @@ def assign_distributed(
     codes = gather_rows(job.codes(start, stop), job.n_items)
     if codes is None:
         return None
-    with run_lock(run_dir, "assign (torchrun)"):
+    with run_lock(run_dir, "assign (torchrun)", existing=True):
         path = job.run.path / SEMANTIC_IDS_FILE
         codes = job.finish(codes, source, last_level)
-        return write_semantic_ids(path, job.item_ids, codes, source=source)
+        return write_semantic_ids(path, job.item_ids, codes, source=source, root=job.run.path)
 
 
 def ids_source(quantizer: Quantizer, checkpoint: str) -> dict:
@@ -311,11 +312,12 @@ def ids_source(quantizer: Quantizer, checkpoint: str) -> dict:
     path = Path(quantizer.source) if getattr(quantizer, "source", "") else None
     if path is None or not path.is_file():
         return {"checkpoint": checkpoint, "file": None, "epoch": None, "sha256": None}
+    root = path.parent.parent  # RUN/checkpoints/<file>
     return {
         "checkpoint": checkpoint,
         "file": path.name,
-        "epoch": checkpoint_state(path).get("epoch"),
-        "sha256": sha256_of(path),
+        "epoch": checkpoint_state(path, root=root).get("epoch"),
+        "sha256": sha256_of(path, root=root),
     }
 
 

@@ -108,7 +108,7 @@ def extend_run(
     for every problem with the run or the input.
     """
     run = Run(run_dir)
-    with run_lock(run.path, "extend"):
+    with run_lock(run.path, "extend", existing=True):
         return _extend(run, Path(embeddings_path), catalog, update, checkpoint, last_level)
 
 
@@ -225,12 +225,13 @@ def _extend(run, embeddings_path, catalog, update, checkpoint, last_level) -> Ex
     committed = {**source, COMMITTED_KEY: number, ASSIGNED_THROUGH_KEY: history.assigned_through}
     append_semantic_ids(
         ids_path,
-        read_id_arrow_table(ids_path),
+        read_id_arrow_table(ids_path, root=run.path),
         new_ids,
         codes[fixed:],
         collision,
         number,
         committed,
+        root=run.path,
     )
     return ExtendResult(
         run_dir=run.path,
@@ -327,7 +328,7 @@ def _write_embeddings(run_dir: Path, number: int, incoming, rows: np.ndarray, id
     path = run_dir / generation_file(number)
     buffer = io.BytesIO()
     np.save(buffer, np.asarray(incoming.array[rows], dtype=np.float32))
-    atomic_write_bytes(path, buffer.getvalue())
+    atomic_write_bytes(path, buffer.getvalue(), root=run_dir)
     sidecar = {
         "generation": number,
         "source": str(incoming.path.resolve()),
@@ -335,7 +336,7 @@ def _write_embeddings(run_dir: Path, number: int, incoming, rows: np.ndarray, id
         "dim": incoming.dim,
         "item_ids": [str(item_id) for item_id in ids[rows]],
     }
-    atomic_write_json(sidecar_path(path), sidecar)
+    atomic_write_json(sidecar_path(path), sidecar, root=run_dir)
 
 
 def _input_record(path: Path, catalog: CatalogSpec | None, ids_from: str) -> dict:
@@ -371,7 +372,7 @@ def append_catalog(run: Run, items) -> None:
     ]
     new = pa.Table.from_arrays(columns, names=old.column_names)
     table = pa.concat_tables([old, new], promote_options="permissive")
-    atomic_write_with(path, lambda tmp: pq.write_table(table, tmp))
+    atomic_write_with(path, lambda tmp: pq.write_table(table, tmp), root=run.path)
 
 
 def replay_ids(

@@ -15,7 +15,10 @@ records the checkpoint's SHA-256 so parts from different checkpoints are never m
 
 from __future__ import annotations
 
+import os
 import re
+import stat
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,11 +26,18 @@ import numpy as np
 import pandas as pd
 
 from rqvae.errors import InputError
-from rqvae.files import atomic_write_json, atomic_write_parquet, read_json, read_parquet
+from rqvae.files import (
+    atomic_write_json,
+    atomic_write_parquet,
+    read_json,
+    read_parquet,
+    real_folder,
+)
 from rqvae.runs.semantic_ids import level_columns
 
 PARTS_DIR = "semantic_ids.parts"
 _PART_NAME = re.compile(r"part-(\d{5})-of-(\d{5})\.parquet")
+_SIDECAR_NAME = re.compile(r"part-(\d{5})-of-(\d{5})\.json")
 
 
 @dataclass(frozen=True)
@@ -74,38 +84,48 @@ def write_part(
     for level in range(codes.shape[1]):
         table[f"code_{level}"] = codes[:, level].astype(np.int64)
     path = shard.part_path(run_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_parquet(path, table)
+    atomic_write_parquet(path, table, root=run_dir)
     sidecar = {
         "shard": [shard.index, shard.count],
         "rows": [start, stop],
         "n_items": n_items,
         "checkpoint": checkpoint,
     }
-    atomic_write_json(path.with_suffix(".json"), sidecar)
+    atomic_write_json(path.with_suffix(".json"), sidecar, root=run_dir)
     return path
 
 
-def read_parts(run_dir: Path) -> tuple[list[str], np.ndarray, dict]:
+def read_parts(run_dir: Path, codebook_sizes: Sequence[int]) -> tuple[list[str], np.ndarray, dict]:
     """Item ids (n,), codes int64 (n, L) and the checkpoint record of a complete set of parts.
 
-    Raises :class:`InputError` naming the folder when parts are missing, come from different
-    shardings or checkpoints, or do not tile the catalog's rows exactly.
+    ``codebook_sizes``: ``K_l`` of the run's levels; every part must hold exactly the columns
+    ``row, item_id, code_0 .. code_{L-1}``, integer codes in ``[0, K_l)``. Raises
+    :class:`InputError` naming the folder or file when the parts folder is a link, holds a file
+    that is not a part or sidecar, when parts are missing, come from different shardings or
+    checkpoints, have malformed sidecars or columns, or do not tile the catalog's rows exactly.
+    Nothing is written or removed here.
     """
     folder = Path(run_dir) / PARTS_DIR
-    found = sorted(folder.glob("part-*.parquet")) if folder.is_dir() else []
-    if not found:
+    if not os.path.lexists(folder):
         raise InputError(f"{folder}: no parts; run `rqvae assign --run RUN --shard i/n` first")
-    counts = {int(_PART_NAME.fullmatch(path.name).group(2)) for path in found}
+    real_folder(run_dir, folder)
+    found = _part_files(folder)
+    if not any(name.endswith(".parquet") for name in found):
+        raise InputError(f"{folder}: no parts; run `rqvae assign --run RUN --shard i/n` first")
+    counts = {count for _, count in found.values()}
     if len(counts) != 1:
         raise InputError(f"{folder}: parts of different shardings ({sorted(counts)} shards)")
     count = counts.pop()
     expected = [Shard(index, count).part_path(run_dir) for index in range(count)]
-    missing = [path.name for path in expected if not path.exists()]
+    names = {name for path in expected for name in (path.name, path.with_suffix(".json").name)}
+    strays = sorted(set(found) - names)
+    if strays:
+        raise InputError(f"{folder}: {strays[0]} is not a part of a {count}-shard assignment")
+    missing = [path.name for path in expected if not os.path.lexists(path)]
     if missing:
         raise InputError(f"{folder}: {len(missing)} of {count} parts missing: {', '.join(missing)}")
 
-    sidecars = [read_json(path.with_suffix(".json")) for path in expected]
+    sidecars = [_sidecar(path, Shard(index, count), run_dir) for index, path in enumerate(expected)]
     checkpoint = sidecars[0]["checkpoint"]
     n_items = sidecars[0]["n_items"]
     for path, sidecar in zip(expected, sidecars, strict=True):
@@ -119,12 +139,75 @@ def read_parts(run_dir: Path) -> tuple[list[str], np.ndarray, dict]:
         if sidecar["n_items"] != n_items:
             raise InputError(f"{path}: written for {sidecar['n_items']} items, not {n_items}")
 
-    tables = [read_parquet(path) for path in expected]
-    for path, table in zip(expected, tables, strict=True):
-        start, stop = Shard(int(_PART_NAME.fullmatch(path.name).group(1)), count).rows(n_items)
+    columns = ["row", "item_id", *(f"code_{level}" for level in range(len(codebook_sizes)))]
+    tables = []
+    for index, path in enumerate(expected):
+        table = read_parquet(path, root=run_dir)
+        if list(table.columns) != columns:
+            raise InputError(
+                f"{path}: columns {', '.join(map(str, table.columns))}; expected "
+                f"{', '.join(columns)} (the run has {len(codebook_sizes)} levels)"
+            )
+        start, stop = Shard(index, count).rows(n_items)
         rows = table["row"].to_numpy()
         if len(rows) != stop - start or not np.array_equal(rows, np.arange(start, stop)):
             raise InputError(f"{path}: rows are not {start}..{stop - 1}; re-run that shard")
+        _check_codes(path, table, codebook_sizes)
+        tables.append(table)
     merged = pd.concat(tables, ignore_index=True)
     codes = merged[level_columns(merged.columns)].to_numpy(np.int64)
     return merged["item_id"].astype(str).tolist(), codes, checkpoint
+
+
+def _part_files(folder: Path) -> dict[str, tuple[int, int]]:
+    """Name -> (index, count) of the parts and sidecars in ``folder``; InputError for anything
+    else in it (dot files, the atomic writes' temporary files, are skipped)."""
+    parts = {}
+    for entry in sorted(os.listdir(folder)):
+        if entry.startswith("."):
+            continue
+        match = _PART_NAME.fullmatch(entry) or _SIDECAR_NAME.fullmatch(entry)
+        if match is None or not stat.S_ISREG(os.lstat(folder / entry).st_mode):
+            raise InputError(
+                f"{folder / entry}: not a part file of `rqvae assign --shard`; remove it"
+            )
+        parts[entry] = (int(match.group(1)), int(match.group(2)))
+    return parts
+
+
+def _sidecar(part: Path, shard: Shard, run_dir: Path) -> dict:
+    """The checked sidecar of ``part``: shard, rows, n_items and a checkpoint record."""
+    path = part.with_suffix(".json")
+    if not os.path.lexists(path):
+        raise InputError(f"{path}: missing; re-run shard {shard.index}/{shard.count}")
+    sidecar = read_json(path, root=run_dir)
+    n_items = sidecar.get("n_items") if isinstance(sidecar, dict) else None
+    if not _is_int(n_items) or n_items < 0:
+        raise InputError(f"{path}: expected an object with an integer n_items >= 0")
+    if sidecar.get("shard") != [shard.index, shard.count]:
+        raise InputError(f"{path}: shard is {sidecar.get('shard')!r:.40}, expected the file's own")
+    if sidecar.get("rows") != list(shard.rows(n_items)):
+        raise InputError(f"{path}: rows are {sidecar.get('rows')!r:.40}, not this shard's")
+    checkpoint = sidecar.get("checkpoint")
+    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("sha256"), str | None):
+        raise InputError(f"{path}: checkpoint must be an object with a sha256 (or null)")
+    return sidecar
+
+
+def _check_codes(path: Path, table: pd.DataFrame, codebook_sizes: Sequence[int]) -> None:
+    """Every code an integer in ``[0, K_l)`` of its level."""
+    for level, size in enumerate(codebook_sizes):
+        column = table[f"code_{level}"]
+        if not pd.api.types.is_integer_dtype(column.dtype) or column.dtype == bool:
+            raise InputError(f"{path}: code_{level} holds {column.dtype} values, not integers")
+        values = column.to_numpy()
+        bad = (values < 0) | (values >= size)
+        if bad.any():
+            raise InputError(
+                f"{path}: code_{level} = {values[bad][0]} at row {table['row'].iloc[bad.argmax()]} "
+                f"is outside the level's codebook of {size} codes (0..{size - 1})"
+            )
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

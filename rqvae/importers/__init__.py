@@ -5,7 +5,10 @@ RQ-VAE codebase's ``torch.save`` checkpoint (LC-Rec / LETTER / MiniOneRec, RQ-VA
 semantic-ids-llm, GRID). Out: a run folder of kind ``imported-ids``
 (:mod:`~rqvae.importers.import_ids`) or ``imported-checkpoint``
 (:mod:`~rqvae.importers.import_checkpoint`: a stored quantizer rebuilt from the tensors, then
-assigned like our own runs). Pickles are read only by the restricted unpickler
-(:mod:`~rqvae.importers.safe_unpickle`), which runs no code from the file; the tool's own IDs,
-when given, are kept beside ours (:mod:`~rqvae.importers.source_ids`).
+assigned like our own runs). ``torch.save`` files are read by
+:mod:`~rqvae.importers.torch_file`, which checks every storage and tensor against the file
+before allocating it, with the restricted unpickler (:mod:`~rqvae.importers.safe_unpickle`),
+which runs no code from the file and bounds its work; :mod:`~rqvae.importers.module_tree` reads
+the encoder's activation from a pickled model. The tool's own IDs, when given, are kept beside
+ours (:mod:`~rqvae.importers.source_ids`).
 """

@@ -1,8 +1,11 @@
 """``rqvae import-checkpoint``: another codebase's RQ-VAE checkpoint as a run folder.
 
-The checkpoint is read without running anything in it (:mod:`rqvae.importers.safe_unpickle`), its
-encoder and codebooks are rebuilt as a :class:`~rqvae.quantizers.stored.StoredQuantizer`
-(:mod:`rqvae.quantizers.foreign`) and kept in ``checkpoints/quantizer.{safetensors,json}``,
+The checkpoint is read with bounded memory and without running anything in it
+(:mod:`rqvae.importers.torch_file`, :mod:`rqvae.importers.safe_unpickle`), the settings its
+tensors do not hold are taken from a flag, its saved config or its pickled module tree
+(:mod:`rqvae.importers.module_tree`), its encoder and codebooks are checked and rebuilt as a
+:class:`~rqvae.quantizers.stored.StoredQuantizer` (:mod:`rqvae.quantizers.foreign`) and kept in
+``checkpoints/quantizer.{safetensors,json}``,
 and the IDs of the given embeddings (rows = catalog items, as for ``train``) are assigned with
 it. The run is of kind ``imported-checkpoint``; every diagnostic treats it like a trained run.
 
@@ -21,8 +24,10 @@ from rqvae.data.embeddings import load_embeddings
 from rqvae.errors import InputError
 from rqvae.files import atomic_write_json, atomic_write_parquet, sha256_of
 from rqvae.ids.assign import ids_source
-from rqvae.importers.safe_unpickle import load_foreign_checkpoint
+from rqvae.importers.module_tree import MODULE_TREE, activation_name, encoder_activation
+from rqvae.importers.safe_unpickle import NotLoaded, placeholder_name
 from rqvae.importers.source_ids import write_source_ids
+from rqvae.importers.torch_file import load_foreign_checkpoint
 from rqvae.quantizers import assign_codes
 from rqvae.quantizers.foreign import (
     STACK_SUFFIXES,
@@ -54,6 +59,7 @@ class ImportedCheckpoint:
     settings_from: dict
     not_loaded: list[str] = field(default_factory=list)
     unique_id_ratio: float = 0.0
+    warnings: list[str] = field(default_factory=list)  # settings the checkpoint left open
 
 
 def import_checkpoint(
@@ -71,8 +77,10 @@ def import_checkpoint(
 ) -> ImportedCheckpoint:
     """Write the run folder ``out_dir`` from ``checkpoint`` and the embeddings of the items.
 
-    Raises InputError (nothing written) for an unreadable or unknown checkpoint, embeddings
-    whose dimension is not the encoder's, a catalog of another length, or an existing run.
+    Raises InputError (nothing written) for an unreadable, malformed or unknown checkpoint
+    (non-finite or non-float weights, shapes that do not chain, a saved setting that is not
+    what it should be), embeddings whose dimension is not the encoder's, a catalog of another
+    length, or an existing run.
     """
     checkpoint, out_dir = Path(checkpoint), Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
@@ -97,17 +105,28 @@ def import_checkpoint(
 
 
 def _import(checkpoint, embeddings_path, out_dir, format, flags, catalog, ids_path, encoder):
-    if checkpoint.suffix in STACK_SUFFIXES:  # a plain stack: no pickle involved at all
+    evidence, conflict = {}, None
+    stack = checkpoint.suffix in STACK_SUFFIXES  # a plain stack: no pickle involved at all
+    if stack:
         loaded, not_loaded = None, []
         state, saved_config = read_codebook_stack(checkpoint, encoder), None
     else:
         loaded, not_loaded = load_foreign_checkpoint(checkpoint)
+        activation, conflict = encoder_activation(loaded, not_loaded)
+        if activation is not None:
+            evidence["activation"] = (activation, MODULE_TREE)
     try:
-        if loaded is not None:
+        if not stack:
             state, saved_config = split_checkpoint(loaded)
-        foreign = rebuild(state, saved_config, format, **flags)
+        foreign = rebuild(state, _plain_config(saved_config), format, evidence=evidence, **flags)
     except InputError as error:
         raise InputError(f"{checkpoint}: {error}") from None
+    # The quantizer holds float32 copies of what it uses: the file's storages (optimizer state,
+    # decoder) need not stay in memory while the embeddings are encoded.
+    del loaded, state, saved_config
+    warnings = list(foreign.warnings)
+    if conflict and foreign.settings_from.get("activation") == "default":
+        warnings.insert(0, f"{conflict}; the default was used")
     quantizer = foreign.quantizer
     embeddings = load_embeddings(embeddings_path)
     expected = quantizer.input_dim or quantizer.latent_dim
@@ -123,6 +142,7 @@ def _import(checkpoint, embeddings_path, out_dir, format, flags, catalog, ids_pa
             f"{len(items)} items; rows must be the catalog's items in order"
         )
     item_ids = items["item_id"].astype(str).tolist() if items is not None else embeddings.ids()
+    quantizer.source = str(checkpoint)  # names the file in an overflow's message
     codes = assign_codes(quantizer, embeddings.array)
 
     source = {
@@ -132,6 +152,7 @@ def _import(checkpoint, embeddings_path, out_dir, format, flags, catalog, ids_pa
         "settings": foreign.settings,
         "settings_from": foreign.settings_from,
         "not_loaded": not_loaded,
+        "warnings": warnings,
     }
     levels = len(quantizer.codebooks)
     config = config_document(
@@ -172,4 +193,22 @@ def _import(checkpoint, embeddings_path, out_dir, format, flags, catalog, ids_pa
         settings_from=foreign.settings_from,
         not_loaded=not_loaded,
         unique_id_ratio=float((table["collision"] == 0).mean()),
+        warnings=warnings,
     )
+
+
+def _plain_config(config):
+    """A saved config as a mapping the settings reader understands: a placeholder of another
+    codebase's dict class (an ``EasyDict``) contributes the items and state it was given, and
+    an activation saved as a class or module (``"activation": nn.ReLU``) becomes its name."""
+    if isinstance(config, NotLoaded):
+        plain = {}
+        for part in (config.__dict__.get("state"), config.__dict__.get("items")):
+            if isinstance(part, dict):
+                plain.update(part)
+        config = plain
+    activation = getattr(config, "get", lambda key: None)("activation")
+    name = placeholder_name(activation)
+    if name is not None and activation_name(name) is not None:
+        config = {**config, "activation": activation_name(name)}
+    return config

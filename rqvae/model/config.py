@@ -262,6 +262,8 @@ def _check_ranges(config: RunConfig, source: str) -> None:
             "must be >= 0 (0 = no semantic check)",
         ),
         ("train.patience", train.patience >= 0, "must be >= 0 (0 = never stop early)"),
+        # numpy's and torch's generators take seeds in [0, 2^32) and [0, 2^64)
+        ("train.seed", 0 <= train.seed < 2**32, "must be in [0, 2^32)"),
     ]
     for name, ok, requirement in checks:
         if not ok:

@@ -22,13 +22,14 @@ Metrics are defined in :mod:`rqvae.probe.ranking` (full catalog, no sampled nega
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
 from rqvae.data.sequences import read_sequences
-from rqvae.files import atomic_write_json, now_iso, sha256_of
+from rqvae.files import atomic_write_json, now_iso, read_json, sha256_of
 from rqvae.id_metrics import collision_index
 from rqvae.probe.data import item_popularity, split_sequences
 from rqvae.probe.ranking import K, ranking_metrics, ranks_from_scores
@@ -74,6 +75,20 @@ def run_probe(
         from rqvae.errors import InputError
 
         raise InputError(f"{sequences_path}: no user has 3 or more items known to {run.path}")
+    # A probe.json made on other sequences, or on more users, is never silently replaced.
+    path, digest = run.path / PROBE_FILE, sha256_of(sequences_path)
+    before = read_json(path, root=run.path) if os.path.lexists(path) else {}
+    before = before.get("sequences") if isinstance(before, dict) else None
+    if isinstance(before, dict) and (
+        before.get("sha256") != digest or str(before.get("users_used")) != str(counts["users_used"])
+    ):
+        from rqvae.errors import InputError
+
+        raise InputError(
+            f"{path}: made on {before.get('users_used')} users of {before.get('path')}; this "
+            f"probe would use {counts['users_used']} users of {sequences_path}; move or delete "
+            f"{PROBE_FILE} first to replace it"
+        )
     n_items = len(table.item_ids)
 
     models = {"popularity": _popularity(split, n_items)}
@@ -115,13 +130,13 @@ def run_probe(
         "k": K,
         "sequences": {
             "path": str(Path(sequences_path).resolve()),
-            "sha256": sha256_of(sequences_path),
+            "sha256": digest,
             **counts,
         },
         "settings": asdict(settings),
         "models": models,
     }
-    atomic_write_json(run.path / PROBE_FILE, result)
+    atomic_write_json(path, result, root=run.path)
     return result
 
 

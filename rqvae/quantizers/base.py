@@ -27,6 +27,12 @@ from rqvae.errors import DiagnosticUnavailable, InputError
 
 DEFAULT_CHUNK = 16_384  # items per chunk of a streaming pass
 
+
+class NonFiniteWeights(InputError):
+    """A quantizer holds NaN or inf weights, or its encoder overflows to them: unusable for
+    assigning or diagnosing (the run is refused, not one diagnostic)."""
+
+
 # (level, residual (m, D)) -> codes int64 (m,)
 ChooseCodes = Callable[[int, np.ndarray], np.ndarray]
 # (level, residual (m, D)) -> the residual that level quantizes (m, D)
@@ -346,7 +352,9 @@ def iter_residual_chain(
     encoder and the chain, ``chunk_size`` items at a time, so memory stays at one chunk.
 
     ``choose`` overrides the quantizer's own rule; ``codes`` (n, L) follows given codes.
-    Rows with NaN or inf raise InputError naming them.
+    Rows with NaN or inf raise InputError naming them; an encoder that turns finite rows into
+    NaN or inf (finite weights that overflow float32) raises :class:`NonFiniteWeights`, since
+    the nearest codeword of a NaN latent is an arbitrary code.
     """
     check_input_dim(quantizer, embeddings)
     choose = choose or quantizer.nearest
@@ -355,11 +363,25 @@ def iter_residual_chain(
         x = np.array(embeddings[start : start + chunk_size], dtype=np.float32)
         check_finite_chunk(x, start)
         z = quantizer.encode(x)  # (m, D)
+        check_finite_latents(quantizer, z, start)
         given = None if codes is None else codes[start : start + len(x)]
         chain = residual_chain(
             z, quantizer.codebooks, choose, codes=given, prepare=quantizer.prepare
         )
         yield ChainChunk(start, x, z, chain)
+
+
+def check_finite_latents(quantizer: Quantizer, z: np.ndarray, start: int) -> None:
+    """NonFiniteWeights when the encoder outputs ``z`` (rows ``start`` on) hold NaN or inf."""
+    bad = ~np.isfinite(z).all(axis=1)
+    if bad.any():
+        rows = np.flatnonzero(bad)[:5] + start
+        source = getattr(quantizer, "source", "") or "the quantizer"
+        raise NonFiniteWeights(
+            f"{source}: the encoder turns finite embeddings into NaN or inf for "
+            f"{int(bad.sum()):,} rows (rows {', '.join(map(str, rows))}, ...): its weights "
+            "overflow float32, so no code it gives means anything"
+        )
 
 
 def assign_codes(quantizer: Quantizer, embeddings, chunk_size: int = DEFAULT_CHUNK) -> np.ndarray:

@@ -10,18 +10,24 @@ from pathlib import Path
 
 import numpy as np
 
-from rqvae.errors import DiagnosticUnavailable, InputError
-from rqvae.quantizers.base import Quantizer
+from rqvae.errors import DiagnosticUnavailable
+from rqvae.quantizers.base import NonFiniteWeights, Quantizer
 from rqvae.quantizers.stored import SPEC_FILE, StoredQuantizer
 from rqvae.runs.folder import CHECKPOINT_DIR, Run
 
 NO_CHECKPOINT_IMPORTED = "no checkpoint: imported IDs carry no codewords"
 # Kinds whose quantizer is a StoredQuantizer in checkpoints/quantizer.{safetensors,json}.
 STORED_KINDS = ("imported-checkpoint", "baseline")
-
-
-class NonFiniteWeights(InputError):
-    """A checkpoint holds NaN or inf weights: unusable for assigning or diagnosing."""
+# What to do about non-finite weights, by the kind of run that holds them: only a trained run
+# was trained here, so only its message speaks of training.
+NON_FINITE_ADVICE = {
+    "trained": "the training diverged; retrain with a lower --lr or --beta",
+    "imported-checkpoint": (
+        "the imported checkpoint cannot give IDs; import one saved before its training diverged"
+    ),
+    "baseline": "the baseline cannot give IDs; build it again",
+}
+__all__ = ["NonFiniteWeights", "check_finite_weights", "load_run_quantizer"]
 
 
 def load_run_quantizer(run: Run | str | Path, which: str = "best") -> Quantizer:
@@ -39,20 +45,21 @@ def load_run_quantizer(run: Run | str | Path, which: str = "best") -> Quantizer:
         raise DiagnosticUnavailable(reason or "no codebooks: this baseline keeps none")
     if run.kind in STORED_KINDS:
         # one stored quantizer per run: there is no "best" or "last" to choose from
-        quantizer = StoredQuantizer.load(run.path / CHECKPOINT_DIR)
+        quantizer = StoredQuantizer.load(run.path / CHECKPOINT_DIR, root=run.path)
     else:
         from rqvae.quantizers.rqvae_model import RQVAEQuantizer
 
         quantizer = RQVAEQuantizer.from_run(run.path, which)
-    check_finite_weights(quantizer)
+    check_finite_weights(quantizer, NON_FINITE_ADVICE.get(run.kind, NON_FINITE_ADVICE["baseline"]))
     return quantizer
 
 
-def check_finite_weights(quantizer: Quantizer) -> None:
-    """InputError naming the checkpoint when any codeword (or network weight) is NaN or inf.
+def check_finite_weights(quantizer: Quantizer, advice: str = NON_FINITE_ADVICE["trained"]) -> None:
+    """:class:`NonFiniteWeights` naming the checkpoint when any codeword, network weight or
+    stored encoder tensor is NaN or inf; ``advice`` ends the message.
 
-    A diverged checkpoint assigns every item the same code without complaint, so it is
-    refused before anything uses it.
+    A diverged checkpoint assigns every item the same code without complaint (and a NaN
+    encoder fails deep inside a diagnostic), so it is refused before anything uses it.
     """
     bad = [
         f"level {level} codebook"
@@ -66,9 +73,12 @@ def check_finite_weights(quantizer: Quantizer) -> None:
             for name, tensor in model.state_dict().items()
             if tensor.is_floating_point() and not bool(tensor.isfinite().all())
         ]
+    stored = {**getattr(quantizer, "tensors", {})}  # a StoredQuantizer's encoder
+    for level, bias in enumerate(getattr(quantizer, "code_biases", None) or []):
+        stored[f"code_bias.{level}"] = bias
+    bad += [name for name, array in stored.items() if not np.isfinite(array).all()]
     if bad:
         source = getattr(quantizer, "source", "") or "checkpoint"
         raise NonFiniteWeights(
-            f"{source}: non-finite weights (NaN or inf) in {', '.join(bad[:5])}; the training "
-            "diverged; retrain with a lower --lr or --beta"
+            f"{source}: non-finite weights (NaN or inf) in {', '.join(bad[:5])}; {advice}"
         )

@@ -28,6 +28,7 @@ Optional tensors ``code_bias.{l}`` (float32 (K_l,)) make level l choose
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,8 @@ import numpy as np
 from safetensors import safe_open
 from safetensors.numpy import save_file
 
-from rqvae.errors import InputError
-from rqvae.files import atomic_write_json, atomic_write_with
+from rqvae.errors import InputError, printable
+from rqvae.files import atomic_write_json, atomic_write_with, check_regular_file, read_bytes
 from rqvae.quantizers.base import Quantizer, nearest_codewords
 
 FORMAT = "rqvae-stored-quantizer/1"
@@ -102,8 +103,10 @@ class StoredQuantizer(Quantizer):
 
     def encode(self, x: np.ndarray) -> np.ndarray:
         h = np.asarray(x, dtype=np.float32)
-        for index, layer in enumerate(self.encoder):
-            h = _apply(layer, index, h, self.tensors)
+        # an overflow is not warned about here: the residual chain refuses non-finite latents
+        with np.errstate(over="ignore", invalid="ignore"):
+            for index, layer in enumerate(self.encoder):
+                h = _apply(layer, index, h, self.tensors)
         return np.ascontiguousarray(h, dtype=np.float32)
 
     def nearest(self, level: int, residual: np.ndarray) -> np.ndarray:
@@ -139,14 +142,17 @@ class StoredQuantizer(Quantizer):
         atomic_write_json(Path(folder) / SPEC_FILE, spec)
 
     @classmethod
-    def load(cls, folder: Path) -> StoredQuantizer:
-        """Read a quantizer written by :meth:`save`; InputError naming the file when damaged."""
+    def load(cls, folder: Path, root: Path | None = None) -> StoredQuantizer:
+        """Read a quantizer written by :meth:`save`; InputError naming the file when damaged,
+        not a regular file, or (with ``root``, the run folder) reached through a link."""
         folder = Path(folder)
         spec_path, tensor_path = folder / SPEC_FILE, folder / TENSORS_FILE
-        if not spec_path.exists() or not tensor_path.exists():
+        if not os.path.lexists(spec_path) or not os.path.lexists(tensor_path):
             raise InputError(f"{folder}: no stored quantizer ({SPEC_FILE}, {TENSORS_FILE})")
+        spec_text = read_bytes(spec_path, root=root)
+        check_regular_file(tensor_path, root)
         try:
-            spec = json.loads(spec_path.read_text())
+            spec = json.loads(spec_text)
             with safe_open(str(tensor_path), framework="numpy") as handle:
                 tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
         except Exception as error:  # json and safetensors raise their own types for damage
@@ -188,23 +194,66 @@ def _apply(layer: dict[str, Any], index: int, h: np.ndarray, tensors: dict) -> n
 
 
 def _check_spec(quantizer: StoredQuantizer, where: str) -> None:
-    """Every layer known and every tensor it needs present, with matching widths."""
-    dims = {c.shape[1] for c in quantizer.codebooks}
+    """:func:`_check_layers` on a quantizer, the message prefixed with ``where``."""
+    try:
+        _check_layers(quantizer.codebooks, quantizer.encoder, quantizer.tensors)
+        if quantizer.code_biases is not None:
+            for level, (bias, codebook) in enumerate(
+                zip(quantizer.code_biases, quantizer.codebooks, strict=True)
+            ):
+                if bias.shape != (codebook.shape[0],):
+                    raise InputError(
+                        f"code_bias.{level} has shape {bias.shape}, expected ({codebook.shape[0]},)"
+                    )
+    except InputError as error:
+        raise InputError(f"{where}: {error}") from None
+    except ValueError:  # zip(strict=True): a bias list of another length
+        raise InputError(f"{where}: code_bias tensors for some levels only") from None
+
+
+def _check_layers(
+    codebooks: list[np.ndarray], encoder: list[dict[str, Any]], tensors: dict[str, np.ndarray]
+) -> None:
+    """InputError unless the layers chain: every codebook (K_l, D) with K_l, D >= 1 and one D;
+    every layer of a known type with its tensors; each Linear's input the width before it, its
+    bias and every BatchNorm vector that width; the encoder's output D."""
+    if not codebooks:
+        raise InputError("no codebooks")
+    for level, codebook in enumerate(codebooks):
+        if codebook.ndim != 2 or 0 in codebook.shape:
+            raise InputError(f"codebook.{level} has shape {codebook.shape}, expected (K, D)")
+    dims = {c.shape[1] for c in codebooks}
     if len(dims) != 1:
-        raise InputError(f"{where}: codebooks of different widths {sorted(dims)}")
-    for index, layer in enumerate(quantizer.encoder):
+        raise InputError(f"codebooks of different widths {sorted(dims)}")
+    width = None  # after the layers so far; None: the embeddings' own
+    for index, layer in enumerate(encoder):
         kind = layer.get("type") if isinstance(layer, dict) else None
         if kind not in LAYER_TENSORS:
-            raise InputError(f"{where}: encoder layer {index} has unknown type {kind!r}")
+            raise InputError(f"encoder layer {index} has unknown type {printable(repr(kind), 60)}")
         if kind == "activation" and layer.get("name") not in ACTIVATIONS:
             raise InputError(
-                f"{where}: activation {layer.get('name')!r} is not one of {', '.join(ACTIVATIONS)}"
+                f"activation {printable(repr(layer.get('name')), 60)} is not one of "
+                f"{', '.join(ACTIVATIONS)}"
             )
-        missing = [
-            n for n in LAYER_TENSORS[kind] if f"encoder.{index}.{n}" not in quantizer.tensors
-        ]
+        name = f"encoder.{index}."
+        missing = [n for n in LAYER_TENSORS[kind] if name + n not in tensors]
         if missing:
-            raise InputError(f"{where}: encoder layer {index} ({kind}) lacks {missing}")
+            raise InputError(f"encoder layer {index} ({kind}) lacks {missing}")
+        if kind == "linear":
+            weight = tensors[name + "weight"]
+            if weight.ndim != 2 or 0 in weight.shape:
+                raise InputError(f"{name}weight has shape {weight.shape}, expected (out, in)")
+            if width is not None and weight.shape[1] != width:
+                raise InputError(
+                    f"{name}weight takes {weight.shape[1]} inputs, the layer before gives {width}"
+                )
+            width = weight.shape[0]
+        vectors = ["bias"] if kind == "linear" else list(LAYER_TENSORS[kind])
+        for vector in (name + n for n in vectors if name + n in tensors):
+            if width is None or tensors[vector].shape != (width,):
+                raise InputError(f"{vector} has shape {tensors[vector].shape}, expected ({width},)")
+    if width is not None and width not in dims:
+        raise InputError(f"the encoder gives {width} dimensions, the codebooks have {dims.pop()}")
 
 
 def _unit_rows(x: np.ndarray) -> np.ndarray:

@@ -18,6 +18,7 @@ Nothing is ever unpickled: safetensors and JSON only.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from safetensors.torch import save_file
 
 from rqvae.model.config import config_from_dict
 from rqvae.errors import DiagnosticUnavailable, InputError
-from rqvae.files import atomic_write_json, atomic_write_with, read_json
+from rqvae.files import atomic_write_json, atomic_write_with, check_regular_file, read_json
 from rqvae.model.network import RQVAE
 from rqvae.runs.folder import CHECKPOINT_DIR, CONFIG_FILE, Run
 
@@ -55,8 +56,10 @@ def save_checkpoint(
     optimizer: torch.optim.Optimizer | None,
     state: dict[str, Any],
     rng_states: dict[str, torch.Tensor] | None = None,
+    root: Path | None = None,
 ) -> None:
-    """Write weights, optimizer state, RNG states and ``state`` to ``path`` atomically."""
+    """Write weights, optimizer state, RNG states and ``state`` to ``path`` atomically
+    (``root``: the run folder, whose folders down to ``path`` must be real ones)."""
     tensors = {f"model.{k}": v.detach().contiguous().clone() for k, v in model.state_dict().items()}
     metadata = {"state": json.dumps(state)}
     if optimizer is not None:
@@ -69,15 +72,17 @@ def save_checkpoint(
         metadata["optimizer_groups"] = json.dumps(saved["param_groups"])
     for name, value in (rng_states or {}).items():
         tensors[f"rng.{name}"] = value.contiguous().clone()
-    atomic_write_with(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
-    atomic_write_json(Path(path).with_suffix(".json"), state)
+    atomic_write_with(path, lambda tmp: save_file(tensors, tmp, metadata=metadata), root=root)
+    atomic_write_json(Path(path).with_suffix(".json"), state, root=root)
 
 
-def load_checkpoint(path: Path) -> Checkpoint:
-    """Read a checkpoint file; :class:`InputError` if it is missing, corrupt or truncated."""
+def load_checkpoint(path: Path, root: Path | None = None) -> Checkpoint:
+    """Read a checkpoint file; :class:`InputError` if it is missing, corrupt or truncated, not
+    a regular file, or (with ``root``, its run folder) reached through a link."""
     path = Path(path)
-    if not path.is_file():
+    if not os.path.lexists(path):
         raise InputError(f"{path}: checkpoint not found")
+    check_regular_file(path, root)
     try:
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
@@ -151,16 +156,17 @@ def load_model(run_dir: str | Path, checkpoint: str | Path = "best") -> RQVAE:
     )
     config = config_from_dict(run.config, source=str(run.path / CONFIG_FILE))
     model = RQVAE(config.model)
-    load_weights(model, load_checkpoint(path))
+    load_weights(model, load_checkpoint(path, root=run.path))
     return model.eval()
 
 
-def checkpoint_state(path: str | Path) -> dict:
-    """The readable state copy ``<name>.json`` next to a checkpoint file ({} when absent)."""
+def checkpoint_state(path: str | Path, root: str | Path | None = None) -> dict:
+    """The readable state copy ``<name>.json`` next to a checkpoint file ({} when absent);
+    ``root``: the run folder (see :func:`rqvae.files.open_regular`)."""
     state_path = Path(path).with_suffix(".json")
-    if not state_path.is_file():
+    if not os.path.lexists(state_path):
         return {}
-    state = read_json(state_path)
+    state = read_json(state_path, root=root)
     return state if isinstance(state, dict) else {}
 
 
@@ -172,7 +178,7 @@ def best_warning(run_dir: str | Path) -> str | None:
     ``best`` is merely the highest-ranked of the rest.
     """
     path = checkpoint_path(run_dir, "best")
-    record = checkpoint_state(path).get("best") or {}
+    record = checkpoint_state(path, root=run_dir).get("best") or {}
     rank = record.get("rank")
     if not isinstance(rank, list) or not rank or rank[0]:
         return None

@@ -126,14 +126,14 @@ def read_history(run_dir: str | Path, n_items: int | None = None) -> History:
     """
     run_dir = Path(run_dir)
     ids_path, path = run_dir / SEMANTIC_IDS_FILE, run_dir / EXTENSIONS_FILE
-    source = read_ids_source(ids_path) if ids_path.exists() else None
+    source = read_ids_source(ids_path, root=run_dir) if ids_path.exists() else None
     committed = _count((source or {}).get(COMMITTED_KEY, 0), ids_path, COMMITTED_KEY)
     through = _count((source or {}).get(ASSIGNED_THROUGH_KEY, 0), ids_path, ASSIGNED_THROUGH_KEY)
     if not path.exists():
         if committed:
             raise InputError(f"{path}: missing, but {ids_path} holds {committed} extension(s)")
         return History(base_items=n_items or 0, base_catalog_items=None)
-    document = read_json(path)
+    document = read_json(path, root=run_dir)
     if not isinstance(document, dict) or document.get("schema") != SCHEMA:
         raise InputError(f"{path}: expected a JSON object with schema {SCHEMA!r}")
     base = document.get("base")
@@ -173,7 +173,7 @@ def read_history(run_dir: str | Path, n_items: int | None = None) -> History:
 
 def write_history(run_dir: str | Path, history: History) -> None:
     """Write ``history`` as ``RUN/extensions.json`` (atomically)."""
-    atomic_write_json(Path(run_dir) / EXTENSIONS_FILE, history.document())
+    atomic_write_json(Path(run_dir) / EXTENSIONS_FILE, history.document(), root=run_dir)
 
 
 def _generation(record, number: int, path: Path) -> Generation:

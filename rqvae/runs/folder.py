@@ -46,11 +46,14 @@ import pandas as pd
 
 from rqvae.errors import InputError
 from rqvae.files import (
+    JSON_MAX_BYTES,
     atomic_write_json,
     current_umask,
     now_iso,
+    read_bytes,
     read_json,
     read_parquet,
+    real_folder,
     sha256_of,
 )
 
@@ -139,6 +142,8 @@ def write_run_files(out_dir: Path, write: Callable[[Path], None]) -> Path:
     needs config.json) only once it is whole; ``out_dir`` itself may already exist because
     the writer holds its lock. Nothing is left behind when ``write`` fails.
     """
+    from rqvae.runs.safe_paths import move_into  # it imports this module
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
@@ -146,7 +151,7 @@ def write_run_files(out_dir: Path, write: Callable[[Path], None]) -> Path:
         staging.chmod(0o777 & ~current_umask())  # mkdtemp makes it private; a run is not
         write(staging)
         for entry in sorted(staging.iterdir(), key=lambda path: path.name == CONFIG_FILE):
-            os.replace(entry, out_dir / entry.name)
+            move_into(entry, out_dir, entry.name)
         staging.rmdir()
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -272,7 +277,7 @@ def set_status(run_dir: Path, state: str, **fields: Any) -> None:
     ``error`` is kept only while the state is "failed".
     """
     path = Path(run_dir) / STATUS_FILE
-    status = read_json(path) if path.exists() else {}
+    status = read_json(path, root=run_dir) if os.path.lexists(path) else {}
     if not isinstance(status, dict):
         status = {}
     status.update(state=state, updated=now_iso())
@@ -283,7 +288,7 @@ def set_status(run_dir: Path, state: str, **fields: Any) -> None:
             status[key] = value
     if state != "failed":
         status.pop("error", None)
-    atomic_write_json(path, status)
+    atomic_write_json(path, status, root=run_dir)
 
 
 # --- reading a run ----------------------------------------------------------------------------
@@ -292,14 +297,17 @@ def set_status(run_dir: Path, state: str, **fields: Any) -> None:
 class Run:
     """Read-only view of a run folder. Cheap to create; every accessor reads from disk.
 
-    Reading while the run trains is safe: all files are replaced atomically.
+    Reading while the run trains is safe: all files are replaced atomically. Every file is
+    read with the run folder as ``root`` (:func:`rqvae.files.open_regular`): a link, FIFO or
+    device in a run is an InputError naming it, and JSON files are capped at
+    :data:`rqvae.files.JSON_MAX_BYTES`.
     """
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
         if not self.path.is_dir():
             raise InputError(f"{self.path}: not a run folder (folder does not exist)")
-        if not (self.path / CONFIG_FILE).exists():
+        if not os.path.lexists(self.path / CONFIG_FILE):
             raise InputError(f"{self.path}: not a run folder ({CONFIG_FILE} is missing)")
 
     def __repr__(self) -> str:
@@ -313,7 +321,7 @@ class Run:
     def info(self) -> RunInfo:
         """``config.json``, migrated to schema 2 and checked."""
         path = self.path / CONFIG_FILE
-        return run_info(read_json(path), path)
+        return run_info(read_json(path, root=self.path), path)
 
     @property
     def config(self) -> dict:
@@ -332,9 +340,9 @@ class Run:
     def status(self) -> dict:
         """Contents of ``status.json``; ``{"state": "unknown"}`` if it is absent."""
         path = self.path / STATUS_FILE
-        if not path.exists():
+        if not os.path.lexists(path):
             return {"state": "unknown"}
-        status = read_json(path)
+        status = read_json(path, root=self.path)
         if not isinstance(status, dict):
             raise InputError(f"{path}: expected a JSON object, found {type(status).__name__}")
         state = status.get("state")
@@ -351,10 +359,13 @@ class Run:
         A last line cut short by a concurrent writer is ignored rather than raised.
         """
         path = self.path / METRICS_FILE
-        if not path.exists():
+        if not os.path.lexists(path):
             return pd.DataFrame()
         rows = []
-        lines = path.read_text().splitlines()
+        try:
+            lines = read_bytes(path, self.path, JSON_MAX_BYTES).decode().splitlines()
+        except UnicodeDecodeError:
+            raise InputError(f"{path}: not UTF-8 text") from None
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
@@ -377,19 +388,22 @@ class Run:
     def items(self) -> pd.DataFrame | None:
         """Normalised catalog (``item_id, title, text, categories, raw``), or None if absent."""
         path = self.path / ITEMS_FILE
-        return read_parquet(path) if path.exists() else None
+        return read_parquet(path, root=self.path) if os.path.lexists(path) else None
 
     def semantic_ids(self) -> pd.DataFrame:
         """``semantic_ids.parquet``: ``item_id, code_0..code_{L-1}, collision, sid``."""
         path = self.path / SEMANTIC_IDS_FILE
-        if not path.exists():
+        if not os.path.lexists(path):
             raise InputError(f"{path}: no semantic IDs yet (run `rqvae assign --run {self.path}`)")
-        return read_parquet(path)
+        return read_parquet(path, root=self.path)
 
-    def cache_dir(self) -> Path:
-        path = self.path / CACHE_DIR
-        path.mkdir(exist_ok=True)
-        return path
+    def cache_dir(self) -> Path | None:
+        """``RUN/cache``, made if missing; None when it cannot be used: a link (to anywhere),
+        a file in its place, or a read-only run folder. Analysis then simply does not cache."""
+        try:
+            return real_folder(self.path, self.path / CACHE_DIR, create=True)
+        except (InputError, OSError):
+            return None
 
 
 def list_runs(root: str | Path) -> list[Path]:
@@ -397,9 +411,10 @@ def list_runs(root: str | Path) -> list[Path]:
     root = Path(root)
     if not root.is_dir():
         return []
-    # Dot-folders are staging areas of unfinished imports or writes, never runs.
+    # Dot-folders are staging areas of unfinished imports or writes, never runs. A config.json
+    # that is a link still makes a run (a broken one: readers refuse the link and say so).
     return sorted(
         p
         for p in root.iterdir()
-        if p.is_dir() and not p.name.startswith(".") and (p / CONFIG_FILE).exists()
+        if p.is_dir() and not p.name.startswith(".") and os.path.lexists(p / CONFIG_FILE)
     )

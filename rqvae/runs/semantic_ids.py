@@ -115,23 +115,30 @@ def sid_strings(codes: np.ndarray) -> np.ndarray:
 
 
 def write_semantic_ids(
-    path: Path, item_ids, codes: np.ndarray, source: dict | None = None, generation=None
+    path: Path,
+    item_ids,
+    codes: np.ndarray,
+    source: dict | None = None,
+    generation=None,
+    root: Path | None = None,
 ) -> pd.DataFrame:
     """Build :func:`semantic_id_table` and write it to ``path`` atomically; returns it.
 
     ``source`` (JSON-able) records where the codes came from, in the Parquet metadata key
     :data:`IDS_SOURCE_KEY`; ``rqvae assign`` stores the checkpoint there
     (``{"checkpoint", "file", "epoch", "sha256"}``) so a diagnosis can tell stale IDs.
+    ``root``: the run folder (:func:`rqvae.files.atomic_write_with`).
     """
     table = semantic_id_table(item_ids, codes, generation)
     metadata = {IDS_SOURCE_KEY: json.dumps(source, allow_nan=False)} if source else None
-    atomic_write_parquet(path, table, metadata=metadata)
+    atomic_write_parquet(path, table, metadata=metadata, root=root)
     return table
 
 
-def read_id_arrow_table(path: Path):
-    """Every column of a ``semantic_ids.parquet`` as a pyarrow Table, strings untouched."""
-    return read_arrow_table(path, parquet_columns(path))
+def read_id_arrow_table(path: Path, root: Path | None = None):
+    """Every column of a ``semantic_ids.parquet`` as a pyarrow Table, strings untouched
+    (``root``: the run folder, see :func:`rqvae.files.open_regular`)."""
+    return read_arrow_table(path, parquet_columns(path, root=root), root=root)
 
 
 def append_semantic_ids(
@@ -142,6 +149,7 @@ def append_semantic_ids(
     collision: np.ndarray,
     generation: int,
     source: dict,
+    root: Path | None = None,
 ):
     """Write ``previous`` (the table's rows as read, a pyarrow Table) followed by new rows, and
     return the pyarrow Table written. Atomic, like every write here.
@@ -151,7 +159,7 @@ def append_semantic_ids(
     ``generation`` column gets it, all 0). New rows: ``item_ids`` (m,), ``codes`` int (m, L),
     their ``collision`` indices (m,) counted over the whole table, and ``generation``.
     ``source`` replaces the ``rqvae.ids_source`` metadata; pandas' own metadata, which lists
-    the old columns, is dropped.
+    the old columns, is dropped. ``root``: the run folder (:func:`rqvae.files.atomic_write_with`).
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -178,13 +186,13 @@ def append_semantic_ids(
     table = table.replace_schema_metadata(
         {IDS_SOURCE_KEY.encode(): json.dumps(source, allow_nan=False).encode()}
     )
-    atomic_write_with(path, lambda tmp: pq.write_table(table, tmp))
+    atomic_write_with(path, lambda tmp: pq.write_table(table, tmp), root=root)
     return table
 
 
-def read_ids_source(path: Path) -> dict | None:
+def read_ids_source(path: Path, root: Path | None = None) -> dict | None:
     """The ``source`` a table was written with (see :func:`write_semantic_ids`), or None."""
-    text = parquet_metadata(path, IDS_SOURCE_KEY)
+    text = parquet_metadata(path, IDS_SOURCE_KEY, root=root)
     if text is None:
         return None
     try:
@@ -230,20 +238,21 @@ def python_ids(column) -> np.ndarray:
     return column.to_pandas().astype(str).to_numpy(dtype=object)
 
 
-def read_code_table(path: Path) -> CodeTable:
+def read_code_table(path: Path, root: Path | None = None) -> CodeTable:
     """Read the ids, codes and collision column (not the ``sid`` strings: at a million items
     they cost time and nothing needs them); InputError for a missing or malformed table.
 
     Read with pyarrow one column at a time, each code column straight into the one int64
-    matrix: no DataFrame of Python objects, and never every column decoded at once."""
-    names = parquet_columns(path)
+    matrix: no DataFrame of Python objects, and never every column decoded at once.
+    ``root``: the run folder (see :func:`rqvae.files.open_regular`)."""
+    names = parquet_columns(path, root=root)
     columns = level_columns(names)
     if not columns or "item_id" not in names:
         raise InputError(f"{path}: expected columns item_id, code_0, code_1, ...")
-    item_ids = read_arrow_table(path, ["item_id"]).column("item_id").combine_chunks()
+    item_ids = read_arrow_table(path, ["item_id"], root=root).column("item_id").combine_chunks()
     levels = []
     for name in columns:
-        column = read_arrow_table(path, [name]).column(name)
+        column = read_arrow_table(path, [name], root=root).column(name)
         values = _numbers(column)
         if column.null_count or values.dtype.kind == "f" and np.isnan(values).any():
             raise InputError(f"{path}: some items have missing codes")
@@ -253,14 +262,14 @@ def read_code_table(path: Path) -> CodeTable:
     del levels
     collision = None
     if "collision" in names:
-        column = read_arrow_table(path, ["collision"]).column("collision")
+        column = read_arrow_table(path, ["collision"], root=root).column("collision")
         values = _numbers(column)
         if column.null_count or values.dtype.kind == "f" and np.isnan(values).any():
             raise InputError(f"{path}: some items have no collision index")
         collision = values.astype(np.int64)
     generation = None
     if GENERATION_COLUMN in names:
-        column = read_arrow_table(path, [GENERATION_COLUMN]).column(GENERATION_COLUMN)
+        column = read_arrow_table(path, [GENERATION_COLUMN], root=root).column(GENERATION_COLUMN)
         values = _numbers(column)
         if column.null_count or values.dtype.kind == "f" and np.isnan(values).any():
             raise InputError(f"{path}: some items have no generation")

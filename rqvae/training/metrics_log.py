@@ -8,10 +8,11 @@ it redoes.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
-from rqvae.files import append_jsonl, atomic_write_bytes
+from rqvae.files import append_jsonl, atomic_write_bytes, read_bytes
 from rqvae.model.config import TrainConfig
 from rqvae.runs.folder import METRICS_FILE
 from rqvae.training.best_rule import BestRule
@@ -37,22 +38,24 @@ class Metrics:
     """``metrics.jsonl`` writer, and the rule that ranks epochs for the ``best`` checkpoint."""
 
     def __init__(self, out_dir: Path, train: TrainConfig):
-        self.path = out_dir / METRICS_FILE
+        self.out_dir = Path(out_dir)
+        self.path = self.out_dir / METRICS_FILE
         self.train = train
 
     def append(self, record: dict[str, Any]) -> None:
-        append_jsonl(self.path, record)
+        append_jsonl(self.path, record, root=self.out_dir)
 
     def truncate_after(self, epoch: int) -> None:
         """Drop the lines of epochs after ``epoch``: a resume redoes them."""
-        if not self.path.exists():
+        if not os.path.lexists(self.path):
             return
         kept = [
             line
-            for line in self.path.read_text().splitlines()
+            for line in read_bytes(self.path, root=self.out_dir).decode().splitlines()
             if line.strip() and _epoch_of(line) is not None and _epoch_of(line) <= epoch
         ]
-        atomic_write_bytes(self.path, "".join(line + "\n" for line in kept).encode())
+        text = "".join(line + "\n" for line in kept)
+        atomic_write_bytes(self.path, text.encode(), root=self.out_dir)
 
     def rank(self, record: dict[str, Any]) -> tuple[int, float, float]:
         """Sort key of an epoch by the best rule (:class:`rqvae.training.best_rule.BestRule`)."""

@@ -7,6 +7,7 @@ the schema of :mod:`rqvae.runs.folder`, and ``items.parquet``).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -66,9 +67,10 @@ def read_previous_run(out_dir: Path, config: RunConfig, embeddings: EmbeddingsFi
 
     Raises InputError when there is no checkpoint to continue from.
     """
-    if not (out_dir / CONFIG_FILE).exists():
+    if not os.path.lexists(out_dir / CONFIG_FILE):
         raise InputError(f"{out_dir}: nothing to resume (no {CONFIG_FILE}); drop --resume")
-    saved = run_info(read_json(out_dir / CONFIG_FILE), out_dir / CONFIG_FILE).document
+    saved = run_info(read_json(out_dir / CONFIG_FILE, root=out_dir), out_dir / CONFIG_FILE)
+    saved = saved.document
     saved_dim = saved.get("model", {}).get("input_dim")
     if saved_dim != embeddings.dim:
         raise InputError(
@@ -92,7 +94,7 @@ def read_previous_run(out_dir: Path, config: RunConfig, embeddings: EmbeddingsFi
             f"{path}: no checkpoint to resume from (the run stopped before its first "
             f"checkpoint, or the file was removed); train into a new --out folder instead"
         )
-    previous = load_checkpoint(path)
+    previous = load_checkpoint(path, root=out_dir)
     if previous.optimizer_state is None or "shuffle" not in previous.rng_states:
         raise InputError(f"{path}: not a resumable checkpoint (no optimizer or RNG state)")
     return previous
@@ -142,6 +144,6 @@ def prepare_run_folder(
         **config_to_dict(config),
     )
     out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(out_dir / CONFIG_FILE, document)
+    atomic_write_json(out_dir / CONFIG_FILE, document, root=out_dir)
     if items is not None:
-        atomic_write_parquet(out_dir / ITEMS_FILE, items)
+        atomic_write_parquet(out_dir / ITEMS_FILE, items, root=out_dir)

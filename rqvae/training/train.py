@@ -33,6 +33,7 @@ from tqdm import tqdm
 
 from rqvae.data.embeddings import EmbeddingsFile, load_embeddings
 from rqvae.errors import TrainingDiverged
+from rqvae.files import real_folder
 from rqvae.id_metrics import code_counts, perplexities, unique_id_ratio, used_fractions
 from rqvae.model.config import RunConfig, TrainConfig
 from rqvae.model.network import RQVAE, RQVAEOutput
@@ -181,7 +182,9 @@ def _fit(
 
     board = progress = None
     if main_rank:
-        board = SummaryWriter(str(out_dir / TENSORBOARD_DIR), purge_step=state["epoch"] + 1)
+        # TensorBoard writes by path: RUN/tb must be a real folder of the run, never a link
+        tensorboard = real_folder(out_dir, out_dir / TENSORBOARD_DIR, create=True)
+        board = SummaryWriter(str(tensorboard), purge_step=state["epoch"] + 1)
         progress = tqdm(
             total=train_config.epochs,
             initial=state["epoch"],
@@ -240,14 +243,14 @@ def _fit(
             rank = rule.rank(record)
             if state["best"] is None or rank > tuple(state["best"]["rank"]):
                 state["best"] = {"epoch": epoch, "rank": list(rank)}
-                save_checkpoint(checkpoint_path(out_dir, "best"), model, None, dict(state))
+                best = checkpoint_path(out_dir, "best")
+                save_checkpoint(best, model, None, dict(state), root=out_dir)
             state["stop_reason"] = rule.stop_reason(epoch, state["best"])
             final = epoch == train_config.epochs or state["stop_reason"] is not None
             if epoch % train_config.checkpoint_every == 0 or final:
                 rng = {"torch": torch.get_rng_state(), "shuffle": shuffle.get_state()}
-                save_checkpoint(
-                    checkpoint_path(out_dir, "last"), model, optimizer, dict(state), rng
-                )
+                last = checkpoint_path(out_dir, "last")
+                save_checkpoint(last, model, optimizer, dict(state), rng, root=out_dir)
             set_status(out_dir, "training", epoch=epoch, epochs=train_config.epochs)
             progress.update(1)
             progress.set_postfix(

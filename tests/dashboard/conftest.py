@@ -7,6 +7,8 @@ The gallery root holds every kind of run the dashboard must handle::
                        test session holds its writer lock, as a live trainer would)
     letter             LETTER's published IDs, imported with catalog and embeddings (no checkpoint)
     mql4grec           MQL4GRec's IDs, every item on one first-level code (collapsed)
+    rq-kmeans          the rq-kmeans baseline on the same 1,000 items (stored codebooks, one
+                       metrics.jsonl line, no losses)
     broken-config      a run whose config.json is not JSON
     broken-ids         a run whose semantic_ids.parquet is cut in half
 
@@ -58,6 +60,15 @@ def _import(scientific_dir: Path, method: str, out: Path) -> Path:
     )
 
 
+def _baseline(slice_files: dict[str, Path], out: Path) -> Path:
+    from rqvae.baselines import BaselineSettings, train_baseline
+    from rqvae.data.catalog import CatalogSpec
+
+    settings = BaselineSettings(method="rq-kmeans", levels=3, codebook_size=32, seed=0)
+    catalog = CatalogSpec(slice_files["catalog"], format="lcrec")
+    return train_baseline(settings, out, slice_files["embeddings"], catalog)
+
+
 def _train(slice_files: dict[str, Path], out: Path) -> Path:
     from rqvae.data.catalog import CatalogSpec
     from rqvae.ids.assign import assign_run
@@ -80,6 +91,7 @@ def gallery_root(tmp_path_factory, scientific_dir: Path, scientific_slice) -> It
     trained = _train(scientific_slice, root / "trained")
     _import(scientific_dir, "letter_native", root / "letter")
     _import(scientific_dir, "mql4grec", root / "mql4grec")
+    _baseline(scientific_slice, root / "rq-kmeans")
 
     live = root / "live"
     shutil.copytree(trained, live)

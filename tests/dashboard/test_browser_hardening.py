@@ -36,6 +36,8 @@ from tests.dashboard.test_browser import assert_no_exception
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 N_ITEMS = 64
+DIRECTIVE = ":red[alert]"
+URL_QUERY = "https://example.invalid/a_b_ ~x"  # escapes inside an autolink would show
 
 
 class Listener(http.server.ThreadingHTTPServer):
@@ -82,7 +84,8 @@ def hostile_runs(root: Path, url: str) -> str:
         "item_id,code_0,code_1\n"
         + "".join(f"i{item},{item % 4},{item % 5}\n" for item in range(N_ITEMS))
     )
-    name = f"x ![n](http:{url[7:]}) `tick"  # a folder name cannot hold "//"
+    # a folder name cannot hold "//"; ":red[...]" is Streamlit's colour directive (issue 19)
+    name = f"x ![n](http:{url[7:]}) `tick {DIRECTIVE}"
     spec = CatalogSpec(
         catalog,
         format="generic",
@@ -134,6 +137,7 @@ def test_no_page_fetches_what_user_strings_point_at(tmp_path):
             page.goto(app_url)
             wait_for_page(page, "Runs")  # the hostile run is the only run: picked by default
             assert_no_exception(page, "Runs")
+            assert DIRECTIVE in page.locator("h3").first.inner_text()  # shown as typed
             for link, heading in (
                 ("Codebooks", "Codebooks"),
                 ("IDs and collisions", "IDs and collisions"),
@@ -145,10 +149,12 @@ def test_no_page_fetches_what_user_strings_point_at(tmp_path):
                 assert_no_exception(page, link)
                 if link == "IDs and collisions":
                     box = page.get_by_label("ID or title", exact=True)
-                    for query in (f"![q]({listener.url}/query.png)", "t1 ![t]"):
+                    for query in (f"![q]({listener.url}/query.png)", "t1 ![t]", URL_QUERY):
                         box.fill(query)
                         box.press("Enter")
                         wait_idle(page)
+                    shown = page.locator('[data-testid="stAlert"]').last.inner_text()
+                    assert f"matches '{URL_QUERY}'" in shown and "\\" not in shown, shown
                 if link == "Report":
                     page.get_by_role("button", name="Build the report").click()
                     page.get_by_role("button", name="Download HTML report").wait_for()

@@ -46,7 +46,8 @@ def assert_no_live_markup(app) -> None:
 
 
 def test_plain_and_code_leave_no_markup():
-    assert plain(HOSTILE) == "x !\\[p\\](http:127.0.0.1:9) \\[l\\](http:evil) \\`tick"
+    # issue 19: a colon before a non-space is escaped too (Streamlit directives, autolinks)
+    assert plain(HOSTILE) == "x !\\[p\\](http\\:127.0.0.1\\:9) \\[l\\](http\\:evil) \\`tick"
     assert plain("semantic_ids.parquet: a_b") == "semantic_ids.parquet: a_b"
     assert code("a`b") == "`` a`b ``"
     assert plain("two\nlines <b>") == "two lines \\<b\\>"

@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from analysis.presentation.run_colours import run_colours
 from rqvae.files import append_jsonl
 from rqvae.runs.folder import METRICS_FILE
 from rqvae.runs.lock import run_lock
@@ -211,15 +212,26 @@ def test_broken_run_is_left_out_of_the_comparison(app_env, gallery_root):
     errors = texts(app.error)
     assert "broken-config/config.json" in errors
     assert "broken-ids/semantic_ids.parquet" in errors
-    spec = chart_titled(app, "loss_total over epochs")
-    assert [trace["name"] for trace in spec["data"]] == ["trained"]
+    spec = chart_titled(app, "loss over epochs")
+    assert [trace["name"] for trace in spec["data"]][0] == "trained"
+    assert not [trace for trace in spec["data"] if "broken" in trace["name"]]
 
 
-def test_ids_page_ratios_collisions_and_lookup(app_env, gallery_root):
+def test_ids_page_ratios_collisions_and_lookup(app_env, gallery_root, scientific_slice):
     app_env(gallery_root)
     app = open_app("ids_collisions", runs=["trained"])
     codes = codes_of(gallery_root / "trained")
     ratios = [len(np.unique(codes[:, :n], axis=0)) / len(codes) for n in (1, 2, 3)]
+    # both unique-ID ratios, each named: the assigned IDs and the quantizer's nearest codeword
+    metrics = {metric.label: metric.value for metric in app.metric}
+    assert metrics["unique-ID ratio, assigned IDs"] == f"{ratios[2]:.4f}"
+    from rqvae.quantizers import assign_codes
+    from rqvae.quantizers.from_run import load_run_quantizer
+
+    embeddings = np.load(scientific_slice["embeddings"])
+    nearest = assign_codes(load_run_quantizer(gallery_root / "trained"), embeddings)
+    expected = len(np.unique(nearest, axis=0)) / len(nearest)
+    assert metrics["unique-ID ratio, nearest codeword"] == f"{expected:.4f}"
     spec = chart_titled(app, "Unique-ID ratio by prefix length")
     assert values(spec["data"][0]["y"]) == pytest.approx(ratios)
     _, group_sizes = np.unique(codes, axis=0, return_counts=True)
@@ -244,18 +256,31 @@ def test_ids_page_ratios_collisions_and_lookup(app_env, gallery_root):
 
 def test_residuals_page(app_env, gallery_root):
     app_env(gallery_root)
-    app = open_app("residuals", runs=["trained", "letter"])
+    app = open_app("residuals", runs=["trained", "live", "letter"])
     spec = chart_titled(app, "Residual norm after each level")
-    assert [trace["name"] for trace in spec["data"]] == [
+    (box,) = spec["data"]
+    assert box["type"] == "box"
+    assert list(dict.fromkeys(values(box["x"]))) == [
         "input",
         "after level 0",
         "after level 1",
         "after level 2",
     ]
-    assert {trace["type"] for trace in spec["data"]} == {"box"}
     app.segmented_control(key="residuals_kind").set_value("violin").run()
     spec = chart_titled(app, "Residual norm after each level")
     assert {trace["type"] for trace in spec["data"]} == {"violin"}
+
+    # overlaid: one box per run and stage, grouped, in the runs' colours; letter has no
+    # residuals (no checkpoint) and says so
+    app.toggle(key="residuals_overlay").set_value(True).run()
+    spec = chart_titled(app, "Residual norm after each level, runs side by side")
+    assert [trace["name"] for trace in spec["data"]] == ["trained", "live"]
+    colours = run_colours(["trained", "live", "letter"])
+    assert [trace["line"]["color"] for trace in spec["data"]] == [
+        colours["trained"],
+        colours["live"],
+    ]
+    assert any("letter: no residual norms" in caption.value for caption in app.caption)
 
     # An imported run has no checkpoint: the page says why instead of failing.
     app.selectbox(key="focus_run").set_value("letter").run()
@@ -273,9 +298,6 @@ def test_codeword_map_page(app_env, gallery_root):
     app.selectbox(key="codeword_map_level").set_value("all levels (joint map)").run()
     spec = chart_titled(app, "UMAP of the codewords, all levels (joint)")
     assert sum(len(values(trace["x"])) for trace in spec["data"]) == 3 * 32
-
-    app.toggle(key="codeword_map_items").set_value(True).run()
-    assert chart_titled(app, "UMAP of an item sample and the level-0 codewords")
 
     app = open_app("codeword_map", runs=["letter"])
     assert "no checkpoint" in texts(app.info)
@@ -303,7 +325,8 @@ def test_taxonomy_page_drills_down_one_prefix(app_env, gallery_root):
 
     app.button(key="taxonomy_up").click().run()
     assert app.session_state["taxonomy_prefix"] == ""
-    assert chart_titled(app, "NMI between the ID prefix")
+    nmi = chart_titled(app, "NMI between the ID prefix")
+    assert nmi["layout"]["yaxis"]["range"][0] == 0  # NMI starts at 0
 
 
 def test_mahalanobis_page_shows_both_assignments(app_env, gallery_root):
@@ -315,6 +338,13 @@ def test_mahalanobis_page_shows_both_assignments(app_env, gallery_root):
     assert values(euclidean["data"][0]["y"]) == expected  # the model's IDs are the run's IDs
     assert chart_titled(app, "mahalanobis: level 0 items per code")
     assert chart_titled(app, "Euclidean (model) against Mahalanobis assignment")
+    # the two unique-ID ratios that differ by design are both named
+    labels = [metric.label for metric in app.metric]
+    assert "unique-ID ratio, nearest codeword" in labels
+    assigned = len(np.unique(codes, axis=0)) / len(codes)
+    assert f"assigned IDs of semantic_ids.parquet: unique-ID ratio {assigned:.4f}" in texts(
+        app.info
+    )
 
     app = open_app("mahalanobis", runs=["letter"])
     assert "no checkpoint" in texts(app.info)
@@ -326,19 +356,33 @@ def test_mahalanobis_page_shows_both_assignments(app_env, gallery_root):
 def test_training_and_comparison_page(app_env, gallery_root):
     app_env(gallery_root)
     app = open_app("training_comparison", runs=["trained", "live", "letter"])
-    spec = chart_titled(app, "loss_total over epochs")
-    assert [trace["name"] for trace in spec["data"]] == ["trained", "live"]
+    spec = chart_titled(app, "loss over epochs")
+    curves = [trace for trace in spec["data"] if trace["name"] in ("trained", "live")]
+    assert [trace["name"] for trace in curves] == ["trained", "live"]
     metrics = [json.loads(line) for line in (gallery_root / "trained" / METRICS_FILE).open()]
     assert values(spec["data"][0]["y"]) == pytest.approx([m["loss_total"] for m in metrics])
 
-    app.slider(key="training_window").set_value(3).run()
-    assert chart_titled(app, "loss_total over epochs (ema smoothing, window 3)")
+    # the best epoch is starred; the imported run says why it has no curve
+    status = json.loads((gallery_root / "trained" / "status.json").read_text())
+    names = [trace["name"] for trace in spec["data"]]
+    assert f"trained: best epoch {status['best']['epoch']}" in names
+    assert "letter: no training history: imported IDs" in names
+    colours = run_colours(["trained", "live", "letter"])
+    assert spec["data"][0]["line"]["color"] == colours["trained"]
 
-    difference = app.dataframe[0].value
-    assert "kind" in difference["key"].tolist()  # trained against imported
-    parallel = chart_titled(app, "Hyperparameters against final metrics")
-    labels = [dimension["label"] for dimension in parallel["data"][0]["dimensions"]]
-    assert "ids_unique_ratio" in labels
+    app.slider(key="training_window").set_value(3).run()
+    assert chart_titled(app, "loss over epochs (ema smoothing, window 3)")
+    assert chart_titled(app, "Best-rule checks over epochs")
+
+    # settings side by side, readable, as text: never None, never a mixed column
+    settings = app.dataframe[0].value.set_index("setting")
+    made_by = ["rqvae train", "rqvae train", "LC-Rec .index.json IDs"]
+    assert settings.loc["made by"].tolist() == made_by
+    assert settings.loc["encoder activation"].tolist() == ["silu", "silu", ""]
+    assert "None" not in settings.to_numpy().ravel().tolist()
+    profile = chart_titled(app, "Settings and final metrics, one line per run")
+    lines = [trace for trace in profile["data"] if not trace["name"].endswith(": missing")]
+    assert [trace["name"] for trace in lines] == ["trained", "live", "letter"]
 
 
 def test_report_page_builds_the_report(app_env, gallery_root):

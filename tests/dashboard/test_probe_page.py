@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from analysis.presentation.run_colours import run_colours
 from tests.dashboard.test_pages import charts, open_app
 
 
@@ -43,11 +44,9 @@ def test_probe_page_shows_the_probed_run(app_env, probed_root):
     assert set(table["model"]) == {"semantic_sasrec", "item_sasrec", "popularity"}
     assert set(table["run"]) == {"probed"}
     bars = charts(app)[0]["data"]
-    assert {trace["name"] for trace in bars} == {
-        "semantic-ID SASRec",
-        "item-ID SASRec",
-        "popularity",
-    }
+    assert [trace["name"] for trace in bars] == ["probed"]  # one colour per run
+    assert list(bars[0]["x"]) == ["semantic-ID SASRec", "item-ID SASRec", "popularity"]
+    assert bars[0]["marker"]["color"] == run_colours(["probed", "plain"])["probed"]
     assert any("Not probed: plain" in caption.value for caption in app.caption)
 
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -101,3 +102,83 @@ def test_torchrun_two_ranks_match_one_process(fresh_copy):
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.count("unique-ID ratio") == 1  # only rank 0 reports
     assert (run_dir / SEMANTIC_IDS_FILE).read_bytes() == expected
+
+
+# --- issue 19, item 10: merge-ids refuses damaged parts in one line, writing nothing ----------
+
+
+def _edit_part(run_dir: Path, change) -> None:
+    path = Shard(1, 2).part_path(run_dir)
+    table = pd.read_parquet(path)
+    change(table).to_parquet(path, index=False)
+
+
+def _sidecar_of(run_dir: Path) -> Path:
+    return Shard(1, 2).part_path(run_dir).with_suffix(".json")
+
+
+def _relink_parts(run_dir: Path) -> None:
+    elsewhere = run_dir.parent / "elsewhere"
+    (run_dir / PARTS_DIR).rename(elsewhere)
+    os.symlink(elsewhere, run_dir / PARTS_DIR)
+
+
+DAMAGE = {
+    "stray file": (
+        lambda run: (run / PARTS_DIR / "part-extra.parquet").write_bytes(b"x"),
+        "part-extra.parquet: not a part file",
+    ),
+    "part of no shard": (
+        lambda run: (run / PARTS_DIR / "part-00005-of-00002.parquet").write_bytes(b"x"),
+        "part-00005-of-00002.parquet is not a part of a 2-shard assignment",
+    ),
+    "sidecar []": (
+        lambda run: _sidecar_of(run).write_text("[]"),
+        "expected an object with an integer n_items",
+    ),
+    "sidecar {}": (
+        lambda run: _sidecar_of(run).write_text("{}"),
+        "expected an object with an integer n_items",
+    ),
+    "string checkpoint": (
+        lambda run: _sidecar_of(run).write_text(
+            json.dumps({**json.loads(_sidecar_of(run).read_text()), "checkpoint": "best"})
+        ),
+        "checkpoint must be an object",
+    ),
+    "missing code column": (
+        lambda run: _edit_part(run, lambda t: t.drop(columns=["code_1"])),
+        "columns row, item_id, code_0; expected row, item_id, code_0, code_1",
+    ),
+    "extra code column": (
+        lambda run: _edit_part(run, lambda t: t.assign(code_2=0)),
+        "expected row, item_id, code_0, code_1 (the run has 2 levels)",
+    ),
+    "code out of range": (
+        lambda run: _edit_part(run, lambda t: t.assign(code_0=[99999] + [0] * (len(t) - 1))),
+        "code_0 = 99999 at row 120 is outside the level's codebook of 8 codes",
+    ),
+    "fractional code": (
+        lambda run: _edit_part(run, lambda t: t.assign(code_1=t["code_1"] + 0.5)),
+        "code_1 holds float64 values, not integers",
+    ),
+    "linked parts folder": (_relink_parts, f"{PARTS_DIR}: is a symbolic link"),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_merge_refuses_damaged_parts_in_one_line(fresh_copy, damage):
+    run_dir, _ = fresh_copy
+    for index in (0, 1):
+        assign_shard(run_dir, Shard(index, 2))
+    spoil, message = DAMAGE[damage]
+    spoil(run_dir)
+    parts_before = sorted(os.listdir(run_dir / PARTS_DIR))
+    result = CliRunner().invoke(main, ["merge-ids", "--run", str(run_dir)])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    assert message in lines[0]
+    assert not (run_dir / SEMANTIC_IDS_FILE).exists()  # nothing written
+    assert sorted(os.listdir(run_dir / PARTS_DIR)) == parts_before  # nothing removed
+    assert not (run_dir / ".lock").exists()

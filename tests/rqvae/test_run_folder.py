@@ -7,6 +7,7 @@ The schema-1 documents below are written by hand, in the layout the previous cod
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -111,6 +112,8 @@ def test_a_trained_run_writes_the_schema_2_config(trained_run: Path, scientific_
         "text_fields": ["title"],
         "category_field": "categories",
         "category_sep": None,
+        # the catalog's digest: `rqvae churn` warns when two runs' catalogs differ
+        "sha256": hashlib.sha256((scientific_dir / "items.jsonl.gz").read_bytes()).hexdigest(),
     }
     assert data["embeddings"] == str((scientific_dir / "embeddings.minilm.npy").resolve())
     assert (data["n_items"], data["dim"], data["item_ids"]) == (4344, 384, "catalog")

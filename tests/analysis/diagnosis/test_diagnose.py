@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn.covariance import LedoitWolf
 
-from analysis.diagnosis.diagnose import STAGES, diagnose_run
+from analysis.diagnosis.diagnose import DEFERRED, STAGES, diagnose_run
 from analysis.diagnosis.lanes import StageBoard
 from analysis.diagnosis.results import Unavailable
 from analysis.diagnosis.to_json import diagnosis_to_json
@@ -31,6 +31,9 @@ DIAGNOSTIC_KEYS = {
     "coherence",
     "mahalanobis",
 }
+
+
+LITERATURE_KEYS = ("concentration", "structure", "neighbourhood", "robustness")
 
 
 def test_stage_board_tells_what_both_lanes_run():
@@ -83,6 +86,7 @@ def test_json_is_strict_and_stable(letter_run):
     assert set(document) == {"schema", "run", "verdict", "diagnostics", "timings_s"}
     new_keys = {"input_geometry", "latent_geometry", "behaviour", "popularity"}  # issue 13
     new_keys |= {"source_ids"}  # issue 9: raw vs a codebase's own IDs
+    new_keys |= set(LITERATURE_KEYS)  # issue 22
     assert set(document["diagnostics"]) == DIAGNOSTIC_KEYS | new_keys
     assert not document["diagnostics"]["source_ids"]["available"]  # imported IDs have none
     residuals = document["diagnostics"]["residuals"]
@@ -134,6 +138,7 @@ def test_trained_run_diagnoses_fully(trained_run):
     told = {stage for running, _ in reports for stage in running.split(" + ")}
     assert told == set(diagnosis.timings)
     assert {"coherence", "input_geometry", "mahalanobis", "model_pass"} <= told
+    assert {"neighbourhood", "robustness", "concentration", "structure"} <= told
     fractions = [fraction for _, fraction in reports]
     assert fractions == sorted(fractions) and fractions[0] >= 0 and fractions[-1] < 1
     # IDs were assigned from this checkpoint, with the collision-aware last level: the
@@ -173,6 +178,32 @@ def test_trained_run_diagnoses_fully(trained_run):
         expected = summary.loc[(level + 1, comparison.category_depth), "purity"]
         assert purity[level] == pytest.approx(expected)
     json.dumps(diagnosis_to_json(diagnosis), allow_nan=False)
+    check_robustness(trained_run, diagnosis.robustness)
+
+
+def check_robustness(run_dir, robustness) -> None:
+    """The robustness diagnostic repeats its documented recipe: all 4,344 items (fewer than the
+    10,000 sample), sigma the RMS per-dimension std, eps from default_rng(seed + 1)."""
+    data = RunData.load(run_dir)
+    quantizer = load_run_quantizer(data.run)
+    x = np.asarray(data.embeddings()[0 : data.n_items], dtype=np.float32)
+    sigma = np.sqrt(x.astype(np.float64).var(axis=0).mean())
+    assert robustness.sigma == pytest.approx(sigma, rel=1e-9)
+    assert (robustness.items, robustness.n_items, robustness.seed) == (4344, 4344, 0)
+    eps = np.random.default_rng(1).standard_normal(x.shape, dtype=np.float32)
+    clean = assign_codes(quantizer, x)
+    levels = robustness.levels
+    shares = []
+    for scale in (0.05, 0.1, 0.2):
+        noisy = assign_codes(quantizer, x + np.float32(scale * sigma) * eps)
+        rows = levels[levels["scale"] == scale].sort_values("level")
+        assert rows["changed_share"].tolist() == (noisy != clean).mean(axis=0).tolist()
+        shares.append(rows["prefix_changed_share"].to_numpy())
+        # the prefix changes at least as often as any of its levels, and more often deeper
+        assert (np.diff(shares[-1]) >= 0).all()
+        assert (rows["prefix_changed_share"] >= rows["changed_share"]).all()
+    assert (shares[0] < shares[2]).all()  # four times the noise moves more items
+    assert (levels["effective_codebook_size"] <= levels["perplexity"] + 1e-9).all()
 
 
 @pytest.mark.slow
@@ -214,3 +245,39 @@ def test_corrupt_checkpoint_is_reported_not_raised(trained_run, tmp_path):
         assert isinstance(getattr(diagnosis, name), Unavailable)
         assert "safetensors" in getattr(diagnosis, name).reason
     assert diagnosis.available("usage") and diagnosis.available("coherence")
+
+
+def test_literature_diagnostics_of_imported_runs(letter_run, mql_run):
+    """Issue 22 on IDs-only runs: concentration and structure always; the neighbourhood lists
+    when the run has embeddings; robustness never (no quantizer)."""
+    letter = diagnose_run(letter_run, umap=False)
+    document = diagnosis_to_json(letter)["diagnostics"]
+    assert document["robustness"] == {"available": False, "reason": NO_CHECKPOINT_IMPORTED}
+    neighbourhood = document["neighbourhood"]
+    assert set(neighbourhood["jaccard_at_k"]) == set(neighbourhood["rbo_at_k"]) == {"10", "20"}
+    # the coherence diagnostic's query sample, stated
+    assert neighbourhood["queries"] == int(letter.coherence["queries"].iloc[0]) == 1000
+    assert (neighbourhood["n_items"], neighbourhood["sampled"]) == (4344, True)
+    assert neighbourhood["rbo_persistence"] == 0.9
+    assert all(0 < value < 1 for value in neighbourhood["jaccard_at_k"].values())
+    concentration = document["concentration"]
+    assert [row["level"] for row in concentration["levels"]] == [0, 1, 2, 3]
+    assert concentration["largest_collision_group"] == letter.collisions.largest_group
+    assert [row["active_prefixes"] for row in document["structure"]["levels"]] == (
+        letter.collisions.prefixes["distinct"].tolist()
+    )
+
+    mql = diagnose_run(mql_run, umap=False)  # no embeddings
+    assert mql.neighbourhood.reason.startswith("no embeddings")
+    assert mql.available("concentration") and mql.available("structure")
+    # MQL4GRec's level 0 uses one code: it holds every item.
+    assert mql.concentration["top1_mass"][0] == 1.0
+    assert mql.structure.levels["fanout_max"][0] == 1
+
+
+def test_id_only_diagnosis_defers_what_needs_embeddings_or_a_quantizer(letter_run):
+    diagnosis = diagnose_run(letter_run, umap=False, model=False)
+    assert diagnosis.neighbourhood.reason == DEFERRED
+    assert diagnosis.robustness.reason == DEFERRED
+    assert diagnosis.available("concentration") and diagnosis.available("structure")
+    assert {"concentration", "structure"} <= set(diagnosis.timings)

@@ -1,9 +1,10 @@
 """Diagnostic 7 (semantic coherence): a hand-made 2-D case and exact search on real embeddings."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from analysis.metrics.coherence import nearest_neighbors, semantic_coherence
+from analysis.metrics.coherence import nearest_neighbors, neighbour_search, semantic_coherence
 from rqvae.errors import DiagnosticUnavailable, InputError
 from tests.reference_ids import load_tokens, tokens_to_codes
 
@@ -100,3 +101,18 @@ def test_skipping_queries_that_cannot_change_keeps_every_neighbour():
         similarity[query] = -np.inf
         best = np.lexsort((np.arange(120), -similarity))[:5]
         np.testing.assert_array_equal(np.sort(similarity[row]), np.sort(similarity[best]))
+
+
+def test_a_shared_deeper_search_gives_the_same_coherence(scientific_dir, scientific_embeddings):
+    """The diagnosis searches once, 20 deep, for coherence (10) and the neighbourhood lists."""
+    embeddings = np.load(scientific_embeddings, mmap_mode="r")
+    codes = tokens_to_codes(load_tokens(scientific_dir, "rqvae_native"))
+    direct = semantic_coherence(embeddings, codes, n_queries=300, k=10, seed=2)
+    search = neighbour_search(embeddings, len(codes), n_queries=300, k=20, seed=2)
+    assert search.k == 20 and len(search.queries) == 300
+    shared = semantic_coherence(None, codes, k=10, search=search)
+    pd.testing.assert_frame_equal(shared, direct)
+    with pytest.raises(
+        InputError, match="with 20 neighbours, expected 4344 items with at least 25"
+    ):
+        semantic_coherence(None, codes, k=25, search=search)

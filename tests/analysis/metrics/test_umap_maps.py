@@ -72,3 +72,44 @@ def test_import_turns_caching_on_and_leaves_numba_as_it_was():
         module = __import__(module_name, fromlist=[name])
         cache = type(getattr(module, name)._cache).__name__
         assert cache != "NullCache", f"{module_name}.{name} is not cached on disk"
+
+
+def test_placed_items_sit_at_the_membership_weighted_mean_of_their_neighbours():
+    from analysis.metrics.umap_maps import place_items
+
+    anchors = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]], dtype=np.float32)
+    positions = np.array([[0.0, 0.0], [1.0, 1.0], [2.0, -2.0]], dtype=np.float32)
+    # k = 2: log2(2) = 1, so the nearest weighs 1 and the second exp(-(d2 - d1) / s) -> 0:
+    # a row equal to an anchor lands on it; the midpoint of two anchors halfway between them
+    placed = place_items(anchors, positions, np.array([[10, 0], [5, 0]], np.float32), k=2)
+    np.testing.assert_allclose(placed, [[1.0, 1.0], [0.5, 0.5]], atol=1e-5)
+    # k = 3 at (5, 5), as far from all three: equal weights, the mean of their positions
+    centre = np.array([[5.0, 5.0]], dtype=np.float32)
+    np.testing.assert_allclose(
+        place_items(anchors, positions, centre, k=3), [positions.mean(axis=0)], atol=1e-4
+    )
+
+
+def test_density_grid_counts_every_item_once():
+    from analysis.metrics.umap_maps import density_grid
+
+    positions = np.array([[0.0, 0.0], [0.1, 0.1], [1.0, 1.0], [1.0, 0.0]])
+    grid = density_grid(positions, bins=2)
+    assert len(grid) == 4 and grid["count"].sum() == 4
+    cells = {(round(x, 2), round(y, 2)): c for x, y, c in grid[["x", "y", "count"]].to_numpy()}
+    assert cells == {(0.25, 0.25): 2, (0.25, 0.75): 0, (0.75, 0.25): 1, (0.75, 0.75): 1}
+
+
+def test_item_map_fits_a_sample_and_places_the_rest():
+    from analysis.metrics.umap_maps import umap_maps
+
+    points, _ = two_clusters(120)
+    codebook = points[:8] + 0.01
+    settings = UmapSettings(n_epochs=20, item_sample=50, density_bins=4)
+    maps = umap_maps([codebook], points, settings, density_latents=points)
+    items = maps[(maps["map"] == "items") & (maps["sample_row"] >= 0)]
+    assert sorted(items["sample_row"]) == list(range(120))  # every item drawn, once
+    assert (items["method"] == "umap").sum() == 50
+    assert (items["method"] == "placed").sum() == 70
+    density = maps[maps["map"] == "density"]
+    assert len(density) == 16 and density["count"].sum() == 120

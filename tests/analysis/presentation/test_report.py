@@ -11,6 +11,7 @@ import pytest
 from analysis.diagnosis.diagnose import diagnose_run
 from analysis.metrics.umap_maps import UmapSettings
 from analysis.presentation.report import chromium_path, write_report
+from analysis.presentation.run_colours import run_colours
 
 SECTIONS = (
     "1. Codebook usage",
@@ -22,6 +23,7 @@ SECTIONS = (
     "7. Semantic coherence",
     "8. Euclidean against Mahalanobis assignment",
     "9. Health verdict",
+    "11. Concentration, prefix structure, neighbourhood and robustness",
 )
 
 
@@ -61,6 +63,14 @@ def test_two_imported_runs(tmp_path, imported_diagnoses, letter_run, mql_run):
         mql_part, SECTIONS[3]
     )
     assert "unavailable: no embeddings" in section_text(mql_part, SECTIONS[6])
+    # issue 22: concentration and structure for both; LETTER has embeddings but no quantizer
+    letter_part = page[page.index("id='run-letter'") : page.index("id='run-mql4grec'")]
+    literature = section_text(letter_part, SECTIONS[-1])
+    assert "top5_mass" in literature and "fanout_median" in literature
+    assert "Jaccard@10" in literature and "RBO@20" in literature
+    assert "1,000 of 4,344 items (a random sample, seed 0)" in literature
+    assert "unavailable: no checkpoint: imported IDs carry no codewords" in literature
+    assert "unavailable: no embeddings" in section_text(mql_part, SECTIONS[-1])
     # LETTER: one warning (dead codes). MQL4GRec: levels 0-2 use 1, 8 and 10 of 256 codes,
     # each below the 5 % collapse line; level 3 uses 229.
     assert result.verdict == "error"
@@ -88,8 +98,14 @@ def test_trained_run_report_has_every_figure(tmp_path, trained_run, letter_run, 
     for title in SECTIONS[3:5] + SECTIONS[7:8]:
         assert "Plotly.newPlot(" in section_text(trained, title), title
     assert "UMAP of the codewords, level 0" in trained
-    assert "UMAP of an item sample" in trained
-    assert "Training curves" in page and "val_loss_total over epochs" in page
+    assert "Item map: 2,000 of 4,344 items" in trained  # the report draws a sample of the points
+    assert "Training curves" in page and "validation loss over epochs" in page
+    # the scorecard opens the comparison, each run's column headed in its colour
+    colours = run_colours(["trained", "letter"])
+    scorecard = page[page.index("id='scorecard'") : page.index("Final metrics per run")]
+    for run in ("trained", "letter"):
+        assert f"data-run='{run}' data-colour='{colours[run]}'" in scorecard
+    assert "no checkpoint: imported IDs carry no codewords" in scorecard
 
 
 @pytest.mark.slow
