@@ -149,6 +149,19 @@ def newest_items(run_dir: str | Path, limit: int = NEWEST_SHOWN) -> pd.DataFrame
     return newest
 
 
+def item_generations(run_dir: str | Path) -> np.ndarray:
+    """The generation of every row of ``semantic_ids.parquet``, int64 (n_items,), in table
+    order (0 = the original assignment; all 0 for a table without the column). The item map
+    colours its points by it (their ``item_index`` is the row)."""
+    path = Run(run_dir).path / SEMANTIC_IDS_FILE
+    if GENERATION_COLUMN not in parquet_columns(path):
+        import pyarrow.parquet as pq
+
+        return np.zeros(pq.read_metadata(path).num_rows, dtype=np.int64)
+    column = read_arrow_table(path, [GENERATION_COLUMN]).column(GENERATION_COLUMN)
+    return column.to_numpy().astype(np.int64)
+
+
 def _titles(run_dir: Path, ids: np.ndarray) -> list[str]:
     path = run_dir / ITEMS_FILE
     if not path.exists() or not {"item_id", "title"} <= set(parquet_columns(path)):

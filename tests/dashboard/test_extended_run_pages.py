@@ -1,5 +1,6 @@
 """The dashboard on a run grown by ``rqvae extend``: the IDs page lists the newest items with
-their IDs, and the pages that read embeddings work over every item (old and new)."""
+their IDs, the pages that read embeddings work over every item (old and new), the item map
+colours by generation and the Scorecard has the growth rows."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ import pytest
 from rqvae.data.catalog import CatalogSpec
 from rqvae.ids.extend import extend_run
 from tests.dashboard.conftest import SLICE_ITEMS
-from tests.dashboard.test_pages import open_app, texts
+from tests.dashboard.test_pages import charts, open_app, texts
+from tests.dashboard.test_scorecard_page import scorecard_markup
 
 ADDED = 50
 
@@ -58,3 +60,25 @@ def test_embedding_pages_read_every_item_of_a_grown_run(app_env, grown_root):
     assert f"over all {SLICE_ITEMS + ADDED:,} items" in captions
     # the new items' IDs are what the checkpoint gives them, placed after the old ones
     assert "100.00% of the items get the same codes" in captions
+
+
+def test_item_map_colours_by_generation(app_env, grown_root):
+    app_env(grown_root)
+    app = open_app("codeword_map", runs=["grown"])
+    control = app.segmented_control(key="codeword_map_item_colour")
+    assert "generation" in control.options
+    control.set_value("generation").run()
+    assert not app.exception
+    traces = [t for t in charts(app)[0]["data"] if t["name"] != "level-0 codeword"]
+    assert [t["name"] for t in traces] == [f"original ({SLICE_ITEMS:,})", f"extension 1 ({ADDED})"]
+    rows = sorted(row[3] for row in traces[1]["customdata"])
+    assert rows == list(range(SLICE_ITEMS, SLICE_ITEMS + ADDED))  # the appended rows
+
+
+def test_scorecard_has_the_growth_rows(app_env, grown_root):
+    app_env(grown_root)
+    app = open_app("scorecard", runs=["grown"])
+    markup = scorecard_markup(app)
+    assert f"2: {SLICE_ITEMS:,} + {ADDED} items" in markup
+    row = markup[markup.index("data-key='extend_recommendation'") :].split("</tr>")[0]
+    assert "extend (generation 1)" in row or "retrain (generation 1)" in row

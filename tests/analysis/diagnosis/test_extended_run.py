@@ -19,6 +19,7 @@ import pytest
 
 from analysis.diagnosis.diagnose import diagnose_run
 from analysis.diagnosis.run_findings import run_findings
+from analysis.diagnosis.scorecard import best_runs, scorecard
 from analysis.presentation.report_sections import generation_blocks
 from analysis.reading.generations import run_generations
 from analysis.reading.run_data import RunData
@@ -120,6 +121,31 @@ def test_items_from_another_domain_are_flagged(runs):
         max(share, *[level["share_above_reference_p95"] for level in fit["levels"]]), rel=1e-12
     )
     assert "300 items extension 1 added" in finding.message
+
+
+def test_scorecard_rows_of_the_generations(runs):
+    diagnosis = diagnose_run(runs["grown"], umap=False, cache=True)
+    card = scorecard(diagnosis)
+    fit = run_generations(runs["grown"]).latest["fit"]
+    assert card["generations"].value == 2
+    assert card["generations"].text == "2: 4,000 + 344 items"
+    assert card["new_items_share"].value == pytest.approx(344 / 4_344, rel=1e-12)
+    share = fit["quantization_error"]["share_above_reference_p95"]
+    assert card["new_items_error_above_p95"].value == pytest.approx(share, rel=1e-12)
+    level_shares = [level["share_above_reference_p95"] for level in fit["levels"]]
+    worst = max(level_shares)
+    assert card["new_items_distance_above_p95"].value == pytest.approx(worst, rel=1e-12)
+    assert card["new_items_distance_above_p95"].text.endswith(
+        f"(level {level_shares.index(worst)})"
+    )
+    assert card["extend_recommendation"].value == "extend"
+    assert list(card)[-1] == "verdict"  # the growth rows sit before the verdict
+
+    drifted = scorecard(diagnose_run(runs["drifted"], umap=False, cache=True))
+    assert drifted["extend_recommendation"].value == "retrain"
+    assert drifted["new_items_error_above_p95"].value >= DRIFT_SHARE
+    # lower is better: the grown run's new items fit, the drifted one's do not
+    assert best_runs({"grown": card, "drifted": drifted})["new_items_error_above_p95"] == ["grown"]
 
 
 def _diagnosis_of(run_dir: Path):
