@@ -14,7 +14,8 @@ update adds and removes some, which are counted apart). The metric itself is
 
 ``same_data`` compares the digests both runs' config.json record: the catalogs'
 (``data.catalog.sha256``) when both have one, else the embeddings files'
-(``data.embeddings_sha256``); null when there is nothing to compare. When they differ, the
+(``data.embeddings_sha256``); null when there is nothing to compare (also when either run was
+grown by ``rqvae extend``: its config.json describes only generation 0). When they differ, the
 finding ``different_catalogs`` (warning) says so: item ids are only names, and two catalogs
 numbered 0..n-1 share every id without sharing an item.
 
@@ -41,6 +42,7 @@ from analysis.reading.run_data import RunData
 from analysis.reading.run_tables import config_diff
 from rqvae.errors import DiagnosticUnavailable
 from rqvae.id_metrics import collision_index
+from rqvae.runs.extensions import read_history
 from rqvae.runs.folder import Run
 
 SCHEMA = "rqvae-churn/1"
@@ -154,6 +156,8 @@ def run_churn(
 def _same_data(run_a: Run, run_b: Run) -> tuple[bool | None, Finding | None]:
     """Whether two runs were made from the same data, by the digests in their config.json, and
     the warning when they were not (see the module docstring)."""
+    if read_history(run_a.path).extended or read_history(run_b.path).extended:
+        return None, None  # config.json's digests cover only the original items
     digests = []
     for run in (run_a, run_b):
         data = run.info.document.get("data") or {}

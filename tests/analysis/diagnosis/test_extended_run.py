@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from analysis.diagnosis.churn import run_churn
 from analysis.diagnosis.diagnose import diagnose_run
 from analysis.diagnosis.run_findings import run_findings
 from analysis.diagnosis.scorecard import best_runs, scorecard
@@ -146,6 +147,16 @@ def test_scorecard_rows_of_the_generations(runs):
     assert drifted["new_items_error_above_p95"].value >= DRIFT_SHARE
     # lower is better: the grown run's new items fit, the drifted one's do not
     assert best_runs({"grown": card, "drifted": drifted})["new_items_error_above_p95"] == ["grown"]
+
+
+def test_churn_from_the_original_to_the_grown_run(runs):
+    original = Run(runs["grown"]).path.parent / "original"
+    result = run_churn(original, runs["grown"])
+    assert (result.items_common, result.items_only_b) == (BASE, 344)
+    assert result.churn.levels["raw_changed"].tolist() == [0, 0, 0]  # no existing ID moved
+    # config.json describes the original catalog only: no "different catalogs" warning
+    assert result.same_data is None
+    assert "different_catalogs" not in [finding.code for finding in result.findings]
 
 
 def _diagnosis_of(run_dir: Path):
