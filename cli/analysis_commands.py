@@ -313,12 +313,19 @@ def _exit_for(verdict: str, fail_on: str | None) -> None:
     metavar="NAME=VALUE",
     help="Override a verdict threshold, e.g. --threshold churn_warning=0.3 (repeatable).",
 )
-def churn(run_a, run_b, json_path, thresholds):
+@click.option(
+    "--sequences",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="User sequences (JSONL with item_ids, or LC-Rec .inter.json): also the share of the "
+    "user-history tokens that would change.",
+)
+def churn(run_a, run_b, json_path, thresholds, sequences):
     """Share of items whose ID (and each prefix) changes from RUN_A to RUN_B, raw and after
     matching code labels (Hungarian matching per level and prefix)."""
     from analysis.diagnosis.churn import run_churn
 
-    result = run_churn(run_a, run_b, thresholds_from(thresholds))
+    result = run_churn(run_a, run_b, thresholds_from(thresholds), sequences=sequences)
     click.echo(
         f"churn {result.name_a} -> {result.name_b}: {result.items_common:,} common items "
         f"({result.items_only_a:,} only in A, {result.items_only_b:,} only in B)"
@@ -339,9 +346,29 @@ def churn(run_a, run_b, json_path, thresholds):
         )
     for finding in result.findings:
         click.echo(f"  {finding.severity:<8} {finding.message}")
+    if result.history is not None:
+        _echo_history(result.history, sequences)
     if json_path:
         atomic_write_json(json_path, result.to_json())
         click.echo(f"wrote {json_path}")
+
+
+def _echo_history(history, sequences) -> None:
+    """The user-history lines of ``rqvae churn --sequences``."""
+    if history.tokens == 0:
+        click.echo(f"  user histories ({sequences}): no interaction with an item of A")
+        return
+    click.echo(
+        f"  user histories ({sequences}): {history.interactions:,} interactions with items of "
+        f"A ({history.unknown:,} with items A lacks, not counted); {history.tokens_changed:,} "
+        f"of {history.tokens:,} tokens would change ({history.token_churn:.2%}); "
+        f"{history.interactions_changed:,} interactions ({history.interaction_churn:.2%}) "
+        "would hold another whole ID"
+    )
+    shares = ", ".join(
+        f"{row.token} {row.share:.2%}" for row in history.positions.itertuples(index=False)
+    )
+    click.echo(f"  tokens changed per position: {shares}")
 
 
 COMMANDS = [diagnose, report, churn]

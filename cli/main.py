@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from cli import analysis_commands, dashboard_command, quantizer_commands
+from cli import analysis_commands, dashboard_command, extend_command, quantizer_commands
 from rqvae.errors import WorkbenchError, printable
 
 # One error line: its quoted parts are cut to 200 characters each where they are made; this
@@ -35,7 +35,7 @@ def main() -> None:
     """Train RQ-VAE semantic IDs from item catalogs and diagnose them."""
 
 
-for module in (quantizer_commands, analysis_commands, dashboard_command):
+for module in (quantizer_commands, extend_command, analysis_commands, dashboard_command):
     for command in module.COMMANDS:
         main.add_command(command)
 

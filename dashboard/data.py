@@ -22,6 +22,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet
 import streamlit as st
@@ -31,6 +32,9 @@ from analysis.metrics.prefix_members import prefix_members as analysis_prefix_me
 from analysis.metrics.taxonomy import prefix_taxonomy
 from analysis.presentation.labels import sizes_label
 from analysis.presentation.report import write_report
+from analysis.reading.generations import item_generations as generation_of_rows
+from analysis.reading.generations import newest_items as newest_items_table
+from analysis.reading.generations import run_generations
 from analysis.reading.probe_results import probe_results, read_probe
 from analysis.reading.run_data import RunData
 from analysis.reading.run_tables import (
@@ -203,6 +207,27 @@ def category_mix(run_dir: Path) -> pd.DataFrame:
 def _category_mix(run_dir: str, file_stamp: Stamp) -> pd.DataFrame:
     ids = run_data(Path(run_dir))
     return prefix_taxonomy(ids.codes, ids.categories)
+
+
+def newest_items(run_dir: Path) -> pd.DataFrame | None:
+    """The items ``rqvae extend`` added last, newest first (``item_id, title, generation,
+    sid``), or None for a run never extended (:mod:`analysis.reading.generations`)."""
+    growth = _growth(str(run_dir), stamp(run_dir, ID_FILES))
+    return None if growth is None else growth[0]
+
+
+def item_generations(run_dir: Path) -> np.ndarray | None:
+    """The generation of every semantic-ID row, int64 (n_items,), or None for a run never
+    extended (:func:`analysis.reading.generations.item_generations`)."""
+    growth = _growth(str(run_dir), stamp(run_dir, ID_FILES))
+    return None if growth is None else growth[1]
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _growth(run_dir: str, file_stamp: Stamp) -> tuple[pd.DataFrame, np.ndarray] | None:
+    if run_generations(run_dir) is None:
+        return None
+    return newest_items_table(run_dir), generation_of_rows(run_dir)
 
 
 def prefix_members(run_dir: Path, row: int, limit: int = 10) -> pd.DataFrame:

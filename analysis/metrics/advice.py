@@ -292,6 +292,14 @@ ADVICE: dict[str, tuple[str, dict[str, Advice]]] = {
         "Training and comparison",
         {"*": "Expected when the runs' settings differ; it matters only if both must agree."},
     ),
+    "new_items_drift": (
+        "IDs and collisions",
+        {
+            "*": "Retrain on the grown catalogue, then measure with "
+            "`rqvae churn OLD NEW --sequences FILE` how many user-history tokens the new IDs "
+            "would change before switching to them."
+        },
+    ),
     "different_catalogs": (
         "Training and comparison",
         {

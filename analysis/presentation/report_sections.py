@@ -162,13 +162,21 @@ def run_blocks(d: Diagnosis, colour: str = DEFAULT_COLOUR) -> list[Block]:
     for title, build in sections:
         blocks.append(heading(3, title))
         blocks.extend(build(d, colour))
-    return blocks
+    return blocks + generation_blocks(d)
 
 
 def _literature(d: Diagnosis, colour: str = DEFAULT_COLOUR) -> list[Block]:
     from analysis.presentation.report_literature import literature_blocks  # imports this module
 
     return literature_blocks(d)
+
+
+def generation_blocks(d: Diagnosis) -> list[Block]:
+    """ "Catalogue growth: extend or retrain?" of a run grown by ``rqvae extend``; nothing for
+    a run never extended (:func:`analysis.presentation.report_growth.growth_blocks`)."""
+    from analysis.presentation.report_growth import growth_blocks  # imports this module
+
+    return growth_blocks(d)
 
 
 def _run_summary(d: Diagnosis) -> str:

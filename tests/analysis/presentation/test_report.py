@@ -84,7 +84,8 @@ def test_two_imported_runs(tmp_path, imported_diagnoses, letter_run, mql_run):
     # issue 22: concentration and structure for both; LETTER has embeddings but no quantizer
     letter_part = page[page.index("id='run-letter'") : page.index("id='run-mql4grec'")]
     literature = section_text(letter_part, SECTIONS[-1])
-    assert "top5 mass" in literature and "fanout median" in literature  # column labels
+    assert "share of items on the top 5 codes" in literature
+    assert "children per prefix, median" in literature
     assert "Jaccard@10" in literature and "RBO@20" in literature
     assert "1,000 of 4,344 items (a random sample, seed 0)" in literature
     assert "unavailable: no checkpoint: imported IDs carry no codewords" in literature
