@@ -122,6 +122,9 @@ def test_items_from_another_domain_are_flagged(runs):
         max(share, *[level["share_above_reference_p95"] for level in fit["levels"]]), rel=1e-12
     )
     assert "300 items extension 1 added" in finding.message
+    # issue 21: it says what to do and where the evidence is
+    assert finding.advice.startswith("Retrain on the grown catalogue")
+    assert finding.page == "IDs and collisions"
 
 
 def test_scorecard_rows_of_the_generations(runs):
