@@ -1,7 +1,12 @@
-"""The analysis commands: ``diagnose``, ``report`` and ``churn``.
+"""The analysis commands ``diagnose``, ``report``, ``churn``; the verdicts ``rqvae demo`` prints.
 
 Exit codes: 0 success; 1 ``--fail-on`` found findings at that severity or worse; 2 bad input
 (the group prints ``error: <message>``).
+
+User sequences are found where the dashboard finds them
+(:func:`analysis.reading.behaviour_sequences.find_sequences`: ``sequences.jsonl.gz`` in the run
+folder or next to the run's catalog, or an LC-Rec ``NAME.inter.json``) unless ``--sequences``
+names a file, so the CLI and the dashboard diagnose a run alike and share its stored diagnosis.
 """
 
 from __future__ import annotations
@@ -93,7 +98,8 @@ def diagnosis_options(function):
             default=None,
             type=click.Path(dir_okay=False),
             help="User sequences (JSONL with item_ids, or LC-Rec .inter.json): behavioural "
-            "alignment and popularity allocation.",
+            "alignment and popularity allocation. Default: sequences.jsonl.gz in the run folder "
+            "or next to its catalog, as the dashboard finds them.",
         ),
         click.option(
             "--window",
@@ -116,6 +122,8 @@ def diagnose(run_dir, json_path, checkpoint, umap, thresholds, fail_on, cache, s
     """Run every diagnostic on RUN; print the verdict, optionally write JSON."""
     from analysis.diagnosis.diagnose import diagnose_run
     from analysis.diagnosis.to_json import diagnosis_to_json
+    from analysis.reading.behaviour_sequences import find_sequences
+    from rqvae.runs.folder import Run
 
     with stage_bar(f"diagnose {run_dir}") as progress:
         diagnosis = diagnose_run(
@@ -123,7 +131,7 @@ def diagnose(run_dir, json_path, checkpoint, umap, thresholds, fail_on, cache, s
             thresholds_from(thresholds),
             which=checkpoint,
             umap=umap,
-            sequences=sequences,
+            sequences=sequences if sequences is not None else find_sequences(Run(run_dir)),
             window=window,
             cache=cache,
             progress=progress,
@@ -191,8 +199,12 @@ def _print_summary(diagnosis) -> None:
     )
     for finding in diagnosis.findings:
         click.echo(f"  {finding.severity:<8} {finding.message}")
+        _echo_advice(finding)
     for finding in diagnosis.run_findings:
         click.echo(f"  {finding.severity:<8} run: {finding.message}")
+        _echo_advice(finding)
+    if diagnosis.sequences is not None:
+        click.echo(f"  user sequences: {diagnosis.sequences}")
     for line in _behaviour_lines(diagnosis):
         click.echo(f"  {line}")
     missing = {}
@@ -204,6 +216,52 @@ def _print_summary(diagnosis) -> None:
             missing.setdefault(value.reason, []).append(name)
     for reason, names in missing.items():
         click.echo(f"  unavailable: {', '.join(names)} ({reason})")
+
+
+def _echo_advice(finding) -> None:
+    """The finding's advice and evidence page, indented under it."""
+    if finding.advice:
+        click.echo(f"{'':11}what to do: {finding.advice}")
+    if finding.page:
+        click.echo(f'{"":11}evidence: dashboard page "{finding.page}"')
+
+
+def top_finding(diagnosis):
+    """The most severe of the run's findings (run findings first among equals), or None."""
+    from analysis.metrics.health import SEVERITY_ORDER
+
+    ranked = sorted(
+        [*diagnosis.run_findings, *diagnosis.findings],
+        key=lambda finding: -SEVERITY_ORDER[finding.severity],
+    )
+    return ranked[0] if ranked else None
+
+
+def print_demo_verdicts(run_dirs, runs_dir, port: int = 8501) -> None:
+    """Diagnose the demo runs (stored in RUN/cache with their UMAP maps, so the dashboard opens
+    at once) and print each run's verdict with its top finding and advice, then how to open
+    the dashboard."""
+    from analysis.diagnosis.diagnose import diagnose_run
+    from analysis.reading.behaviour_sequences import find_sequences
+    from rqvae.runs.folder import Run
+
+    click.echo("")
+    for run_dir in run_dirs:
+        with stage_bar(f"diagnose {run_dir}") as progress:
+            diagnosis = diagnose_run(
+                run_dir, cache=True, progress=progress, sequences=find_sequences(Run(run_dir))
+            )
+        finding = top_finding(diagnosis)
+        click.echo(f"{diagnosis.name}: verdict {diagnosis.verdict.upper()}")
+        if finding is None:
+            click.echo("  no findings: every health rule passed")
+            continue
+        click.echo(f"  top finding ({finding.severity}): {finding.message}")
+        if finding.advice:
+            click.echo(f"  what to do: {finding.advice}")
+    click.echo(
+        f"\nDashboard: rqvae dashboard --runs-dir {runs_dir}, then open http://localhost:{port}"
+    )
 
 
 def _behaviour_lines(diagnosis) -> list[str]:
@@ -255,12 +313,19 @@ def _exit_for(verdict: str, fail_on: str | None) -> None:
     metavar="NAME=VALUE",
     help="Override a verdict threshold, e.g. --threshold churn_warning=0.3 (repeatable).",
 )
-def churn(run_a, run_b, json_path, thresholds):
+@click.option(
+    "--sequences",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="User sequences (JSONL with item_ids, or LC-Rec .inter.json): also the share of the "
+    "user-history tokens that would change.",
+)
+def churn(run_a, run_b, json_path, thresholds, sequences):
     """Share of items whose ID (and each prefix) changes from RUN_A to RUN_B, raw and after
     matching code labels (Hungarian matching per level and prefix)."""
     from analysis.diagnosis.churn import run_churn
 
-    result = run_churn(run_a, run_b, thresholds_from(thresholds))
+    result = run_churn(run_a, run_b, thresholds_from(thresholds), sequences=sequences)
     click.echo(
         f"churn {result.name_a} -> {result.name_b}: {result.items_common:,} common items "
         f"({result.items_only_a:,} only in A, {result.items_only_b:,} only in B)"
@@ -281,9 +346,29 @@ def churn(run_a, run_b, json_path, thresholds):
         )
     for finding in result.findings:
         click.echo(f"  {finding.severity:<8} {finding.message}")
+    if result.history is not None:
+        _echo_history(result.history, sequences)
     if json_path:
         atomic_write_json(json_path, result.to_json())
         click.echo(f"wrote {json_path}")
+
+
+def _echo_history(history, sequences) -> None:
+    """The user-history lines of ``rqvae churn --sequences``."""
+    if history.tokens == 0:
+        click.echo(f"  user histories ({sequences}): no interaction with an item of A")
+        return
+    click.echo(
+        f"  user histories ({sequences}): {history.interactions:,} interactions with items of "
+        f"A ({history.unknown:,} with items A lacks, not counted); {history.tokens_changed:,} "
+        f"of {history.tokens:,} tokens would change ({history.token_churn:.2%}); "
+        f"{history.interactions_changed:,} interactions ({history.interaction_churn:.2%}) "
+        "would hold another whole ID"
+    )
+    shares = ", ".join(
+        f"{row.token} {row.share:.2%}" for row in history.positions.itertuples(index=False)
+    )
+    click.echo(f"  tokens changed per position: {shares}")
 
 
 COMMANDS = [diagnose, report, churn]

@@ -10,7 +10,13 @@ import sys
 
 import click
 
-from cli import analysis_commands, dashboard_command, quantizer_commands, study_command
+from cli import (
+    analysis_commands,
+    dashboard_command,
+    extend_command,
+    quantizer_commands,
+    study_command,
+)
 from rqvae.errors import WorkbenchError, printable
 
 # One error line: its quoted parts are cut to 200 characters each where they are made; this
@@ -35,7 +41,13 @@ def main() -> None:
     """Train RQ-VAE semantic IDs from item catalogs and diagnose them."""
 
 
-for module in (quantizer_commands, analysis_commands, study_command, dashboard_command):
+for module in (
+    quantizer_commands,
+    extend_command,
+    analysis_commands,
+    study_command,
+    dashboard_command,
+):
     for command in module.COMMANDS:
         main.add_command(command)
 

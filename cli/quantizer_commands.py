@@ -43,12 +43,17 @@ def embed(catalog, out, model_path, batch_size, catalog_flags):
     type=click.Path(file_okay=False),
     help="Where the MovieLens download is kept (default: ~/.cache/rqvae-workbench).",
 )
-@click.option("--force", is_flag=True, help="Retrain the demo runs even if they exist.")
+@click.option("--force", is_flag=True, help="Retrain (and probe) the demo runs even if they exist.")
 def demo(runs_dir, cache_dir, force):
-    """Download MovieLens-100k, embed it and train two demo runs to compare."""
+    """Download MovieLens-100k, embed it, train and probe two demo runs, print their verdicts."""
+    from cli.analysis_commands import print_demo_verdicts
     from rqvae.demo import run_demo
+    from rqvae.training.threads import use_default_threads
 
-    run_demo(Path(runs_dir), cache_dir=Path(cache_dir) if cache_dir else None, force=force)
+    use_default_threads()  # as `rqvae train` does: one thread unless OMP_NUM_THREADS says more
+    cache = Path(cache_dir) if cache_dir else None
+    run_dirs = run_demo(Path(runs_dir), cache_dir=cache, force=force)
+    print_demo_verdicts(run_dirs, runs_dir)
 
 
 # --- training ---------------------------------------------------------------------------------
@@ -214,7 +219,13 @@ LAST_LEVEL_OPTION = click.option(
     help="Assign only rows of shard I of N (contiguous); combine the parts with merge-ids.",
 )
 @LAST_LEVEL_OPTION
-def assign(run_dir, embeddings, checkpoint, shard, last_level):
+@click.option(
+    "--reassign-all",
+    is_flag=True,
+    help="Re-assign every item of a run grown by `rqvae extend` (refused without it), and "
+    "report how many IDs change against the current table.",
+)
+def assign(run_dir, embeddings, checkpoint, shard, last_level, reassign_all):
     """Assign semantic IDs to every item; writes RUN/semantic_ids.parquet.
 
     Under torchrun (WORLD_SIZE > 1) every rank encodes its shard and rank 0 writes the table.
@@ -225,6 +236,15 @@ def assign(run_dir, embeddings, checkpoint, shard, last_level):
     from rqvae.training.distributed import distributed_session, launched_by_torchrun
 
     embeddings_path = Path(embeddings) if embeddings else None
+    if reassign_all:
+        if shard is not None or launched_by_torchrun():
+            from rqvae.errors import InputError
+
+            raise InputError("--reassign-all runs in one process, without --shard or torchrun")
+        done = assigning.reassign_all(Path(run_dir), embeddings_path, checkpoint, last_level)
+        _echo_ids(Path(run_dir), done.table)
+        _echo_churn(done.churn)
+        return
     if shard is not None:
         part = assigning.assign_shard(
             Path(run_dir), Shard.parse(shard), embeddings_path, checkpoint
@@ -280,6 +300,23 @@ def _echo_ids(run_dir: Path, table) -> None:
             f"code of their prefix, {source.get('last_level_left_colliding', 0)} left colliding "
             "(their prefix was full); --last-level nearest keeps the nearest codewords"
         )
+
+
+def _echo_churn(churn: dict | None) -> None:
+    """How many IDs ``assign --reassign-all`` changed against the table it replaced."""
+    if churn is None:
+        click.echo("re-assigned every item (the run had no IDs before)")
+        return
+    prefixes = ", ".join(
+        f"{length} code{'s' if length > 1 else ''} {share:.2%}"
+        for length, share in enumerate(churn["share"][:-1], start=1)
+    )
+    click.echo(
+        f"re-assigned every item: {churn['changed'][-1]:,} of {churn['items']:,} items "
+        f"({churn['share'][-1]:.2%}) changed their ID (codes and collision index) against the "
+        f"table it replaced; changed prefixes: {prefixes}; {churn['only_after']:,} items had "
+        "no ID before"
+    )
 
 
 @click.command("import-ids")

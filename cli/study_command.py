@@ -56,9 +56,8 @@ def study(run_dirs, more_runs, sequences_path, out_path, resamples, retrain, **o
     reusable probe.json), then diagnosed; the table printed at the end lists the diagnostics
     strongest first.
     """
-    from rqvae.probe.settings import ProbeSettings
-
     from analysis.diagnosis.study_runs import run_study
+    from rqvae.probe.settings import ProbeSettings
 
     run_dirs = [Path(run_dir) for run_dir in (*run_dirs, *more_runs)]
     settings = ProbeSettings(**{k: v for k, v in options.items() if v is not None})

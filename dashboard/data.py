@@ -22,6 +22,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet
 import streamlit as st
@@ -33,6 +34,9 @@ from analysis.metrics.prefix_members import prefix_members as analysis_prefix_me
 from analysis.metrics.taxonomy import prefix_taxonomy
 from analysis.presentation.labels import sizes_label
 from analysis.presentation.report import write_report
+from analysis.reading.generations import item_generations as generation_of_rows
+from analysis.reading.generations import newest_items as newest_items_table
+from analysis.reading.generations import run_generations
 from analysis.reading.probe_results import probe_results, read_probe
 from analysis.reading.run_data import RunData
 from analysis.reading.run_tables import (
@@ -207,6 +211,27 @@ def _category_mix(run_dir: str, file_stamp: Stamp) -> pd.DataFrame:
     return prefix_taxonomy(ids.codes, ids.categories)
 
 
+def newest_items(run_dir: Path) -> pd.DataFrame | None:
+    """The items ``rqvae extend`` added last, newest first (``item_id, title, generation,
+    sid``), or None for a run never extended (:mod:`analysis.reading.generations`)."""
+    growth = _growth(str(run_dir), stamp(run_dir, ID_FILES))
+    return None if growth is None else growth[0]
+
+
+def item_generations(run_dir: Path) -> np.ndarray | None:
+    """The generation of every semantic-ID row, int64 (n_items,), or None for a run never
+    extended (:func:`analysis.reading.generations.item_generations`)."""
+    growth = _growth(str(run_dir), stamp(run_dir, ID_FILES))
+    return None if growth is None else growth[1]
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _growth(run_dir: str, file_stamp: Stamp) -> tuple[pd.DataFrame, np.ndarray] | None:
+    if run_generations(run_dir) is None:
+        return None
+    return newest_items_table(run_dir), generation_of_rows(run_dir)
+
+
 def prefix_members(run_dir: Path, row: int, limit: int = 10) -> pd.DataFrame:
     """Items sharing item ``row``'s prefix at each length
     (:func:`analysis.metrics.prefix_members.prefix_members`), with the listed items' ids and
@@ -347,6 +372,33 @@ def _report(runs: RunsKey) -> Report:
             verdict=result.verdict,
             figures=result.figures,
         )
+
+
+@dataclass
+class ReportPdf:
+    """The PDF of the report, or why Chromium could not print it."""
+
+    pdf: bytes | None
+    error: str | None
+    figures: int
+
+
+def report_pdf(run_dirs: list[Path]) -> ReportPdf:
+    """The report as PDF (:func:`analysis.presentation.report.write_pdf`: every figure rendered
+    by kaleido, the page printed by Chromium); takes about a second per figure."""
+    return _report_pdf(_runs_key(run_dirs, (*DIAGNOSIS_FILES, PROBE_FILE)))
+
+
+@st.cache_data(show_spinner="Printing the PDF (every figure is rendered) ...", max_entries=4)
+def _report_pdf(runs: RunsKey) -> ReportPdf:
+    paths = [Path(path) for path, _ in runs]
+    diagnoses = [diagnosis_with_maps(path) for path in paths]
+    with tempfile.TemporaryDirectory(prefix="rqvae-report-") as folder:
+        html_path, pdf_path = Path(folder) / "report.html", Path(folder) / "report.pdf"
+        result = write_report(paths, html_path, pdf_path=pdf_path, diagnoses=diagnoses)
+        if result.pdf_error is not None:
+            return ReportPdf(pdf=None, error=result.pdf_error, figures=0)
+        return ReportPdf(pdf=pdf_path.read_bytes(), error=None, figures=result.pdf_figures)
 
 
 # --- downstream probe -----------------------------------------------------------------------------

@@ -42,3 +42,10 @@ def code(text: object) -> str:
     longest = max((len(run) for run in re.findall(r"`+", flat)), default=0)
     fence = "`" * (longest + 1)
     return f"{fence} {flat} {fence}"
+
+
+def with_code_spans(text: object) -> str:
+    """``text`` whose `backtick spans` (flags, commands) render as code and everything else as
+    :func:`plain` text: for the advice and conclusions analysis writes, which name flags."""
+    parts = re.split(r"`([^`]*)`", " ".join(str(text).splitlines()))
+    return "".join(code(part) if odd else plain(part) for odd, part in enumerate(parts) if part)

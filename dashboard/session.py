@@ -15,6 +15,9 @@ SELECTED_RUNS = "selected_runs"  # list[str]: run names picked in the sidebar
 FOCUS_RUN = "focus_run"  # str | None: the one run that single-run pages show
 TAXONOMY_PREFIX = "taxonomy_prefix"  # str: the prefix the Taxonomy page is drilled into ("" = top)
 REPORT_RUNS = "report_runs"  # list[str] | None: the runs the Report page last built a report for
+REPORT_PDF_RUNS = "report_pdf_runs"  # list[str] | None: the runs the Report page made a PDF for
+# Query parameter of a finding's link (Runs page): the run whose evidence the linked page shows.
+LINKED_RUN = "run"
 
 
 def set_defaults(runs_root: Path, run_names: list[str], default_picks: list[str]) -> None:
@@ -35,9 +38,25 @@ def set_defaults(runs_root: Path, run_names: list[str], default_picks: list[str]
         st.session_state[SELECTED_RUNS] = kept
     st.session_state.setdefault(TAXONOMY_PREFIX, "")
     st.session_state.setdefault(REPORT_RUNS, None)
+    st.session_state.setdefault(REPORT_PDF_RUNS, None)
+    _follow_link(run_names)
     selected = st.session_state[SELECTED_RUNS]
     if st.session_state.get(FOCUS_RUN) not in selected:
         st.session_state[FOCUS_RUN] = selected[0] if selected else None
+
+
+def _follow_link(run_names: list[str]) -> None:
+    """A finding's link opens its page on the run the finding is about: ``?run=NAME`` makes
+    NAME the focus run (picking it if needed), once; the parameter is then dropped so the
+    sidebar choice wins again."""
+    linked = st.query_params.get(LINKED_RUN)
+    if linked is None:
+        return
+    del st.query_params[LINKED_RUN]
+    if linked in run_names:
+        if linked not in st.session_state[SELECTED_RUNS]:
+            st.session_state[SELECTED_RUNS] = [*st.session_state[SELECTED_RUNS], linked]
+        st.session_state[FOCUS_RUN] = linked
 
 
 def runs_root() -> Path:

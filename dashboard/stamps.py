@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from rqvae.runs.extensions import EXTENSIONS_FILE
 from rqvae.runs.folder import (
     CHECKPOINT_DIR,
     CONFIG_FILE,
@@ -23,7 +24,7 @@ from rqvae.runs.folder import (
 Stamp = tuple[tuple[str, int, int], ...]
 
 RUN_FILES = (CONFIG_FILE, STATUS_FILE, METRICS_FILE, SEMANTIC_IDS_FILE, ITEMS_FILE)
-ID_FILES = (CONFIG_FILE, SEMANTIC_IDS_FILE, ITEMS_FILE)
+ID_FILES = (CONFIG_FILE, SEMANTIC_IDS_FILE, ITEMS_FILE, EXTENSIONS_FILE)
 DIAGNOSIS_FILES = (
     *RUN_FILES,
     f"{CHECKPOINT_DIR}/best.safetensors",

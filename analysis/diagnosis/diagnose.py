@@ -24,7 +24,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.diagnosis.behaviour import behaviour_verdict
 from analysis.diagnosis.lanes import (  # noqa: F401  (STAGES, DEFERRED: part of this API)
     DEFERRED,
     STAGES,
@@ -46,6 +45,7 @@ from analysis.diagnosis.results import (
 )
 from analysis.diagnosis.run_findings import run_findings
 from analysis.diagnosis.store import diagnosis_key, load_diagnosis, save_diagnosis
+from analysis.diagnosis.verdict import verdict_findings
 from analysis.metrics.behaviour import DEFAULT_WINDOW
 from analysis.metrics.collisions import collision_report
 from analysis.metrics.concentration import code_concentration
@@ -56,7 +56,7 @@ from analysis.metrics.entropy import (
     joint_entropy,
     usage_entropy,
 )
-from analysis.metrics.health import SEVERITY_ORDER, HealthThresholds, health_verdict, worst_severity
+from analysis.metrics.health import HealthThresholds, worst_severity
 from analysis.metrics.popularity import DEFAULT_HEAD_FRACTION
 from analysis.metrics.resolution import resolution_summary
 from analysis.metrics.structure import prefix_structure
@@ -264,18 +264,10 @@ def _diagnose(
 
     metrics = run.metrics()
     with stage("verdict"):
-        findings = health_verdict(
-            usage.table,
-            entropy.table,
-            collisions,
-            residual_norms=None if isinstance(residuals, Unavailable) else residuals.levels,
-            metrics=metrics if len(metrics) else None,
-            thresholds=thresholds,
-        )
-        findings += behaviour_verdict(
-            input_result, behaviour, popularity, thresholds or HealthThresholds()
-        )
-        findings.sort(key=lambda f: -SEVERITY_ORDER[f.severity])  # stable: levels stay ordered
+        findings = verdict_findings(
+            run.kind, usage, entropy, collisions, residuals, geometry, metrics, input_result,
+            latent_result, behaviour, popularity, thresholds,
+        )  # fmt: skip
     return Diagnosis(
         run_dir=run.path,
         name=run.name,

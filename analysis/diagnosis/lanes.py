@@ -36,6 +36,7 @@ from analysis.metrics.umap_maps import UmapSettings
 from analysis.reading.run_data import RunData
 from rqvae.errors import DiagnosticUnavailable, WorkbenchError
 from rqvae.files import file_fingerprint
+from rqvae.ids.extend import replay_ids
 from rqvae.ids.last_level import spread_with_quantizer
 from rqvae.quantizers import Quantizer
 from rqvae.quantizers.from_run import NonFiniteWeights, load_run_quantizer
@@ -173,7 +174,10 @@ def _agreement(data: RunData, quantizer: Quantizer, result: ModelPass) -> float:
     """Share of items whose stored codes are the checkpoint's, after the same collision-aware
     last level when ``assign`` applied one (from the latents: no second encoder pass)."""
     expected = result.codes
-    if (data.last_level or {}).get("rule") == "balanced":
+    rule = (data.last_level or {}).get("rule")
+    if data.history.extended:  # the assignment, then each extension with earlier items fixed
+        expected = replay_ids(quantizer, result.codes, result.latents, data.history, rule)
+    elif rule == "balanced":
         expected = spread_with_quantizer(quantizer, None, result.codes, latents=result.latents)
         expected = expected.codes
     return float((expected == data.codes).all(axis=1).mean())

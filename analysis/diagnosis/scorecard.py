@@ -33,6 +33,15 @@ Keys (``{l}`` is the level, 0-based)::
     probe_recall_at_10         the probe's semantic-ID model's test Recall@10 (``rqvae probe``:
                                TIGER by default; collision-corrected with shared IDs)
     probe_ndcg_at_10           the same model's test NDCG@10
+    generations                generations of the IDs: 1 + the ``rqvae extend`` calls; its text
+                               lists the items of each ("3: 1,000,000 + 100,000 + 20,000")
+    new_items_share            items added by extensions / items (0 for a run never extended)
+    new_items_error_above_p95  newest extension: share of its new items whose quantization
+                               error is above the generation-0 items' 95th percentile
+    new_items_distance_above_p95  the same for the nearest-codeword distance, at the level
+                               where the share is highest
+    extend_recommendation      newest extension's fit report: "extend" or "retrain"
+                               (:mod:`rqvae.ids.fit`; the three numbers come from it too)
     verdict                    worst finding severity ("ok" < "info" < "warning" < "error")
 """
 
@@ -46,6 +55,8 @@ import numpy as np
 
 from analysis.diagnosis.results import Diagnosis, Unavailable
 from analysis.metrics.health import SEVERITY_ORDER
+from analysis.reading.generations import Generations, run_generations
+from rqvae.errors import WorkbenchError
 
 HIGHER = "higher is better"
 LOWER = "lower is better"
@@ -54,6 +65,7 @@ CONTEXT = ""  # a number for context: no best value
 ROBUSTNESS_SCALE = 0.1  # the middle of analysis.metrics.robustness.SCALES
 
 NOT_PROBED = "not probed: run rqvae probe --run RUN --sequences FILE"
+NOT_EXTENDED = "never extended: rqvae extend --run RUN --embeddings NEW adds items"
 
 
 @dataclass(frozen=True)
@@ -195,6 +207,7 @@ def scorecard(diagnosis: Diagnosis, probe: Mapping | None = None) -> dict[str, S
             f"probe_{metric}", "Downstream probe", f"Semantic-ID model {label}", "", HIGHER,
             value, "" if value is None else f"{value:.4f}", NOT_PROBED,
         )  # fmt: skip
+    _growth(d, add)
     findings = len(d.findings) + len(d.run_findings)
     add(
         "verdict", "Verdict", "Verdict (worst finding)", "", LOWER, d.verdict,
@@ -240,6 +253,72 @@ def nearest_unique_ratio(d: Diagnosis) -> tuple[float | None, str | None]:
         return None, d.mahalanobis.reason
     summary = d.mahalanobis.summary.set_index("assignment")
     return float(summary.loc["euclidean", "unique_id_ratio"]), None
+
+
+def _growth(d: Diagnosis, add) -> None:
+    """The "Growth" rows (module docstring) from the run's extensions.json: how the catalogue
+    grew, and the newest extension's fit (:func:`analysis.reading.generations.run_generations`).
+    """
+    group = "Growth"
+    try:
+        generations: Generations | None = run_generations(d.run_dir)
+    except WorkbenchError as error:  # a damaged extensions.json: every growth row says so
+        generations, broken = None, str(error)
+    else:
+        broken = None
+    if generations is None:
+        count = None if broken else 1
+        add(
+            "generations", group, "Generations (original + extensions)", "", CONTEXT,
+            count, f"1: {d.n_items:,} items", broken,
+        )  # fmt: skip
+        add(
+            "new_items_share", group, "Items added by extensions, share of all", "", CONTEXT,
+            None if broken else 0.0, "0%", broken,
+        )  # fmt: skip
+        for key, label in _FIT_ROWS.items():
+            add(key, group, label, "", CONTEXT if key == "extend_recommendation" else LOWER,
+                None, "", broken or NOT_EXTENDED)  # fmt: skip
+        return
+    table = generations.table
+    counts = table["items"].astype(int).tolist()
+    added = sum(counts[1:]) / max(sum(counts), 1)
+    add(
+        "generations", group, "Generations (original + extensions)", "", CONTEXT,
+        len(counts), f"{len(counts)}: " + " + ".join(f"{n:,}" for n in counts) + " items",
+    )  # fmt: skip
+    add(
+        "new_items_share", group, "Items added by extensions, share of all", "", CONTEXT,
+        added, f"{added:.1%}",
+    )  # fmt: skip
+    latest = table.iloc[-1]
+    which = f"generation {int(latest['generation'])}"
+    error, distance = latest["quantization_error_above_p95"], latest["distance_above_p95"]
+    level = latest["worst_level"]
+    add(
+        "new_items_error_above_p95", group, _FIT_ROWS["new_items_error_above_p95"], "", LOWER,
+        error, f"{error:.1%} ({which}; about 5% when they fit)", "not measured",
+    )  # fmt: skip
+    add(
+        "new_items_distance_above_p95", group, _FIT_ROWS["new_items_distance_above_p95"], "",
+        LOWER, distance,
+        "" if level is None or math.isnan(float(level)) else f"{distance:.1%} (level {int(level)})",
+        "not measured",
+    )  # fmt: skip
+    recommendation = latest["recommendation"]
+    add(
+        "extend_recommendation", group, _FIT_ROWS["extend_recommendation"], "", CONTEXT,
+        recommendation, f"{recommendation} ({which})", "no fit report: no new item",
+    )  # fmt: skip
+
+
+_FIT_ROWS = {
+    "new_items_error_above_p95": "Newest extension: new items above the originals' p95 "
+    "quantization error",
+    "new_items_distance_above_p95": "Newest extension: new items above the originals' p95 "
+    "nearest-codeword distance (worst level)",
+    "extend_recommendation": "Newest extension: extend or retrain?",
+}
 
 
 def _nmi_l0(d: Diagnosis) -> tuple[float | None, str, str | None]:

@@ -7,7 +7,7 @@ Layout (keys are stable; tables are lists of records; NaN and inf become null)::
              "codebook_sizes", "checkpoint", "checkpoint_agreement",
              "last_level"},
      "verdict": {"severity", "findings": [{"code", "severity", "level", "message", "value",
-                                           "threshold"}, ...],
+                                           "threshold", "advice", "page"}, ...],
                  "run_findings": [... the same fields: interrupted, stale IDs, best rule]},
      "diagnostics": {"usage", "entropy", "collisions", "residuals", "geometry", "taxonomy",
                      "coherence", "mahalanobis", "input_geometry", "latent_geometry",
@@ -25,6 +25,11 @@ of :class:`~analysis.metrics.embedding_geometry.EmbeddingGeometry` (anisotropy, 
 effective rank, ...), its norm quantiles and the first 50 eigenvalues; ``behaviour`` the pair
 counts and one row per level; ``popularity`` the group summary, the per-group table and the
 per-prefix-length table (not every prefix). ``run.sequences`` names the sequences file.
+
+Each finding's ``advice`` (the likely cause and what to try, for the run's kind) and ``page``
+(the dashboard page with the evidence) come from :mod:`analysis.metrics.advice`;
+``diagnostics.mahalanobis.conclusion`` is
+:func:`analysis.metrics.assignment_verdict.assignment_conclusion`.
 
 Issue 22: ``concentration`` holds ``levels`` (gini, top1_mass, top5_mass, cells,
 singleton_cell_share, largest_cell, ... per level) and ``largest_collision_group``;
@@ -46,6 +51,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.diagnosis.results import Diagnosis, Unavailable
+from analysis.metrics.assignment_verdict import assignment_conclusion
 from analysis.metrics.taxonomy import purity_by_prefix_length
 
 SCHEMA = "rqvae-diagnosis/1"
@@ -133,6 +139,7 @@ def diagnosis_to_json(diagnosis: Diagnosis) -> dict[str, Any]:
                     "levels": records(m.levels),
                     "covariance": records(m.covariance),
                     "changed_items": records(m.changed),
+                    "conclusion": assignment_conclusion(m).to_dict(),
                 },
             ),
             "input_geometry": section("input_geometry", _geometry_json),

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 
+from analysis.metrics.advice import with_advice
 from analysis.metrics.behaviour import BehaviourAlignment
 from analysis.metrics.churn import Churn
 from analysis.metrics.embedding_geometry import EmbeddingGeometry
@@ -104,4 +105,5 @@ def churn_findings(
     else:
         code, severity = "high_churn", "info"
         message = f"{value:.1%} of the items change their full ID between {between} (matched)"
-    return [Finding(code, severity, None, message, value, t.churn_warning)]
+    # advice for a pair of runs, whatever their kinds (the "*" entries)
+    return with_advice([Finding(code, severity, None, message, value, t.churn_warning)], "*")

@@ -13,6 +13,10 @@ other numbers. So churn is reported twice, for every prefix length l + 1:
   prefix in a tree of IDs. An item's matched prefix of length l + 1 is unchanged when every
   one of its first l + 1 codes was renamed onto B's code.
 
+For a generative recommender trained on the IDs, what matters is the tokens its user
+histories hold: :func:`history_churn` counts, over the interactions of a sequences file, the
+tokens (codes and collision index) that differ between the two runs' IDs, raw.
+
 Matching inside a prefix is lenient where prefixes hold few items: with one or two items per
 prefix almost any relabelling can be matched away, so at deep levels matched churn is a lower
 bound (a million items whose last level is redrawn at random keep 94.5 % of their matched full
@@ -153,3 +157,83 @@ def _pair_keys(high: np.ndarray, low: np.ndarray) -> np.ndarray:
     _, low_rank = np.unique(low, return_inverse=True)  # dense ranks keep the keys small
     base = int(low_rank.max()) + 1 if len(low_rank) else 1
     return high.astype(np.int64) * base + low_rank.reshape(-1)
+
+
+@dataclass
+class HistoryChurn:
+    """How the tokens of user histories change when run A's IDs are replaced by run B's.
+
+    A history holds each item as its ID's tokens: ``L_A`` level codes and the collision index,
+    token j being ``<|sid_j_value|>`` (:func:`rqvae.runs.semantic_ids.sid_string`). Over every
+    interaction with an item of run A:
+
+    interactions : interactions with an item of run A (they hold A's tokens today);
+        ``unknown``: interactions with items run A lacks (not counted).
+    tokens : ``interactions x (L_A + 1)``; tokens_changed : those whose value at the same
+        position differs under B's ID (position j of B's ID: its code j, or its collision
+        index when j = L_B; a position B's ID lacks, or an item B lacks, changes every token).
+    interactions_changed : interactions whose item's whole token sequence differs.
+    positions : one row per token position: ``position`` (0..L_A), ``token`` ("level j" or
+        "collision"), ``changed``, ``share`` (of the interactions).
+
+    Raw, not matched: a renamed code is a new token for a model trained on the IDs.
+    """
+
+    interactions: int
+    unknown: int
+    tokens: int
+    tokens_changed: int
+    interactions_changed: int
+    positions: pd.DataFrame
+
+    @property
+    def token_churn(self) -> float | None:
+        return self.tokens_changed / self.tokens if self.tokens else None
+
+    @property
+    def interaction_churn(self) -> float | None:
+        return self.interactions_changed / self.interactions if self.interactions else None
+
+
+def history_churn(tokens_a, tokens_b, rows) -> HistoryChurn:
+    """:class:`HistoryChurn` of user histories between two runs' IDs.
+
+    tokens_a : int, shape (n_a, L_A + 1), run A's codes and collision index per item;
+    tokens_b : int, shape (n_a, L_B + 1), run B's for the same items (row i = A's item i),
+        every entry -1 where B lacks the item; rows : int (n_interactions,), A's row of each
+        interaction in the histories, -1 for an item A lacks.
+    """
+    tokens_a = check_codes(tokens_a, name="tokens of run A")
+    tokens_b = np.asarray(tokens_b, dtype=np.int64)
+    rows = np.asarray(rows, dtype=np.int64)
+    if tokens_b.ndim != 2 or len(tokens_b) != len(tokens_a):
+        raise InputError(
+            f"tokens of run B have shape {tokens_b.shape}, expected ({len(tokens_a)}, L_B + 1)"
+        )
+    if rows.ndim != 1 or (len(rows) and rows.max() >= len(tokens_a)) or (rows < -1).any():
+        raise InputError(f"interaction rows must be -1 or 0..{len(tokens_a) - 1}")
+    width = tokens_a.shape[1]
+    b = np.full(tokens_a.shape, -1, dtype=np.int64)  # a position B's ID lacks never matches
+    shared = min(width, tokens_b.shape[1])
+    b[:, :shared] = tokens_b[:, :shared]
+    changed = tokens_a != b  # (n_a, width)
+    weights = np.bincount(rows[rows >= 0], minlength=len(tokens_a))  # interactions per item
+    per_position = weights @ changed  # (width,)
+    whole = changed.any(axis=1) | (tokens_b.shape[1] != width)
+    interactions = int(weights.sum())
+    positions = pd.DataFrame(
+        {
+            "position": np.arange(width),
+            "token": [f"level {j}" for j in range(width - 1)] + ["collision"],
+            "changed": per_position.astype(np.int64),
+            "share": per_position / interactions if interactions else np.nan,
+        }
+    )
+    return HistoryChurn(
+        interactions=interactions,
+        unknown=int((rows < 0).sum()),
+        tokens=interactions * width,
+        tokens_changed=int(per_position.sum()),
+        interactions_changed=int(weights[whole].sum()),
+        positions=positions,
+    )

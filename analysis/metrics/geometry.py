@@ -31,6 +31,13 @@ from rqvae.quantizers import residual_chain
 from rqvae.quantizers.base import PrepareResidual
 
 TOP_ITEMS = 5
+# Two codewords "coincide", and a codeword "sits at zero", when their distance (its norm) is at
+# most this fraction of the level's mean codeword norm. The mean, not the median: when most
+# codewords sit at zero (an LC-Rec checkpoint whose unused codewords weight decay drove to 0:
+# 234 of 256) the median norm is itself about 0; one huge codeword moves the mean only
+# linearly. Trained codewords lie 0.1 to 1 mean norm apart (bench/RESULTS.md), so 1e-3 only
+# catches copies and zeros; a twin codeword is never chosen (ties go to the lower code).
+COINCIDE_TOLERANCE = 1e-3
 
 
 @dataclass
@@ -40,9 +47,11 @@ class Geometry:
     levels : one row per level: ``level``, ``codebook_size``, ``mean_norm``, ``min_norm``,
         ``max_norm`` (Euclidean norms of the codewords, latent units), ``min_pairwise_distance``
         (smallest distance between two codewords of the level), ``mean_nearest_distance``
-        (mean over codewords of the distance to the nearest other codeword) and
-        ``duplicate_codewords`` (codewords with another codeword at distance <= 1e-6 x
-        ``max_norm``).
+        (mean over codewords of the distance to the nearest other codeword),
+        ``duplicate_codewords`` (codewords with another codeword within the tolerance below),
+        ``zero_codewords`` (codewords whose norm is within it) and ``degenerate_codewords``
+        (codewords that are either: they can never hold an item apart, see
+        :data:`COINCIDE_TOLERANCE`).
     codewords : one row per (level, code): ``level``, ``code``, ``norm``, ``nearest_code``,
         ``nearest_distance`` and, when known, ``count`` (items with this code at this level),
         ``share``, ``majority_category``, ``majority_share`` (among items with a category),
@@ -98,6 +107,9 @@ def codeword_geometry(codebooks: Sequence[np.ndarray]) -> Geometry:
             )
         )
         finite = distance[np.isfinite(distance)]
+        tolerance = COINCIDE_TOLERANCE * float(norms.mean())
+        duplicate = np.isfinite(distance) & (distance <= tolerance)
+        zero = norms <= tolerance
         level_rows.append(
             {
                 "level": level,
@@ -107,7 +119,9 @@ def codeword_geometry(codebooks: Sequence[np.ndarray]) -> Geometry:
                 "max_norm": max_norm,
                 "min_pairwise_distance": float(finite.min()) if finite.size else np.nan,
                 "mean_nearest_distance": float(finite.mean()) if finite.size else np.nan,
-                "duplicate_codewords": int((finite <= 1e-6 * max(max_norm, 1e-12)).sum()),
+                "duplicate_codewords": int(duplicate.sum()),
+                "zero_codewords": int(zero.sum()),
+                "degenerate_codewords": int((duplicate | zero).sum()),
             }
         )
     return Geometry(levels=pd.DataFrame(level_rows), codewords=pd.concat(code_frames))

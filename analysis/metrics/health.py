@@ -41,8 +41,16 @@ class HealthThresholds:
     # Largest group of items sharing one L-tuple: above this many items is a warning; above the
     # codebook size K it is an error, since one more level of K codes cannot tell them apart.
     collision_group_warning: int = 10
-    # Residual norm after level l must be at most (1 - this) x the norm after level l - 1.
+    # Residual norm after level l must be at most (1 - this) x the norm entering it (the
+    # latent's for level 0); above 1 x, the level makes the residual grow: an error.
     residual_min_shrink: float = 0.02
+    # Degenerate codewords (at zero or coinciding with another, analysis.metrics.geometry):
+    # more than this share of a level's codewords is a warning, more than the error share an
+    # error (rules in analysis/metrics/health_geometry.py).
+    duplicate_codeword_warning: float = 0.1
+    duplicate_codeword_error: float = 0.5
+    # Latent effective rank (participation ratio) below this many directions is a warning.
+    latent_rank_warning: float = 1.5
     # Loss terms out of scale: quantization (sum over levels of codebook + commitment) over
     # reconstruction, or the inverse, above this factor (last epoch).
     loss_scale_ratio: float = 100.0
@@ -69,6 +77,8 @@ class HealthThresholds:
             "unique_ratio_error",
             "unique_ratio_warning",
             "residual_min_shrink",
+            "duplicate_codeword_warning",
+            "duplicate_codeword_error",
             "anisotropy_warning",
             "popular_collision_warning",
             "churn_warning",
@@ -82,6 +92,7 @@ class HealthThresholds:
             ("convergence_window", 1),
             ("convergence_tolerance", 0),
             ("behaviour_lift_warning", 0),
+            ("latent_rank_warning", 0),
         ):
             if getattr(self, name) < low:
                 raise InputError(f"threshold {name} is {getattr(self, name)}, expected >= {low}")
@@ -89,7 +100,13 @@ class HealthThresholds:
 
 @dataclass
 class Finding:
-    """One health finding. ``level`` is the 0-based level, or None for the whole run."""
+    """One health finding. ``level`` is the 0-based level, or None for the whole run.
+
+    advice : one or two sentences, the likely cause and the concrete thing to try (naming
+        ``rqvae`` flags where one exists); page : the dashboard navigation title of the page that
+        shows the evidence. Both are filled in for the run's kind by
+        :func:`analysis.metrics.advice.with_advice` (empty until then).
+    """
 
     code: str  # stable identifier, e.g. "collapsed_level"
     severity: str  # "info" | "warning" | "error"
@@ -97,6 +114,8 @@ class Finding:
     message: str
     value: float | None
     threshold: float | None
+    advice: str = ""
+    page: str = ""
 
     def to_dict(self) -> dict:
         return {
@@ -106,6 +125,8 @@ class Finding:
             "message": self.message,
             "value": self.value,
             "threshold": self.threshold,
+            "advice": self.advice,
+            "page": self.page,
         }
 
 
@@ -135,7 +156,8 @@ def health_verdict(
     ``collapsed_level`` (used fraction or perplexity fraction of capacity too low),
     ``dead_codes``, ``low_unique_ratio``, ``large_collision_group``,
     ``collision_index_invalid`` (the collision column does not make IDs unique; error),
-    ``residual_not_shrinking``, ``loss_scale``, ``not_converged``, ``loss_not_finite``.
+    ``residual_not_shrinking`` (warning) and ``residual_growing`` (error) from level 0 on (see
+    :func:`residual_findings`), ``loss_scale``, ``not_converged``, ``loss_not_finite``.
     """
     thresholds = thresholds or HealthThresholds()
     findings = [
@@ -143,7 +165,7 @@ def health_verdict(
         *_collision_findings(collisions, int(usage["codebook_size"].max()), thresholds),
     ]
     if residual_norms is not None and len(residual_norms):
-        findings += _residual_findings(residual_norms, thresholds)
+        findings += residual_findings(residual_norms, thresholds)
     if metrics is not None and len(metrics):
         findings += _training_findings(metrics, thresholds)
     findings.sort(key=lambda f: (-SEVERITY_ORDER[f.severity], -1 if f.level is None else f.level))
@@ -247,29 +269,57 @@ def _collision_findings(report: CollisionReport, codebook_size: int, t) -> list[
     return findings
 
 
-def _residual_findings(residual_norms: pd.DataFrame, t: HealthThresholds) -> list[Finding]:
+def residual_findings(residual_norms: pd.DataFrame, t: HealthThresholds) -> list[Finding]:
+    """``residual_not_shrinking`` / ``residual_growing`` for every level, level 0 included.
+
+    residual_norms : one row per level ``l`` with ``level``, ``mean_norm`` (mean ||r_{l+1}||,
+    the residual left after level l) and, as :class:`analysis.metrics.residuals.ResidualNorms`
+    has it, ``shrink``: ``mean_norm`` over the mean norm of what entered the level (mean ||z||
+    for level 0, so level 0's ratio is mean ||r_1|| / mean ||z||; then mean ||r_{l+1}|| /
+    mean ||r_l||; for quantizers that re-normalise each level's input, the norm of that
+    input). Without ``shrink`` the ratio is ``mean_norm`` over the previous row's, and level 0
+    is not checked (its input norm is unknown).
+
+    A ratio above 1 means the level *adds* to the residual: its codewords are farther from
+    the items than nothing at all (typically an encoder run differently from how the codebook
+    was trained): error ``residual_growing``. A ratio in ``(1 - residual_min_shrink, 1]``:
+    warning ``residual_not_shrinking``, the level spends its bits without removing error.
+    """
     findings = []
     norms = residual_norms.sort_values("level")
     levels, means = norms["level"].to_numpy(), norms["mean_norm"].to_numpy(dtype=float)
-    # "shrink" is after / the norm that entered the level: the same as after / before, except
-    # for quantizers that re-normalise each level's input (GRID), where "before" is not it
     shrinks = norms["shrink"].to_numpy(dtype=float) if "shrink" in norms else None
-    for index, (level, before, after) in enumerate(
-        zip(levels[1:], means, means[1:], strict=False), start=1
-    ):
-        ratio = after / before if before > 0 else math.inf
+    for index, (level, after) in enumerate(zip(levels, means, strict=True)):
         if shrinks is not None and np.isfinite(shrinks[index]):
             ratio = float(shrinks[index])
-            before = after / ratio if ratio > 0 else before
-        if ratio > 1 - t.residual_min_shrink:
+            before = after / ratio if ratio > 0 else math.nan
+        elif index > 0:
+            before = means[index - 1]
+            ratio = after / before if before > 0 else math.inf
+        else:
+            continue  # level 0 without the latent's norm: nothing to compare with
+        entering = "of the latent" if index == 0 else "entering it"
+        if ratio > 1:
+            findings.append(
+                Finding(
+                    "residual_growing",
+                    "error",
+                    int(level),
+                    f"level {level} makes the residual grow: mean norm {after:.4g} after it vs "
+                    f"{before:.4g} {entering} (ratio {ratio:.3f})",
+                    ratio,
+                    1.0,
+                )
+            )
+        elif ratio > 1 - t.residual_min_shrink:
             findings.append(
                 Finding(
                     "residual_not_shrinking",
                     "warning",
                     int(level),
                     f"level {level} barely reduces the residual: mean norm {after:.4g} after it "
-                    f"vs {before:.4g} entering it (ratio {ratio:.3f})",
-                    float(ratio),
+                    f"vs {before:.4g} {entering} (ratio {ratio:.3f})",
+                    ratio,
                     1 - t.residual_min_shrink,
                 )
             )

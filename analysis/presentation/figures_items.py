@@ -1,8 +1,8 @@
 """The item map, in the spirit of Apple's Embedding Atlas: every item as a point on the UMAP
 of the latents (all items up to 50,000; above that a seeded sample over a density layer of the
-rest), coloured by category, level-0 code or collision group, with a title search that lights
-up the matching items. Data: ``Geometry.items`` / ``item_density`` of
-:func:`analysis.diagnosis.geometry.build_geometry`.
+rest), coloured by category, level-0 code, collision group or, for a run grown by
+``rqvae extend``, generation, with a title search that lights up the matching items. Data:
+``Geometry.items`` / ``item_density`` of :func:`analysis.diagnosis.geometry.build_geometry`.
 
 Points are drawn with WebGL (``Scattergl``): tens of thousands stay smooth in the browser.
 Each point's ``customdata`` ends with its ``item_index`` (row of the run's semantic IDs), so a
@@ -21,6 +21,7 @@ COLOUR_BY = {
     "category": "category",
     "level-0 code": "code_0",
     "collision group": "collision_group",
+    "generation": "generation",  # only with the column :func:`with_generations` adds
 }
 # A colour per level-0 code: 26 + 24 distinct hues (plotly's Alphabet and Dark24), cycled.
 CODE_PALETTE = (
@@ -45,6 +46,17 @@ TITLE_CHARACTERS = 90  # hover text per title
 def item_points(items: pd.DataFrame) -> pd.DataFrame:
     """The item rows of ``Geometry.items`` (not the codewords)."""
     return items[items["kind"] == "item"]
+
+
+def with_generations(items: pd.DataFrame, generation: np.ndarray) -> pd.DataFrame:
+    """``items`` with a ``generation`` column: each item point's generation, looked up by its
+    ``item_index`` in ``generation`` int (n_items,) (one per semantic-ID row,
+    :func:`analysis.reading.generations.item_generations`); -1 for the codeword rows."""
+    index = items["item_index"].to_numpy()
+    known = (index >= 0) & (index < len(generation))
+    column = np.full(len(items), -1, dtype=np.int64)
+    column[known] = np.asarray(generation)[index[known]]
+    return items.assign(generation=column)
 
 
 def title_matches(items: pd.DataFrame, query: str) -> np.ndarray:
@@ -187,6 +199,15 @@ def _colour_groups(points: pd.DataFrame, column: str, max_legend: int):
         codes = points["code_0"].to_numpy()
         colours = np.asarray(CODE_PALETTE, dtype=object)[codes % len(CODE_PALETTE)]
         yield "items (colour: level-0 code)", np.ones(len(points), bool), colours, False
+        return
+    if column == "generation" and "generation" in points:
+        # in generation order (the original first), each generation its own hue
+        generations = points["generation"].to_numpy()
+        for number in np.unique(generations):
+            members = generations == number
+            name = "original" if number == 0 else f"extension {number}"
+            colour = _label_colour(int(number))
+            yield f"{name} ({int(members.sum()):,})", members, colour, True
         return
     if column == "collision_group" and "collision_group" in points:
         groups = points["collision_group"].to_numpy()

@@ -1,9 +1,10 @@
 """Self-contained HTML (and JSON, and optionally PDF) reports over one or more runs.
 
-The HTML works offline: plotly.js is inlined once in the page head and every figure is a div
-that uses it. The verdict comes first, then the run comparison, then every diagnostic of every
-run. The JSON holds each run's :func:`~analysis.diagnosis.to_json.diagnosis_to_json` under
-``"runs"``.
+The HTML works offline: plotly.js and the figures are stored once, compressed, and every figure
+is a div drawn from them when it scrolls into view (:mod:`analysis.presentation.report_html`:
+a two-run amazon-scientific report is 3.3 MB instead of 9.3 MB, every figure kept). The
+verdict comes first, then the run comparison, then every diagnostic of every run. The JSON
+holds each run's :func:`~analysis.diagnosis.to_json.diagnosis_to_json` under ``"runs"``.
 
 PDF: every figure is rendered to SVG with kaleido (headless Chromium), the same blocks are laid
 out as a static page and Chromium prints it. Chromium is found through ``$CHROMIUM_PATH``,
@@ -23,28 +24,34 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import plotly.offline
-
 from analysis.diagnosis.diagnose import diagnose_run
 from analysis.diagnosis.results import Diagnosis
 from analysis.diagnosis.to_json import diagnosis_to_json, json_safe
 from analysis.metrics.health import SEVERITY_ORDER, HealthThresholds
+from analysis.presentation import report_html
 from analysis.presentation.report_comparison import comparison_blocks, report_colours
 from analysis.presentation.report_probe import probe_blocks, probe_documents
 from analysis.presentation.report_sections import Block, run_blocks, verdict_blocks
 from analysis.presentation.report_study import study_blocks
+from analysis.reading.behaviour_sequences import find_sequences
 from rqvae.errors import InputError
 from rqvae.files import atomic_write_bytes, atomic_write_json, now_iso
+from rqvae.runs.folder import Run
 
 REPORT_SCHEMA = "rqvae-report/1"
-PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1200px; color: #222; }
 h1 { border-bottom: 2px solid #333; } h2 { margin-top: 2.5rem; border-bottom: 1px solid #bbb; }
-table.data { border-collapse: collapse; margin: 0.5rem 0; font-size: 0.85rem; }
-table.data th, table.data td { border: 1px solid #ddd; padding: 3px 8px; text-align: left; }
+table.data { border-collapse: collapse; margin: 0.5rem 0; font-size: 0.85rem; max-width: 100%; }
+table.data th, table.data td { border: 1px solid #ddd; padding: 3px 8px; text-align: left;
+  vertical-align: top; overflow-wrap: break-word; }
 table.data th { background: #f3f3f3; }
-.badge { padding: 1px 8px; border-radius: 8px; color: white; font-weight: bold; }
+table.findings td:nth-child(3), table.findings td:nth-child(4) { min-width: 16em; }
+@page { size: A4; margin: 12mm; }
+@media print { body { margin: 0; max-width: none; font-size: 10pt; }
+  table.data { font-size: 7.5pt; } table.data th, table.data td { padding: 2px 4px; } }
+.badge { padding: 1px 8px; border-radius: 8px; color: white; font-weight: bold;
+  white-space: nowrap; }
 .badge.ok { background: #2ca02c; } .badge.info { background: #1f77b4; }
 .badge.warning { background: #e6a100; } .badge.error { background: #d62728; }
 .unavailable { color: #777; font-style: italic; } .note, .caption { color: #555; }
@@ -83,12 +90,24 @@ def write_report(
 ) -> ReportResult:
     """Diagnose ``run_dirs`` (or use the given ``diagnoses``) and write the report files.
 
-    Every file is written atomically. ``diagnose_options`` go to :func:`diagnose_run`.
+    Every file is written atomically. ``diagnose_options`` go to :func:`diagnose_run`; without
+    a ``sequences`` file among them, each run uses the one the dashboard finds for it
+    (:func:`analysis.reading.behaviour_sequences.find_sequences`), so a report written here
+    and one made on the dashboard's Report page have the same sections.
     """
     if not run_dirs and not diagnoses:
         raise InputError("report: no runs given")
     if diagnoses is None:
-        diagnoses = [diagnose_run(p, thresholds, **diagnose_options) for p in run_dirs]
+        given = diagnose_options.pop("sequences", None)
+        diagnoses = [
+            diagnose_run(
+                path,
+                thresholds,
+                sequences=given if given is not None else find_sequences(Run(path)),
+                **diagnose_options,
+            )
+            for path in run_dirs
+        ]
     diagnoses = list(diagnoses)
     blocks = report_blocks(diagnoses)
     out_html = Path(out_html)
@@ -142,18 +161,17 @@ def report_json(diagnoses: Sequence[Diagnosis]) -> dict:
 
 
 def render_html(blocks: Sequence[Block], diagnoses: Sequence[Diagnosis]) -> str:
-    """The interactive page: plotly.js once in the head, one div per figure."""
-    body = []
-    for number, block in enumerate(blocks):
+    """The interactive page: one div per figure, drawn from plotly.js and the figures stored
+    once, compressed, at the end of the body (:mod:`analysis.presentation.report_html`)."""
+    body, figures = [], []
+    for block in blocks:
         if block.figure is None:
             body.append(block.html)
             continue
-        div = block.figure.to_html(
-            full_html=False, include_plotlyjs=False, div_id=f"figure-{number}", config=PLOTLY_CONFIG
-        )
-        body.append(f"<div class='figure'>{div}</div>")
-    script = f"<script type='text/javascript'>{plotly.offline.get_plotlyjs()}</script>"
-    return _page(diagnoses, script, "\n".join(body))
+        body.append(report_html.figure_holder(len(figures), block.figure))
+        figures.append(block.figure)
+    body.append(report_html.scripts(figures))
+    return _page(diagnoses, "", "\n".join(body))
 
 
 def _page(diagnoses: Sequence[Diagnosis], head_extra: str, body: str) -> str:

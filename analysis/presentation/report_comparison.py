@@ -6,11 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import pandas as pd
-
 from analysis.diagnosis.results import Diagnosis, Unavailable
 from analysis.diagnosis.scorecard import scorecard
 from analysis.presentation import behaviour_figures, figures_compare
+from analysis.presentation.report_markup import findings_html
 from analysis.presentation.report_sections import Block, heading, table, text, unavailable
 from analysis.presentation.run_colours import run_colours
 from analysis.presentation.scorecard_view import scorecard_html
@@ -119,6 +118,6 @@ def churn_blocks(diagnoses: Sequence[Diagnosis]) -> list[Block]:
         blocks.append(table(result.churn.levels, caption=f"Churn {names[0]} → {names[1]}"))
         blocks.append(Block(figure=behaviour_figures.churn_figure(result.churn, names, colours)))
         if result.findings:
-            frame = pd.DataFrame([f.to_dict() for f in result.findings])
-            blocks.append(table(frame, caption=f"Findings of {names[0]} → {names[1]}"))
+            caption = f"Findings of {names[0]} → {names[1]}"
+            blocks.append(text(findings_html(result.findings, caption)))
     return blocks

@@ -17,7 +17,8 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from analysis.diagnosis.results import Diagnosis, Unavailable
-from analysis.metrics.health import SEVERITY_ORDER
+from analysis.metrics.assignment_verdict import assignment_conclusion
+from analysis.metrics.health import SEVERITY_ORDER, Finding
 from analysis.metrics.taxonomy import purity_by_prefix_length
 from analysis.presentation import (
     behaviour_figures,
@@ -34,8 +35,12 @@ from analysis.presentation.labels import (
     sample_note,
     sizes_label,
 )
+from analysis.presentation.report_markup import advice_html, breakable, findings_html
 
 MAX_TABLE_ROWS = 20
+# Widest table printed in one piece: nine columns of 4-digit numbers fit an A4 page at the
+# report's print font (checked by rendering the PDF); wider frames are split.
+MAX_TABLE_COLUMNS = 9
 REPORT_ITEM_POINTS = 2_000  # item-map points in the report: the HTML stays small
 
 
@@ -54,15 +59,30 @@ def text(markup: str) -> Block:
 def table(frame: pd.DataFrame, max_rows: int = MAX_TABLE_ROWS, caption: str | None = None):
     """A DataFrame as an HTML table: columns under their readable labels with units
     (:func:`analysis.presentation.columns.column`), numbers in each column's format, "–" for
-    a missing value; values escaped."""
+    a missing value; values escaped.
+
+    A frame wider than :data:`MAX_TABLE_COLUMNS` columns is split into several tables of at
+    most that many, each repeating the first column (the level, run or key the row is about),
+    so that no table is wider than a printed page; long names and paths may break after
+    ``/ _ . - , >`` (:func:`~analysis.presentation.report_markup.breakable`).
+    """
     shown = frame.head(max_rows)
-    formatted = pd.DataFrame(
-        {
-            column(name).label: [format_value(v, column(name).kind) for v in shown[name]]
-            for name in shown.columns
-        }
+    names = list(shown.columns)
+    parts = [list(range(len(names)))]
+    if len(names) > MAX_TABLE_COLUMNS:
+        width = MAX_TABLE_COLUMNS - 1
+        parts = [
+            [0, *range(start, min(start + width, len(names)))]
+            for start in range(1, len(names), width)
+        ]
+    cells = pd.DataFrame(
+        [[breakable(format_value(v, column(name).kind)) for v in shown[name]] for name in names]
+    ).T
+    cells.columns = [breakable(column(name).label) for name in names]
+    markup = "".join(
+        cells.iloc[:, part].to_html(index=False, border=0, classes="data", escape=False)
+        for part in parts
     )
-    markup = formatted.to_html(index=False, border=0, classes="data")
     note = (
         f"<p class='note'>first {max_rows} of {len(frame)} rows</p>"
         if len(frame) > max_rows
@@ -109,10 +129,15 @@ def verdict_blocks(diagnoses: Sequence[Diagnosis]) -> list[Block]:
         ),
     ]
     for d in diagnoses:
-        if d.findings:
-            frame = pd.DataFrame([f.to_dict() for f in d.findings])
-            blocks.append(table(frame, max_rows=50, caption=f"Findings of {d.name}"))
+        findings = [*d.run_findings, *d.findings]
+        if findings:
+            blocks.append(findings_table(findings, caption=f"Findings of {d.name}"))
     return blocks
+
+
+def findings_table(findings: Sequence[Finding], caption: str | None = None) -> Block:
+    """Every finding with what to do about it and the dashboard page with its evidence."""
+    return text(findings_html(findings, caption))
 
 
 # --- one run ----------------------------------------------------------------------------------
@@ -137,13 +162,21 @@ def run_blocks(d: Diagnosis, colour: str = DEFAULT_COLOUR) -> list[Block]:
     for title, build in sections:
         blocks.append(heading(3, title))
         blocks.extend(build(d, colour))
-    return blocks
+    return blocks + generation_blocks(d)
 
 
-def _literature(d: Diagnosis) -> list[Block]:
+def _literature(d: Diagnosis, colour: str = DEFAULT_COLOUR) -> list[Block]:
     from analysis.presentation.report_literature import literature_blocks  # imports this module
 
     return literature_blocks(d)
+
+
+def generation_blocks(d: Diagnosis) -> list[Block]:
+    """ "Catalogue growth: extend or retrain?" of a run grown by ``rqvae extend``; nothing for
+    a run never extended (:func:`analysis.presentation.report_growth.growth_blocks`)."""
+    from analysis.presentation.report_growth import growth_blocks  # imports this module
+
+    return growth_blocks(d)
 
 
 def _run_summary(d: Diagnosis) -> str:
@@ -332,15 +365,15 @@ def _mahalanobis(d: Diagnosis, colour: str = DEFAULT_COLOUR) -> list[Block]:
         Block(figure=figures_compare.assignment_comparison_figure(m)),
         table(m.covariance, caption="Ledoit-Wolf covariance of each level's residuals"),
         table(m.changed, caption="Items whose ID changes"),
+        text(f"<p><b>Conclusion.</b> {advice_html(assignment_conclusion(m).text)}</p>"),
     ]
 
 
 def _verdict(d: Diagnosis, colour: str = DEFAULT_COLOUR) -> list[Block]:
-    if not d.findings:
+    findings = sorted([*d.run_findings, *d.findings], key=lambda f: -SEVERITY_ORDER[f.severity])
+    if not findings:
         return [text("<p>No findings: every rule passed.</p>")]
-    frame = pd.DataFrame([f.to_dict() for f in d.findings])
-    frame = frame.sort_values("severity", key=lambda s: -s.map(SEVERITY_ORDER), kind="stable")
-    return [table(frame, max_rows=50)]
+    return [findings_table(findings)]
 
 
 # --- embeddings and behaviour -----------------------------------------------------------------

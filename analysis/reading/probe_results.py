@@ -74,8 +74,7 @@ def read_probe(run_dir: str | Path) -> dict | None:
         or not any(m in models for m in SEMANTIC_MODELS)
     ):
         raise InputError(
-            f"{path}: expected {{'models': {{popularity and one of "
-            f"{', '.join(SEMANTIC_MODELS)}}}}}"
+            f"{path}: expected {{'models': {{popularity and one of {', '.join(SEMANTIC_MODELS)}}}}}"
         )
     return document
 

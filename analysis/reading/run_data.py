@@ -17,11 +17,12 @@ import numpy as np
 import pandas as pd
 
 from analysis.metrics.categories import CategoryTable
-from rqvae.data.embeddings import EmbeddingReader, item_rows, positions_of
+from rqvae.data.embeddings import EmbeddingReader, StackedEmbeddings, item_rows, positions_of
 from rqvae.errors import DiagnosticUnavailable, InputError
 from rqvae.files import parquet_columns, read_arrow_table, read_parquet
 from rqvae.id_metrics import check_codebook_sizes
 from rqvae.ids.last_level import last_level_record
+from rqvae.runs.extensions import History, read_history, run_embeddings
 from rqvae.runs.folder import ITEMS_FILE, SEMANTIC_IDS_FILE, Run
 from rqvae.runs.semantic_ids import CodeTable, read_code_table, read_ids_source
 
@@ -35,6 +36,8 @@ class RunData:
 
     codes : int64, shape (n_items, n_levels), the ``code_0..`` columns of semantic_ids.parquet.
     collision : int64, shape (n_items,), or None when the table has no ``collision`` column.
+    generation : int64, shape (n_items,), the generation that added each item (all 0 for a
+        run never extended, :mod:`rqvae.runs.extensions`).
     item_ids : object array of str, shape (n_items,), made on first use (the ID-only
         diagnostics never need them all: :meth:`item_ids_of` converts a few).
     """
@@ -43,6 +46,7 @@ class RunData:
     table: CodeTable = field(repr=False)
     codebook_sizes: list[int]
     _embedding_rows: tuple | None = field(default=None, repr=False, compare=False)
+    _stacked: StackedEmbeddings | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def load(cls, run_dir: str | Path | Run) -> RunData:
@@ -71,6 +75,11 @@ class RunData:
     @property
     def collision(self) -> np.ndarray | None:
         return self.table.collision
+
+    @property
+    def generation(self) -> np.ndarray:
+        generation = self.table.generation
+        return np.zeros(self.n_items, np.int64) if generation is None else generation
 
     @property
     def item_ids(self) -> np.ndarray:
@@ -223,13 +232,25 @@ class RunData:
             return None
         return self.items["title"].astype(str).to_numpy(dtype=object)[self._catalog_rows].tolist()
 
-    def embeddings(self) -> EmbeddingReader:
+    @cached_property
+    def history(self) -> History:
+        """The run's committed extensions (:mod:`rqvae.runs.extensions`; none for most runs)."""
+        return read_history(self.run.path, self.n_items)
+
+    def embeddings(self) -> EmbeddingReader | StackedEmbeddings:
         """The embeddings, row i = item i of ``codes``, read on demand.
 
-        Which file row is which item follows :func:`rqvae.data.embeddings.item_rows`. Raises
-        :class:`DiagnosticUnavailable` when the run names no embeddings file, InputError when
-        the file does not fit the run.
+        Which file row is which item follows :func:`rqvae.data.embeddings.item_rows`; a run
+        grown by ``rqvae extend`` reads its new items from the files its extensions keep
+        (:func:`rqvae.runs.extensions.run_embeddings`). Raises :class:`DiagnosticUnavailable`
+        when the run names no embeddings file, InputError when a file does not fit the run.
         """
+        if self.history.extended:
+            if self._stacked is None:  # which file and row is which item: found once
+                self._stacked = run_embeddings(
+                    self.run, self.item_ids, self._catalog_ids, self.history
+                )
+            return self._stacked
         path = self.run.embeddings_path
         if path is None:
             raise DiagnosticUnavailable("no embeddings: the run names no embeddings file")

@@ -27,6 +27,9 @@ items = geometry.items
 if items is None:
     st.info("No item map for this run: its latents could not be computed.", icon=":material/block:")
 else:
+    generation = data.item_generations(path)  # None: never extended (rqvae extend)
+    if generation is not None:
+        items = figures_items.with_generations(items, generation)
     points = figures_items.item_points(items)
     choices = [
         label

@@ -101,6 +101,21 @@ with st.expander("Per prefix length and branching factor"):
     st.caption("How many distinct children each prefix uses, per level:")
     widgets.table(diagnosis.entropy.branching)
 
+# --- items added by `rqvae extend` ---------------------------------------------------------------
+newest = data.newest_items(path)
+if newest is not None:
+    st.subheader("Newest items")
+    st.caption(
+        "The catalogue grew with rqvae extend: these items were added last (newest first), "
+        "each with its ID; no earlier item's ID moved. The report's Catalogue growth section "
+        "says whether the new items still fit the quantizer or it is time to retrain."
+    )
+    st.dataframe(
+        newest.rename(columns={"item_id": "item id", "sid": "ID"}),
+        hide_index=True,
+        width="stretch",
+    )
+
 # --- lookup ---------------------------------------------------------------------------------------
 st.subheader("Look up an ID or an item")
 query = st.text_input(

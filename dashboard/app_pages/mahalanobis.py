@@ -1,12 +1,15 @@
-"""Euclidean vs Mahalanobis: the model's IDs against IDs assigned with each level's covariance."""
+"""Euclidean vs Mahalanobis: the model's IDs against IDs assigned with each level's covariance,
+ending with which assignment gives more distinct and more coherent IDs, and whether to switch."""
 
 from __future__ import annotations
 
 import streamlit as st
 
+from analysis.metrics.assignment_verdict import assignment_conclusion
 from analysis.presentation import figures, figures_compare
 from analysis.presentation.labels import sample_note
 from dashboard import widgets
+from dashboard.markup import with_code_spans
 
 TITLES = {
     "euclidean": "Euclidean: the quantizer's nearest codeword",
@@ -95,3 +98,14 @@ else:
 
 with st.expander("Covariance per level"):
     widgets.table(comparison.covariance)
+
+# --- the conclusion -------------------------------------------------------------------------------
+st.subheader("Conclusion")
+conclusion = assignment_conclusion(comparison)
+show = st.success if conclusion.advisable else st.info
+show(with_code_spans(conclusion.text), icon=":material/gavel:")
+st.caption(
+    "More distinct: full-ID unique-ID ratio higher by at least 0.005. More coherent: category "
+    "purity of the level-0 codes higher by at least 0.01. Switching is advisable when "
+    "Mahalanobis is better on one and worse on neither."
+)

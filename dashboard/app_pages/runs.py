@@ -1,4 +1,5 @@
-"""Runs: every run under the root with its state, settings, last metrics and health verdict."""
+"""Runs: every run under the root with its state, settings, last metrics and health verdict;
+one card per picked run listing every finding with what to do and a link to its evidence."""
 
 from __future__ import annotations
 
@@ -6,11 +7,12 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data, diagnosis_jobs, session, widgets
-from dashboard.markup import plain
+from dashboard.markup import plain, with_code_spans
+from dashboard.page_files import page_link_target
 from dashboard.paths import run_path
 
 LIVE_REFRESH_SECONDS = 5
-MAX_FINDINGS = 5
+SEVERITY_ICONS = {"error": ":red[:material/error:]", "warning": ":orange[:material/warning:]"}
 
 st.title("Runs")
 root = session.runs_root()
@@ -84,6 +86,24 @@ for name, reason in data.refused_runs(root).items():
 
 
 # --- one card per picked run ----------------------------------------------------------------------
+def finding_item(name: str, finding, scope: str = "") -> None:
+    """One finding: severity and message, what to do, and a link to the page with the evidence
+    (opened on this run)."""
+    icon = SEVERITY_ICONS.get(finding.severity, ":blue[:material/info:]")
+    st.markdown(f"{icon} **{finding.severity}**{scope}: {plain(finding.message)}")
+    if finding.advice:
+        # a stored diagnosis is a file: its text is escaped, only its code spans stay code
+        st.caption(f"What to do: {with_code_spans(finding.advice)}")
+    target = page_link_target(finding.page)
+    if target is not None:
+        st.page_link(
+            target,
+            label=f"Evidence: {finding.page}",
+            icon=":material/arrow_forward:",
+            query_params={session.LINKED_RUN: name},
+        )
+
+
 def run_card(name: str) -> None:
     overview = overviews[name]
     with st.container(border=True):
@@ -93,11 +113,9 @@ def run_card(name: str) -> None:
         if diagnosis is not None:
             widgets.verdict_badge(diagnosis.verdict)
             for finding in diagnosis.run_findings:  # interrupted, stale IDs, best rule
-                st.markdown(f"- **{finding.severity}**: {plain(finding.message)}")
-            for finding in diagnosis.findings[:MAX_FINDINGS]:
-                st.markdown(f"- **{finding.severity}**: {plain(finding.message)}")
-            if len(diagnosis.findings) > MAX_FINDINGS:
-                st.caption(f"... and {len(diagnosis.findings) - MAX_FINDINGS} more findings.")
+                finding_item(name, finding, scope=" (run)")
+            for finding in diagnosis.findings:  # every one: nothing is hidden behind "more"
+                finding_item(name, finding)
             if not diagnosis.findings:
                 st.caption("No findings: every health rule passed.")
         elif name in problems:

@@ -17,6 +17,7 @@ PAGES = {
     "Meaning": ("app_pages/taxonomy.py", "Taxonomy"),
     "Behaviour": ("app_pages/embeddings_behaviour.py", "Embeddings and behaviour"),
     "Downstream probe": ("app_pages/probe.py", "Downstream probe"),
+    "Growth": ("app_pages/ids_collisions.py", "IDs and collisions (newest items)"),
 }
 
 st.title("Scorecard")

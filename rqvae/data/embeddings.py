@@ -214,8 +214,13 @@ class EmbeddingReader:
         if self.rows is not None:
             file_rows = self.rows[file_rows]
         result = np.empty((len(file_rows), self.shape[1]), dtype=self.dtype)
-        for position, row in enumerate(file_rows.tolist()):
-            result[position] = self._read_block(row, 1)[0]
+        if len(file_rows) == 0:
+            return result
+        # one read per run of consecutive file rows: a run folder's rows are mostly in order
+        starts = np.flatnonzero(np.r_[True, np.diff(file_rows) != 1])
+        ends = np.r_[starts[1:], len(file_rows)]
+        for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+            result[start:end] = self._read_block(int(file_rows[start]), end - start)
         return result
 
     def _read_block(self, first_row: int, n_rows: int) -> np.ndarray:
@@ -224,6 +229,47 @@ class EmbeddingReader:
         if read != len(buffer):
             raise InputError(f"{self.path}: file ended early at row {first_row}")
         return np.frombuffer(buffer, dtype=self.dtype).reshape(n_rows, self.shape[1])
+
+
+class StackedEmbeddings:
+    """Item rows gathered from several embeddings files: item i is row ``rows[i]`` of
+    ``readers[source[i]]``.
+
+    What a run grown by ``rqvae extend`` reads (:func:`rqvae.runs.extensions.run_embeddings`):
+    the original file for the first items, one file per extension for the items it added.
+    Reads the way :class:`EmbeddingReader` does (``shape``, ``dtype``, ``ndim``, ``len``, a slice
+    with step 1 or an integer array), always as float32, one block read per run of
+    consecutive rows of one file.
+    """
+
+    def __init__(self, readers: list[EmbeddingReader], source: np.ndarray, rows: np.ndarray):
+        dims = sorted({reader.shape[1] for reader in readers})
+        if len(dims) != 1:
+            names = ", ".join(str(reader.path) for reader in readers)
+            raise InputError(f"{names}: embeddings of different dimensions {dims} in one run")
+        self.readers = readers
+        self.source = np.asarray(source, dtype=np.int64)  # (n_items,) index into readers
+        self.rows = np.asarray(rows, dtype=np.int64)  # (n_items,) row in that file
+        self.shape = (len(self.rows), dims[0])
+        self.dtype = np.dtype(np.float32)
+        self.ndim = 2
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, index) -> np.ndarray:
+        if isinstance(index, slice):
+            start, stop, step = index.indices(self.shape[0])
+            if step != 1:
+                raise IndexError("StackedEmbeddings supports slices with step 1 only")
+            index = np.arange(start, max(stop, start))
+        index = np.asarray(index, dtype=np.int64)
+        result = np.empty((len(index), self.shape[1]), dtype=np.float32)
+        sources = self.source[index]
+        for number in np.unique(sources).tolist():
+            wanted = np.flatnonzero(sources == number)
+            result[wanted] = self.readers[number][self.rows[index[wanted]]]
+        return result
 
 
 def item_rows(

@@ -21,16 +21,26 @@ import pandas as pd
 
 from rqvae.data.embeddings import EmbeddingsFile, load_embeddings
 from rqvae.errors import InputError
-from rqvae.files import sha256_of
+from rqvae.files import now_iso, sha256_of
+from rqvae.id_metrics import collision_index, id_changes
+from rqvae.ids.extend_input import catalog_ids
 from rqvae.ids.last_level import spread_with_quantizer
 from rqvae.ids.shards import PARTS_DIR, Shard, read_parts, write_part
 from rqvae.quantizers import Quantizer, assign_codes
 from rqvae.quantizers.from_run import load_run_quantizer
 from rqvae.runs.checkpoint import checkpoint_state
+from rqvae.runs.extensions import (
+    ASSIGNED_THROUGH_KEY,
+    COMMITTED_KEY,
+    EXTENSIONS_FILE,
+    read_history,
+    run_embeddings,
+    write_history,
+)
 from rqvae.runs.folder import SEMANTIC_IDS_FILE, Run
 from rqvae.runs.lock import run_lock
 from rqvae.runs.safe_paths import remove_tree
-from rqvae.runs.semantic_ids import write_semantic_ids
+from rqvae.runs.semantic_ids import read_code_table, write_semantic_ids
 
 ASSIGN_CHUNK = 8192  # items per encoder pass; 8,192 measured as fast as any of 2,048-65,536
 LAST_LEVEL_RULES = ("balanced", "nearest")  # see rqvae/ids/last_level.py; balanced is the default
@@ -52,7 +62,9 @@ class AssignJob:
 
     def codes(self, start: int = 0, stop: int | None = None) -> np.ndarray:
         """Codes int64 (stop - start, L) of embeddings rows ``[start, stop)``."""
-        rows = self.embeddings.array[start:stop]
+        rows = self.embeddings.array
+        if start != 0 or stop is not None:  # a view of a memory map; every row is read lazily
+            rows = rows[start:stop]
         return assign_codes(self.quantizer, rows, chunk_size=ASSIGN_CHUNK)
 
     def source(self) -> dict:
@@ -77,18 +89,33 @@ class AssignJob:
 def open_assign_job(
     run_dir: Path, embeddings_path: Path | None = None, checkpoint: str = "best"
 ) -> AssignJob:
-    """Load the quantizer and the embeddings of a run, checked against each other."""
+    """Load the quantizer and the embeddings of a run, checked against each other.
+
+    A run grown by ``rqvae extend`` is read item by item from its extensions' files
+    (:func:`rqvae.runs.extensions.run_embeddings`), in the order of its current table."""
     run = Run(run_dir)
     quantizer = load_run_quantizer(run, checkpoint)
+    expected = quantizer.input_dim or quantizer.latent_dim  # codebooks alone: the latents are x
+    ids_path = run.path / SEMANTIC_IDS_FILE
+    if embeddings_path is None and ids_path.exists() and read_history(run.path).extended:
+        item_ids = read_code_table(ids_path).item_ids
+        stacked = run_embeddings(run, item_ids, catalog_ids(run))
+        embeddings = EmbeddingsFile(run.path / EXTENSIONS_FILE, stacked, list(item_ids))
+        if embeddings.dim != expected:
+            raise InputError(
+                f"{run.path}: its embeddings have dimension {embeddings.dim}, but its "
+                f"checkpoint expects {expected}"
+            )
+        return AssignJob(run, quantizer, embeddings, embeddings.item_ids, checkpoint)
     if embeddings_path is None:
         embeddings_path = run.embeddings_path
         if embeddings_path is None:
             raise InputError(f"{run.path}: config.json names no embeddings; pass --embeddings")
     embeddings = load_embeddings(Path(embeddings_path))
-    if embeddings.dim != quantizer.input_dim:
+    if embeddings.dim != expected:
         raise InputError(
             f"{embeddings.path}: embeddings have dimension {embeddings.dim}, but the checkpoint "
-            f"of {run.path} expects {quantizer.input_dim}"
+            f"of {run.path} expects {expected}"
         )
     return AssignJob(run, quantizer, embeddings, _item_ids(run, embeddings), checkpoint)
 
@@ -105,19 +132,105 @@ def assign_run(
     ``best`` (falling back to ``last`` when there is no best) or ``last``; ``last_level`` is
     "balanced" (colliding items move to free last-level codes, :mod:`rqvae.ids.last_level`) or
     "nearest" (every level takes the nearest codeword). Returns the table that was written.
+    A run grown by ``rqvae extend`` is refused (:func:`reassign_all` re-assigns it).
     """
+    return _assign(Path(run_dir), embeddings_path, checkpoint, last_level, False).table
+
+
+@dataclass
+class Reassigned:
+    """What :func:`reassign_all` wrote (``table``) and how far the IDs moved from the table it
+    replaced (``churn``, :func:`rqvae.id_metrics.id_changes` over the items both hold, or None
+    when the run had no IDs)."""
+
+    table: pd.DataFrame
+    churn: dict | None
+
+
+def reassign_all(
+    run_dir: Path,
+    embeddings_path: Path | None = None,
+    checkpoint: str = "best",
+    last_level: str = "balanced",
+) -> Reassigned:
+    """``rqvae assign --reassign-all``: :func:`assign_run` for any run, an extended one too.
+
+    Every item gets the ID a one-shot assignment gives it now; the items keep their
+    ``generation`` (when they joined), the table records that generations ``0..g`` were
+    placed together, and extensions.json records the reassignment with its churn."""
+    return _assign(Path(run_dir), embeddings_path, checkpoint, last_level, True)
+
+
+def _assign(run_dir, embeddings_path, checkpoint, last_level, reassign) -> Reassigned:
     with run_lock(run_dir, "assign", existing=True):
+        path = Run(run_dir).path / SEMANTIC_IDS_FILE
+        history = read_history(run_dir)
+        if history.extended and not reassign:
+            added = history.generations[-1].rows[1] - history.base_items
+            raise InputError(
+                f"{run_dir / EXTENSIONS_FILE}: the run was extended {len(history.generations)} "
+                f"time(s) ({added} items added); assigning again would move IDs that user "
+                "histories hold: pass --reassign-all to re-assign every item (the churn is "
+                "reported), or add items with rqvae extend"
+            )
+        previous = read_code_table(path) if reassign and path.exists() else None
         job = open_assign_job(run_dir, embeddings_path, checkpoint)
-        path = job.run.path / SEMANTIC_IDS_FILE
         source = job.source()
         codes = job.finish(job.codes(), source, last_level)
-        return write_semantic_ids(path, job.item_ids, codes, source=source, root=job.run.path)
+        if history.extended:  # every generation so far is now placed by this assignment
+            source[COMMITTED_KEY] = source[ASSIGNED_THROUGH_KEY] = history.last_number
+        churn, generation = None, None
+        if previous is not None:
+            churn, generation = _against(previous, job.item_ids, codes)
+        table = write_semantic_ids(path, job.item_ids, codes, source, generation, root=job.run.path)
+        if history.extended:
+            history.reassignments.append(
+                {
+                    "created": now_iso(),
+                    "after_generation": history.last_number,
+                    "checkpoint": {key: source.get(key) for key in ("checkpoint", "sha256")},
+                    "churn": churn,
+                }
+            )
+            write_history(run_dir, history)
+        return Reassigned(table, churn)
+
+
+def _against(previous, item_ids: list[str], codes: np.ndarray) -> tuple[dict, np.ndarray | None]:
+    """Churn of ``codes`` (with their collision index) against the replaced table, over the
+    items both hold, and each item's generation carried over (None when the old table had no
+    generation column; 0 for an item it lacked)."""
+    rows = pd.Index(previous.item_ids).get_indexer(np.asarray(item_ids, dtype=object))
+    both = rows >= 0
+    old = np.column_stack([previous.codes, _collision(previous)])[rows[both]]
+    new = np.column_stack([codes, collision_index(codes)])[both]
+    churn = {**id_changes(old, new), "only_before": int(len(previous.codes) - both.sum())}
+    churn["only_after"] = int((~both).sum())
+    generation = None
+    if previous.generation is not None:
+        generation = np.where(both, previous.generation[np.maximum(rows, 0)], 0)
+    return churn, generation
+
+
+def _collision(table) -> np.ndarray:
+    return collision_index(table.codes) if table.collision is None else table.collision
+
+
+def refuse_extended(run_dir: Path, what: str) -> None:
+    """InputError when ``run_dir`` was extended: ``what`` (sharded or torchrun assignment)
+    re-assigns every item without reporting the churn; ``--reassign-all`` in one process does."""
+    if read_history(run_dir).extended:
+        raise InputError(
+            f"{Path(run_dir) / EXTENSIONS_FILE}: the run was extended; {what} would re-assign "
+            f"every item: run rqvae assign --run {run_dir} --reassign-all (one process) instead"
+        )
 
 
 def assign_shard(
     run_dir: Path, shard: Shard, embeddings_path: Path | None = None, checkpoint: str = "best"
 ) -> Path:
     """Assign the rows of one shard and write its part file (``rqvae assign --shard i/n``)."""
+    refuse_extended(run_dir, "assign --shard")
     job = open_assign_job(run_dir, embeddings_path, checkpoint)
     start, stop = shard.rows(job.n_items)
     codes = job.codes(start, stop)
@@ -136,6 +249,7 @@ def merge_ids(
     the merged table is in place. Returns the table that was written.
     """
     with run_lock(run_dir, "merge-ids", existing=True):
+        refuse_extended(run_dir, "merge-ids")
         run = Run(run_dir)
         item_ids, codes, source = read_parts(run.path, run.info.codebook_sizes)
         items = run.items()
@@ -178,6 +292,7 @@ def assign_distributed(
 
     from rqvae.training.distributed import gather_rows, same_on_every_rank
 
+    refuse_extended(run_dir, "a torchrun assignment")
     job = open_assign_job(run_dir, embeddings_path, checkpoint)
     source = job.source()
     same_on_every_rank(str(source.get("sha256")), what=f"checkpoint of {job.run.path}")

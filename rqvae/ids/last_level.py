@@ -21,6 +21,10 @@ colliding group:
 
 Only the last level changes, so every prefix, the level-0 categories and the codebook usage of
 levels ``0..L-2`` stay those of the nearest-codeword IDs; last-level usage can only grow.
+
+``rqvae extend`` places new items the same way with the items already in the run held fixed
+(``fixed``): an existing item is always the keeper of its ID and never a mover, so new items
+only ever take codes that no item of their prefix uses.
 """
 
 from __future__ import annotations
@@ -77,12 +81,17 @@ def spread_last_level(
     last_residuals: LastResiduals,
     codebook: np.ndarray,
     distance: str = "euclidean",
+    fixed: int = 0,
 ) -> SpreadResult:
     """Move the extra members of colliding IDs to free last-level codes (module docstring).
 
     ``codes`` int64 (n_items, L) are nearest-codeword IDs; ``last_residuals(rows)`` returns the
     residuals those rows bring to the last level; ``codebook`` (K, D) is the last level's.
     Only rows of colliding IDs are asked for residuals.
+
+    ``fixed``: the first ``fixed`` rows are items placed earlier (``rqvae extend`` appends new
+    items after them) and never move; their codes count as taken, a colliding ID that one of
+    them holds keeps it, and only later rows are movers (and asked for residuals).
     """
     from scipy.optimize import linear_sum_assignment  # only needed when something collides
 
@@ -92,19 +101,22 @@ def spread_last_level(
     empty = SpreadResult(codes, np.zeros(0, np.int64), np.zeros(0), 0)
     if n_items < 2:
         return empty
-    prefix = _group_numbers(codes[:, :-1]) if n_levels > 1 else np.zeros(n_items, np.int64)
+    prefix = group_numbers(codes[:, :-1]) if n_levels > 1 else np.zeros(n_items, np.int64)
     full = prefix * size + codes[:, -1]
     keys, counts = np.unique(full, return_counts=True)
-    if not (counts > 1).any():
+    colliding = np.flatnonzero(np.isin(full, keys[counts > 1]))
+    rows = colliding[colliding >= fixed]  # the rows that may move
+    if len(rows) == 0:
         return empty
-    rows = np.flatnonzero(np.isin(full, keys[counts > 1]))
     residuals = last_residuals(rows)  # (m, D)
     own = _own_costs(residuals, codebook[codes[rows, -1]], distance)
 
-    # the keeper of each colliding ID: lowest cost to the shared codeword, first row on ties
+    # the keeper of each colliding ID: an earlier (fixed) item holding it, else the lowest cost
+    # to the shared codeword, first row on ties
+    held = np.isin(full[rows], full[colliding[colliding < fixed]])
     order = np.lexsort((rows, own, full[rows]))
     sorted_keys = full[rows][order]
-    is_keeper = np.r_[True, sorted_keys[1:] != sorted_keys[:-1]]
+    is_keeper = np.r_[True, sorted_keys[1:] != sorted_keys[:-1]] & ~held[order]
     mover_index = np.sort(order[~is_keeper])  # indices into rows / residuals / own
     mover_prefix = prefix[rows[mover_index]]
     by_prefix = np.argsort(mover_prefix, kind="stable")
@@ -155,7 +167,7 @@ def _own_costs(residuals: np.ndarray, chosen: np.ndarray, distance: str) -> np.n
     return ((r - c) ** 2).sum(1)
 
 
-def _group_numbers(columns: np.ndarray) -> np.ndarray:
+def group_numbers(columns: np.ndarray) -> np.ndarray:
     """A dense group number per row, equal for rows with equal ``columns`` (n, k) tuples."""
     radices = columns.max(0).astype(np.float64) + 1
     if np.prod(radices) < 2**62:  # mixed-radix packing: one int64 per row, sorted fast
@@ -196,15 +208,17 @@ def quantizer_last_residuals(quantizer, embeddings=None, latents=None) -> LastRe
 
 
 def spread_with_quantizer(
-    quantizer, embeddings, codes: np.ndarray, latents: np.ndarray | None = None
+    quantizer, embeddings, codes: np.ndarray, latents: np.ndarray | None = None, fixed: int = 0
 ) -> SpreadResult:
     """:func:`spread_last_level` of ``codes`` (n, L), the quantizer's nearest IDs of
-    ``embeddings`` (or of their ``latents``, when already encoded)."""
+    ``embeddings`` (or of their ``latents``, when already encoded); the first ``fixed`` rows
+    never move."""
     return spread_last_level(
         codes,
         quantizer_last_residuals(quantizer, embeddings, latents),
         quantizer.codebooks[-1],
         quantizer.distance,
+        fixed=fixed,
     )
 
 

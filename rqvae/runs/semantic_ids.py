@@ -7,8 +7,12 @@ One row per item::
     collision   int    0 for the first item with that L-tuple, 1 for the second, ... (row order)
     sid         str    <|sid_start|><|sid_0_c0|>...<|sid_{L-1}_c{L-1}|><|sid_L_k|><|sid_end|>
                        (k = the collision index, as an extra level)
+    generation  int    0 for the items of the original assignment, g for the items extension
+                       g added (``rqvae extend``, :mod:`rqvae.runs.extensions`); a table
+                       without the column is all generation 0
 
 The collision index makes every ``sid`` unique; it follows row order, so it is deterministic.
+``rqvae extend`` appends rows (:func:`append_semantic_ids`) and never rewrites earlier ones.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import pandas as pd
 from rqvae.errors import InputError
 from rqvae.files import (
     atomic_write_parquet,
+    atomic_write_with,
     parquet_columns,
     parquet_metadata,
     read_arrow_table,
@@ -63,14 +68,20 @@ def level_columns(columns) -> list[str]:
     return sorted(found, key=lambda c: int(c[5:]))
 
 
-def semantic_id_table(item_ids, codes: np.ndarray) -> pd.DataFrame:
-    """The table above for ``codes`` (n_items, n_levels) and one id per row."""
+GENERATION_COLUMN = "generation"
+
+
+def semantic_id_table(item_ids, codes: np.ndarray, generation=None) -> pd.DataFrame:
+    """The table above for ``codes`` (n_items, n_levels) and one id per row; the
+    ``generation`` column (int, (n_items,)) only when given."""
     collision = collision_index(codes)
     table = pd.DataFrame({"item_id": np.asarray(item_ids, dtype=object).astype(str)})
     for level in range(codes.shape[1]):
         table[f"code_{level}"] = codes[:, level].astype(np.int64)
     table["collision"] = collision
     table["sid"] = sid_strings(np.column_stack([codes, collision]))
+    if generation is not None:
+        table[GENERATION_COLUMN] = np.asarray(generation, dtype=np.int64)
     return table
 
 
@@ -104,7 +115,12 @@ def sid_strings(codes: np.ndarray) -> np.ndarray:
 
 
 def write_semantic_ids(
-    path: Path, item_ids, codes: np.ndarray, source: dict | None = None, root: Path | None = None
+    path: Path,
+    item_ids,
+    codes: np.ndarray,
+    source: dict | None = None,
+    generation=None,
+    root: Path | None = None,
 ) -> pd.DataFrame:
     """Build :func:`semantic_id_table` and write it to ``path`` atomically; returns it.
 
@@ -113,9 +129,64 @@ def write_semantic_ids(
     (``{"checkpoint", "file", "epoch", "sha256"}``) so a diagnosis can tell stale IDs.
     ``root``: the run folder (:func:`rqvae.files.atomic_write_with`).
     """
-    table = semantic_id_table(item_ids, codes)
+    table = semantic_id_table(item_ids, codes, generation)
     metadata = {IDS_SOURCE_KEY: json.dumps(source, allow_nan=False)} if source else None
     atomic_write_parquet(path, table, metadata=metadata, root=root)
+    return table
+
+
+def read_id_arrow_table(path: Path, root: Path | None = None):
+    """Every column of a ``semantic_ids.parquet`` as a pyarrow Table, strings untouched
+    (``root``: the run folder, see :func:`rqvae.files.open_regular`)."""
+    return read_arrow_table(path, parquet_columns(path, root=root), root=root)
+
+
+def append_semantic_ids(
+    path: Path,
+    previous,
+    item_ids,
+    codes: np.ndarray,
+    collision: np.ndarray,
+    generation: int,
+    source: dict,
+    root: Path | None = None,
+):
+    """Write ``previous`` (the table's rows as read, a pyarrow Table) followed by new rows, and
+    return the pyarrow Table written. Atomic, like every write here.
+
+    The earlier rows are written back from Arrow as they were read, so their ids, codes,
+    collision indices and ``sid`` strings stay byte for byte (a table without the
+    ``generation`` column gets it, all 0). New rows: ``item_ids`` (m,), ``codes`` int (m, L),
+    their ``collision`` indices (m,) counted over the whole table, and ``generation``.
+    ``source`` replaces the ``rqvae.ids_source`` metadata; pandas' own metadata, which lists
+    the old columns, is dropped. ``root``: the run folder (:func:`rqvae.files.atomic_write_with`).
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if GENERATION_COLUMN not in previous.column_names:
+        previous = previous.append_column(
+            GENERATION_COLUMN, pa.array(np.zeros(previous.num_rows, dtype=np.int64))
+        )
+    codes = np.asarray(codes, dtype=np.int64)
+    collision = np.asarray(collision, dtype=np.int64)
+    new = {"item_id": np.asarray(item_ids, dtype=object).astype(str)}
+    new.update({f"code_{level}": codes[:, level] for level in range(codes.shape[1])})
+    new["collision"] = collision
+    new["sid"] = sid_strings(np.column_stack([codes, collision]))
+    new[GENERATION_COLUMN] = np.full(len(codes), generation, dtype=np.int64)
+    columns = []
+    for field in previous.schema:
+        if field.name in new:
+            columns.append(pa.array(new[field.name]).cast(field.type))
+        else:  # a column this workbench does not write: empty for the new rows
+            columns.append(pa.nulls(len(codes), field.type))
+    rows = pa.Table.from_arrays(columns, schema=previous.schema.remove_metadata())
+    table = pa.concat_tables([previous.replace_schema_metadata(None), rows])
+    table = table.replace_schema_metadata(
+        {IDS_SOURCE_KEY.encode(): json.dumps(source, allow_nan=False).encode()}
+    )
+    atomic_write_with(path, lambda tmp: pq.write_table(table, tmp), root=root)
     return table
 
 
@@ -138,6 +209,8 @@ class CodeTable:
     item_id_column : the ``item_id`` column as read (a pyarrow array, any type).
     codes : int64, shape (n_items, n_levels).
     collision : int64, shape (n_items,), or None when the table has no ``collision`` column.
+    generation : int64, shape (n_items,), or None when the table has no ``generation`` column
+        (every item is then generation 0).
 
     The ids become Python strings only when asked for (:attr:`item_ids`, :meth:`item_ids_of`):
     ten million of them cost about 0.7 GB, and most readers need a few or none.
@@ -146,6 +219,7 @@ class CodeTable:
     item_id_column: object
     codes: np.ndarray
     collision: np.ndarray | None
+    generation: np.ndarray | None = None  # int64 (n_items,); None: all generation 0
 
     @cached_property
     def item_ids(self) -> np.ndarray:
@@ -193,7 +267,14 @@ def read_code_table(path: Path, root: Path | None = None) -> CodeTable:
         if column.null_count or values.dtype.kind == "f" and np.isnan(values).any():
             raise InputError(f"{path}: some items have no collision index")
         collision = values.astype(np.int64)
-    return CodeTable(item_ids, codes, collision)
+    generation = None
+    if GENERATION_COLUMN in names:
+        column = read_arrow_table(path, [GENERATION_COLUMN], root=root).column(GENERATION_COLUMN)
+        values = _numbers(column)
+        if column.null_count or values.dtype.kind == "f" and np.isnan(values).any():
+            raise InputError(f"{path}: some items have no generation")
+        generation = values.astype(np.int64)
+    return CodeTable(item_ids, codes, collision, generation)
 
 
 def _numbers(column) -> np.ndarray:

@@ -114,3 +114,37 @@ def test_import_of_ragged_levels_is_refused(tmp_path):
     result = invoke("import-ids", "--ids", ids, "--out", tmp_path / "out")
     assert result.exit_code == 2
     assert "ragged levels" in result.output
+
+
+def test_diagnose_and_report_find_the_sequences_the_dashboard_finds(tmp_path, letter_run, mql_run):
+    """Both runs' catalog is amazon-scientific's items.jsonl.gz, with sequences.jsonl.gz next
+    to it: without --sequences, diagnose and report use it, as the dashboard does
+    (find_sequences), so their behaviour sections are filled in and the stored diagnosis is
+    the one the dashboard looks for."""
+    from analysis.diagnosis.diagnose import diagnose_run
+    from analysis.reading.behaviour_sequences import find_sequences
+    from rqvae.runs.folder import Run
+
+    expected = find_sequences(Run(letter_run))
+    assert expected is not None and expected.name == "sequences.jsonl.gz"
+    result = invoke("diagnose", letter_run, "--no-umap", "--json", tmp_path / "d.json")
+    assert result.exit_code == 0, result.output
+    assert f"user sequences: {expected}" in result.output
+    assert "put sequences.jsonl.gz" not in result.output
+    document = json.loads((tmp_path / "d.json").read_text())
+    assert document["run"]["sequences"] == str(expected)
+    assert document["diagnostics"]["behaviour"]["available"]
+    assert document["diagnostics"]["popularity"]["available"]
+    # each finding prints what to do and where the evidence is
+    assert "what to do: " in result.output and 'evidence: dashboard page "' in result.output
+    stored = diagnose_run(letter_run, umap=False, cache=True, stored_only=True, sequences=expected)
+    assert stored is not None  # the dashboard's lookup hits what the CLI stored
+
+    result = invoke(
+        "report", letter_run, mql_run, "--out", tmp_path / "r.html", "--json", tmp_path / "r.json",
+        "--no-umap",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    runs = json.loads((tmp_path / "r.json").read_text())["runs"]
+    assert [run["run"]["sequences"] for run in runs] == [str(expected)] * 2
+    assert "no user sequences" not in (tmp_path / "r.html").read_text()

@@ -47,8 +47,7 @@ def study_task(tmp_path_factory):
         for user in range(USERS):
             start = rng.integers(CATEGORIES)
             items = [
-                ((start + step) % CATEGORIES) * MEMBERS + rng.integers(MEMBERS)
-                for step in range(6)
+                ((start + step) % CATEGORIES) * MEMBERS + rng.integers(MEMBERS) for step in range(6)
             ]
             handle.write(json.dumps({"user_id": f"u{user}", "item_ids": [str(i) for i in items]}))
             handle.write("\n")

@@ -6,12 +6,19 @@ download tests skip on a developer machine and fail when ``CI=true``.
 
 from __future__ import annotations
 
+import gzip
+import json
 import os
+import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from analysis.diagnosis.diagnose import diagnose_run
+from analysis.diagnosis.results import Unavailable
+from analysis.reading.behaviour_sequences import find_sequences
 from cli.main import main
 from rqvae import demo
 from rqvae.data.catalog import CatalogSpec, load_catalog
@@ -53,6 +60,27 @@ def test_movielens_catalog_from_the_real_wheel(movielens_cache: Path):
     assert items["categories"].map(len).max() == 1
 
 
+def test_movielens_ratings_become_time_ordered_sequences(movielens_cache: Path):
+    """ml-100k.inter (user, item, rating, timestamp; 100,000 ratings of 943 users) becomes one
+    JSONL line per user, the items in timestamp order (ties in file order), next to the catalog,
+    byte-for-byte the same when written again."""
+    out = demo.movielens_sequences(movielens_cache)
+    assert out == movielens_cache / "ml-100k" / "sequences.jsonl.gz"
+    ratings = pd.read_csv(movielens_cache / "ml-100k" / "ml-100k.inter", sep="\t", dtype=str)
+    ratings.columns = ["user", "item", "rating", "timestamp"]
+    ratings["timestamp"] = ratings["timestamp"].astype(float)
+    by_time = ratings.sort_values("timestamp", kind="stable")
+    expected = {user: group["item"].tolist() for user, group in by_time.groupby("user")}
+    with gzip.open(out, "rt") as handle:
+        lines = [json.loads(line) for line in handle]
+    assert len(lines) == 943 == len(expected)
+    assert sum(len(line["item_ids"]) for line in lines) == 100_000
+    assert {line["user_id"]: line["item_ids"] for line in lines} == expected
+    first = out.read_bytes()
+    out.unlink()
+    assert demo.movielens_sequences(movielens_cache).read_bytes() == first
+
+
 def test_offline_demo_says_what_it_needs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("PIP_NO_INDEX", "1")  # pip may not reach any index: as good as offline
     runs = tmp_path / "runs"
@@ -70,9 +98,11 @@ def test_offline_demo_says_what_it_needs(tmp_path: Path, monkeypatch: pytest.Mon
 def test_full_demo_trains_two_runs_and_reuses_them(
     tmp_path: Path, movielens_cache: Path, monkeypatch: pytest.MonkeyPatch
 ):
-    """The whole demo with a few epochs per run (the real settings otherwise)."""
+    """The whole demo with a few epochs per run and one probe epoch (the real settings
+    otherwise); run again through `rqvae demo`, it reuses everything and prints the verdicts."""
     short = {name: {**settings, "epochs": 4} for name, settings in demo.DEMO_RUNS.items()}
     monkeypatch.setattr(demo, "DEMO_RUNS", short)
+    monkeypatch.setattr(demo, "DEMO_PROBE_EPOCHS", 1)
     runs_dir = tmp_path / "runs"
 
     run_dirs = demo.run_demo(runs_dir, cache_dir=movielens_cache)
@@ -96,6 +126,38 @@ def test_full_demo_trains_two_runs_and_reuses_them(
     assert stamps == [embeddings.stat().st_mtime_ns] + [
         (p / "semantic_ids.parquet").stat().st_mtime_ns for p in run_dirs
     ]
+
+    sequences = movielens_cache / "ml-100k" / "sequences.jsonl.gz"
+    probes = []
+    for run_dir in run_dirs:
+        assert find_sequences(Run(run_dir)) == sequences  # where diagnose and the dashboard look
+        probe = json.loads((run_dir / "probe.json").read_text())
+        assert probe["settings"]["epochs"] == 1 and probe["sequences"]["users"] == 943
+        assert set(probe["models"]) == {"popularity", "item_sasrec", "semantic_sasrec"}
+        probes.append((run_dir / "probe.json").stat().st_mtime_ns)
+
+    result = CliRunner().invoke(
+        main, ["demo", "--runs-dir", str(runs_dir), "--cache-dir", str(movielens_cache)]
+    )
+    assert result.exit_code == 0, result.output
+    assert probes == [(p / "probe.json").stat().st_mtime_ns for p in run_dirs]  # not probed again
+    assert "already probed" in result.output
+    for run_dir in run_dirs:
+        # each run's verdict, then its top finding with what to do (or that every rule passed)
+        verdict = re.search(
+            rf"^{run_dir.name}: verdict (OK|INFO|WARNING|ERROR)$", result.output, re.M
+        )
+        assert verdict, result.output
+        after = result.output[verdict.end() :].splitlines()[1]
+        assert (
+            after.startswith("  top finding (")
+            or after == "  no findings: every health rule passed"
+        )
+        stored = diagnose_run(run_dir, cache=True, stored_only=True, sequences=sequences)
+        assert stored is not None and stored.verdict.upper() == verdict.group(1)
+        assert not isinstance(stored.behaviour, Unavailable)  # the sequences were used
+        assert not isinstance(stored.popularity, Unavailable)
+    assert "http://localhost:8501" in result.output.splitlines()[-1]
 
     result = CliRunner().invoke(main, ["lookup", "--run", str(run_dirs[0]), "toy story"])
     assert result.exit_code == 0 and "Toy Story (1995)" in result.output

@@ -178,6 +178,18 @@ def test_trained_run_diagnoses_fully(trained_run):
         expected = summary.loc[(level + 1, comparison.category_depth), "purity"]
         assert purity[level] == pytest.approx(expected)
     json.dumps(diagnosis_to_json(diagnosis), allow_nan=False)
+    # issue 21: the geometry rules stay silent on a healthy run, every finding says what to do
+    assert diagnosis.latent_geometry.effective_rank > 1.5
+    codes = {finding.code for finding in diagnosis.findings}
+    assert not codes & {"residual_growing", "duplicate_codewords", "latent_rank_collapse"}
+    for finding in [*diagnosis.findings, *diagnosis.run_findings]:
+        assert finding.advice and finding.page, finding
+    document = diagnosis_to_json(diagnosis)
+    for entry in document["verdict"]["findings"]:
+        assert entry["advice"] and entry["page"]
+    conclusion = document["diagnostics"]["mahalanobis"]["conclusion"]
+    assert conclusion["more_distinct"] in ("euclidean", "mahalanobis", "neither")
+    assert conclusion["text"].endswith(".")
     check_robustness(trained_run, diagnosis.robustness)
 
 

@@ -18,6 +18,7 @@ from analysis.diagnosis.scorecard import (
     CONTEXT,
     HIGHER,
     LOWER,
+    NOT_EXTENDED,
     NOT_PROBED,
     Score,
     best_runs,
@@ -131,6 +132,11 @@ def test_trained_run_scorecard_matches_the_run_files(trained_run, trained_card):
     assert card["probe_ndcg_at_10"].value == 0.03125
     assert card["verdict"].value == diagnosis.verdict
     assert card["behaviour_lift_l0"].missing == NO_SEQUENCES.reason
+    # never extended: one generation, nothing added, no fit (tests/analysis/diagnosis/
+    # test_extended_run.py has a grown run's rows)
+    assert card["generations"].value == 1 and card["new_items_share"].value == 0.0
+    assert card["new_items_error_above_p95"].missing == NOT_EXTENDED
+    assert card["extend_recommendation"].value is None
 
 
 def test_imported_ids_say_why_the_checkpoint_rows_are_empty(letter_card, trained_card):

@@ -171,7 +171,8 @@ def test_a_copied_run_names_its_own_folder(run_copy, tmp_path, monkeypatch):
 def test_umap_entries_are_checked_and_never_reached_through_a_link(tmp_path, monkeypatch):
     calls: list[int] = []
 
-    def fake_umap(codebooks, latents, settings):  # the real one takes a minute to compile
+    # the real one takes a minute to compile
+    def fake_umap(codebooks, latents, settings, density_latents=None):
         calls.append(1)
         return pd.DataFrame({"kind": ["level"], "x": [1.0], "y": [2.0]})
 

@@ -74,3 +74,33 @@ def test_real_run_against_itself_and_a_permuted_copy(trained_run):
     assert churn.levels["raw_churn"].min() > 0.8
     assert churn.full_id_raw > 0.9
     assert churn.levels["matched_churn"].max() == 0.0
+
+
+def test_history_tokens_worked_out_by_hand():
+    from analysis.metrics.churn import history_churn
+
+    # Run A: three items, two levels and the collision index. In run B item 0 keeps its ID,
+    # item 1 changes its level-1 code, and item 2 is gone.
+    tokens_a = np.array([[0, 1, 0], [0, 2, 0], [1, 0, 0]])
+    tokens_b = np.array([[0, 1, 0], [0, 3, 0], [-1, -1, -1]])
+    rows = np.array([0, 1, 1, 2, -1, 0])  # item 0 twice, item 1 twice, item 2 once, 1 unknown
+    history = history_churn(tokens_a, tokens_b, rows)
+    assert (history.interactions, history.unknown, history.tokens) == (5, 1, 15)
+    # item 1: one token x 2 interactions; item 2: all three tokens
+    assert history.tokens_changed == 5 and history.token_churn == pytest.approx(1 / 3)
+    assert history.positions["changed"].tolist() == [1, 3, 1]
+    assert history.positions["token"].tolist() == ["level 0", "level 1", "collision"]
+    assert history.interactions_changed == 3
+    assert history.interaction_churn == pytest.approx(3 / 5)
+
+
+def test_history_tokens_across_depths_compare_token_strings():
+    from analysis.metrics.churn import history_churn
+
+    # A's third token is its collision index 0, <|sid_2_0|>; B's third token is its level-2
+    # code: 0 gives the same string, 5 another. B's longer IDs change every whole sequence.
+    tokens_a = np.array([[3, 1, 0], [3, 2, 0]])
+    tokens_b = np.array([[3, 1, 0, 0], [3, 2, 5, 0]])
+    history = history_churn(tokens_a, tokens_b, np.array([0, 1]))
+    assert history.positions["changed"].tolist() == [0, 0, 1]
+    assert history.interactions_changed == 2

@@ -103,6 +103,33 @@ def test_residual_norm_not_shrinking():
     assert finding.value == pytest.approx(0.99) and finding.threshold == pytest.approx(0.98)
 
 
+def test_residual_check_starts_at_level_0_and_growth_is_an_error():
+    """``shrink`` = mean norm after the level / mean norm entering it (the latent's for level 0).
+
+    Latent mean norm 1.0. Level 0 leaves 1.025 (an imported semantic-ids-llm checkpoint's
+    ratio): the residual grew, error. Level 1 leaves 0.5 (0.5 / 1.025 = 0.488: fine). Level 2
+    leaves 0.495 (0.99 of 0.5: above 1 - 0.02, a warning, not an error)."""
+    residuals = pd.DataFrame(
+        {
+            "level": [0, 1, 2],
+            "mean_norm": [1.025, 0.5, 0.495],
+            "shrink": [1.025, 0.5 / 1.025, 0.495 / 0.5],
+        }
+    )
+    findings = verdict(healthy_codes(), 8, residual_norms=residuals)
+    assert codes_of(findings, "residual_growing") == [("error", 0)]
+    assert codes_of(findings, "residual_not_shrinking") == [("warning", 2)]
+    growing = findings[0]
+    assert growing.value == pytest.approx(1.025, rel=1e-12) and growing.threshold == 1.0
+    assert "of the latent (ratio 1.025)" in growing.message
+    # exactly 1: not growing, but not shrinking either
+    flat = residuals.assign(mean_norm=[1.0, 0.5, 0.2], shrink=[1.0, 0.5, 0.4])
+    assert codes_of(verdict(healthy_codes(), 8, residual_norms=flat), "residual_not_shrinking") == [
+        ("warning", 0)
+    ]
+    assert codes_of(verdict(healthy_codes(), 8, residual_norms=flat), "residual_growing") == []
+
+
 def metrics(val_losses, recon=0.5, quant=0.1):
     return pd.DataFrame(
         {
@@ -153,6 +180,8 @@ def test_findings_sorted_and_serialisable():
         "message",
         "value",
         "threshold",
+        "advice",
+        "page",
     }
     assert worst_severity([Finding("x", "info", None, "", None, None)]) == "info"
 

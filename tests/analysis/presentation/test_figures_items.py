@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.presentation.figures_items import item_map_figure, title_matches
+from analysis.presentation.figures_items import item_map_figure, title_matches, with_generations
 
 
 def map_items() -> pd.DataFrame:
@@ -55,6 +55,17 @@ def test_colour_by_collision_group_and_by_level_zero_code():
     by_code = item_map_figure(map_items(), "level-0 code")
     colours = list(by_code.data[0].marker.color)
     assert colours[0] == colours[1] != colours[2]  # items 0 and 1 share code 1
+
+
+def test_colour_by_generation_of_a_grown_run():
+    # rows 0-2 are the original items, row 3 came with extension 2 (row 4 is not on the map)
+    items = with_generations(map_items(), np.array([0, 0, 0, 2, 1]))
+    assert items["generation"].tolist() == [0, 0, 0, 2, -1]  # the codeword row gets -1
+    figure = item_map_figure(items, "generation")
+    traces = [trace for trace in figure.data if trace.name != "level-0 codeword"]
+    assert [trace.name for trace in traces] == ["original (3)", "extension 2 (1)"]
+    assert [row[3] for row in traces[1].customdata] == [3]
+    assert traces[0].marker.color != traces[1].marker.color
 
 
 def test_search_highlights_matching_titles_case_insensitively():
