@@ -108,6 +108,14 @@ def diagnosis_options(function):
             type=click.IntRange(min=1),
             help="Items at most this many positions apart in a sequence co-occur.",
         ),
+        click.option(
+            "--study",
+            default=None,
+            type=click.Path(dir_okay=False),
+            help="A study.json (rqvae study) whose correlations the findings cite as evidence. "
+            "Default: the newest study of the run's catalog in its runs folder (*.study.json, "
+            "studies/*.json), if any.",
+        ),
     ]
     for option in reversed(options):
         function = option(function)
@@ -118,7 +126,9 @@ def diagnosis_options(function):
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False))
 @diagnosis_options
-def diagnose(run_dir, json_path, checkpoint, umap, thresholds, fail_on, cache, sequences, window):
+def diagnose(
+    run_dir, json_path, checkpoint, umap, thresholds, fail_on, cache, sequences, window, study
+):
     """Run every diagnostic on RUN; print the verdict, optionally write JSON."""
     from analysis.diagnosis.diagnose import diagnose_run
     from analysis.diagnosis.to_json import diagnosis_to_json
@@ -135,6 +145,7 @@ def diagnose(run_dir, json_path, checkpoint, umap, thresholds, fail_on, cache, s
             window=window,
             cache=cache,
             progress=progress,
+            study=study,
         )
     if json_path:
         atomic_write_json(json_path, diagnosis_to_json(diagnosis))
@@ -162,6 +173,7 @@ def report(
     cache,
     sequences,
     window,
+    study,
 ):
     """Write a self-contained HTML report (and JSON / PDF) over one or more runs."""
     from analysis.presentation.report import write_report
@@ -177,6 +189,7 @@ def report(
         cache=cache,
         sequences=sequences,
         window=window,
+        study=study,
     )
     for diagnosis in result.diagnoses:
         _print_summary(diagnosis)
@@ -224,6 +237,8 @@ def _echo_advice(finding) -> None:
         click.echo(f"{'':11}what to do: {finding.advice}")
     if finding.page:
         click.echo(f'{"":11}evidence: dashboard page "{finding.page}"')
+    if finding.evidence:
+        click.echo(f"{'':11}study: {finding.evidence}")
 
 
 def top_finding(diagnosis):

@@ -45,6 +45,7 @@ from analysis.diagnosis.results import (
 )
 from analysis.diagnosis.run_findings import run_findings
 from analysis.diagnosis.store import diagnosis_key, load_diagnosis, save_diagnosis
+from analysis.diagnosis.study_files import with_study_evidence
 from analysis.diagnosis.verdict import verdict_findings
 from analysis.metrics.behaviour import DEFAULT_WINDOW
 from analysis.metrics.collisions import collision_report
@@ -94,6 +95,7 @@ def diagnose_run(
     model: bool = True,
     progress: Progress | None = None,
     stored_only: bool = False,
+    study: str | Path | None = None,
 ) -> Diagnosis | None:
     """Run every diagnostic on the run folder ``run_dir``.
 
@@ -118,6 +120,9 @@ def diagnose_run(
         starts or ends: ``running`` names the stages under way in both lanes (see
         :class:`analysis.diagnosis.lanes.StageBoard`).
     stored_only : with ``cache``, return the stored diagnosis or None; never compute one.
+    study : a ``study.json`` (``rqvae study``) whose correlations the findings cite as their
+        evidence; default: the newest study of the run's catalog in the runs folder, if any
+        (:func:`analysis.diagnosis.study_files.with_study_evidence`; never cached).
 
     Raises InputError only when the run itself is unusable (no or corrupt semantic IDs, a
     config.json that is not a run's) or ``sequences`` names no file.
@@ -163,20 +168,20 @@ def diagnose_run(
     )
     if not cache:
         with limited_threads():
-            return compute()
+            return with_study_evidence(compute(), study)
     started = time.perf_counter()
     key = diagnosis_key(Path(run_dir), options)
     stored = load_diagnosis(Path(run_dir), key, need_maps=umap)
     if stored is not None:
         stored.run_dir = Run(run_dir).path  # the folder may have moved since
         stored.timings = {**stored.timings, "cache_read": round(time.perf_counter() - started, 3)}
-        return stored
+        return with_study_evidence(stored, study)
     if stored_only:
         return None
     with limited_threads():
         diagnosis = compute()
     save_diagnosis(Path(run_dir), key, diagnosis, has_maps=umap)
-    return diagnosis
+    return with_study_evidence(diagnosis, study)
 
 
 def _diagnose(

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from contextlib import suppress
+from dataclasses import replace
 from pathlib import Path
 
-from analysis.diagnosis.study import STUDY_SCHEMA, catalog_key
+from analysis.diagnosis.study import STUDY_SCHEMA, catalog_key, evidence_for
 from rqvae.errors import InputError
 from rqvae.files import read_json
 from rqvae.runs.semantic_ids import read_code_table
@@ -90,3 +92,31 @@ def study_for_run(run_dir: str | Path, study: str | Path | None = None) -> dict 
         return document
     found = study_for_catalog(Path(run_dir).resolve().parent, key)
     return None if found is None else found[1]
+
+
+def with_study_evidence(diagnosis, study: str | Path | None = None):
+    """``diagnosis`` with each finding's ``evidence`` set from the study of its catalog.
+
+    study : a study.json to use (an InputError when it is not a study or is of another
+        catalog); None: the newest study of the run's catalog in the runs folder holding the
+        run, if any (a runs folder without study files costs one directory listing).
+    Findings whose diagnostic the study has no correlation for keep an empty ``evidence``.
+    Returns the same object (None passes through: a ``stored_only`` miss).
+    """
+    if diagnosis is None:
+        return None
+    if study is None:
+        if not study_files(Path(diagnosis.run_dir).resolve().parent):
+            return diagnosis
+        document = None
+        with suppress(InputError):  # a broken or foreign file must not stop a diagnosis
+            document = study_for_run(diagnosis.run_dir)
+    else:
+        document = study_for_run(diagnosis.run_dir, study)
+    if document is None:
+        return diagnosis
+    diagnosis.findings = [
+        replace(finding, evidence=evidence_for(document, finding.code, finding.level) or "")
+        for finding in diagnosis.findings
+    ]
+    return diagnosis

@@ -106,6 +106,9 @@ class Finding:
         ``rqvae`` flags where one exists); page : the dashboard navigation title of the page that
         shows the evidence. Both are filled in for the run's kind by
         :func:`analysis.metrics.advice.with_advice` (empty until then).
+    evidence : "on this catalog, <diagnostic> tracked Recall@10: Spearman ..." when a study
+        (``rqvae study``) of the run's catalog exists
+        (:func:`analysis.diagnosis.study_files.with_study_evidence`), else empty.
     """
 
     code: str  # stable identifier, e.g. "collapsed_level"
@@ -116,6 +119,9 @@ class Finding:
     threshold: float | None
     advice: str = ""
     page: str = ""
+    # how this finding's diagnostic tracked downstream recall in a study of the run's catalog
+    # (analysis.diagnosis.study.evidence_for); empty without one
+    evidence: str = ""
 
     def to_dict(self) -> dict:
         return {
@@ -127,6 +133,7 @@ class Finding:
             "threshold": self.threshold,
             "advice": self.advice,
             "page": self.page,
+            "evidence": self.evidence,
         }
 
 

@@ -109,7 +109,7 @@ def write_report(
             for path in run_dirs
         ]
     diagnoses = list(diagnoses)
-    blocks = report_blocks(diagnoses)
+    blocks = report_blocks(diagnoses, diagnose_options.get("study"))
     out_html = Path(out_html)
     atomic_write_bytes(out_html, render_html(blocks, diagnoses).encode())
     if json_path is not None:
@@ -135,11 +135,11 @@ def write_report(
     )
 
 
-def report_blocks(diagnoses: Sequence[Diagnosis]) -> list[Block]:
+def report_blocks(diagnoses: Sequence[Diagnosis], study: str | Path | None = None) -> list[Block]:
     """Verdict, comparison, then each run's diagnostics, in report order."""
     blocks = verdict_blocks(diagnoses) + comparison_blocks(diagnoses)
     blocks += probe_blocks([d.run_dir for d in diagnoses])
-    blocks += study_blocks([d.run_dir for d in diagnoses])
+    blocks += study_blocks([d.run_dir for d in diagnoses], study)
     colours = report_colours(diagnoses)  # one colour per run, as on the dashboard
     for diagnosis in diagnoses:
         blocks += run_blocks(diagnosis, colours[diagnosis.name])

@@ -48,7 +48,8 @@ def findings_html(findings: Sequence[Finding], caption: str | None = None) -> st
         rows.append(
             f"<tr><td><span class='badge {f.severity}'>{f.severity}</span></td>"
             f"<td>{'' if f.level is None else f.level}</td>"
-            f"<td>{breakable(f.message)}</td><td>{advice_html(f.advice)}</td>"
+            f"<td>{breakable(f.message)}{_evidence(f.evidence)}</td>"
+            f"<td>{advice_html(f.advice)}</td>"
             f"<td>{number}</td><td>{bound}</td><td>{html.escape(f.page)}</td></tr>"
         )
     head = f"<p class='caption'>{html.escape(caption)}</p>" if caption else ""
@@ -57,3 +58,10 @@ def findings_html(findings: Sequence[Finding], caption: str | None = None) -> st
         "<th>finding</th><th>what to do</th><th>value</th><th>threshold</th>"
         "<th>evidence (dashboard page)</th></tr>" + "".join(rows) + "</table>"
     )
+
+
+def _evidence(evidence: str) -> str:
+    """A finding's study evidence under its message (empty without a study)."""
+    if not evidence:
+        return ""
+    return f"<br><span class='caption'>study: {html.escape(evidence)}</span>"

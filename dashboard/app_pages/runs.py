@@ -94,6 +94,8 @@ def finding_item(name: str, finding, scope: str = "") -> None:
     if finding.advice:
         # a stored diagnosis is a file: its text is escaped, only its code spans stay code
         st.caption(f"What to do: {with_code_spans(finding.advice)}")
+    if finding.evidence:
+        st.caption(f"Study: {plain(finding.evidence)}")
     target = page_link_target(finding.page)
     if target is not None:
         st.page_link(

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from analysis.diagnosis.study import FINDING_DIAGNOSTIC, evidence_for
 from cli.main import main
 from rqvae.data.catalog import CatalogSpec
 from rqvae.importers.import_ids import import_ids
@@ -102,6 +103,19 @@ def test_study_finds_the_diagnostic_that_orders_the_runs(study_task):
     # a second study reuses every probe.json (same sequences, same settings)
     again = CliRunner().invoke(main, arguments + PROBE_OPTIONS)
     assert again.output.count("same sequences and settings, reused") == 3
+
+    # the verdict cites its evidence: the study sits in the runs folder, so diagnose finds it
+    report = folder / "signal.json"
+    shown = CliRunner().invoke(main, ["diagnose", str(runs / "signal"), "--json", str(report)])
+    assert shown.exit_code == 0, shown.output
+    findings = json.loads(report.read_text())["verdict"]["findings"]
+    cited = [f for f in findings if f["code"] in FINDING_DIAGNOSTIC]
+    assert cited, findings  # 4 of 32 level-0 codes in use: a codebook finding fires
+    for finding in cited:
+        expected = evidence_for(document, finding["code"], finding["level"])
+        assert expected and finding["evidence"] == expected
+        assert f"study: {expected}" in shown.output
+    assert all(f["evidence"] == "" for f in findings if f["code"] not in FINDING_DIAGNOSTIC)
 
 
 def test_study_refuses_too_few_runs_in_one_line(study_task):
