@@ -23,6 +23,7 @@ PAGE_FILES = {
     "Embeddings and behaviour": "embeddings_behaviour.py",
     "Training and comparison": "training_comparison.py",
     "Downstream probe": "probe.py",
+    "What predicts recall": "study.py",
     "Report": "report.py",
 }
 
