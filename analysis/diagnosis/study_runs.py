@@ -13,15 +13,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from rqvae.probe.run import run_probe
-from rqvae.probe.settings import ProbeSettings
-
 from analysis.diagnosis.diagnose import diagnose_run
 from analysis.diagnosis.scorecard import scorecard
 from analysis.diagnosis.study import StudyRun, study
 from analysis.metrics.rank_correlation import N_RESAMPLES
 from rqvae.errors import InputError
 from rqvae.files import atomic_write_json, now_iso, sha256_of
+from rqvae.probe.run import run_probe
+from rqvae.probe.settings import ProbeSettings
 from rqvae.runs.folder import Run
 from rqvae.runs.semantic_ids import read_code_table
 
