@@ -44,6 +44,9 @@ from analysis.metrics.rank_correlation import N_RESAMPLES, rank_correlation
 STUDY_SCHEMA = 1
 TARGETS = ("recall_at_10", "ndcg_at_10")
 TARGET_LABELS = {"recall_at_10": "Recall@10", "ndcg_at_10": "NDCG@10"}
+# below this many runs a bootstrap over runs cannot tell much (with 3 runs most resamples are
+# degenerate and the interval collapses onto the point): no diagnostic is said to track
+MIN_RUNS_TO_CALL = 6
 # scorecard keys that are not diagnostics: the targets themselves and the catalog size
 NOT_DIAGNOSTICS = ("items", "probe_recall_at_10", "probe_ndcg_at_10")
 
@@ -196,7 +199,7 @@ def evidence_for(
 
     "tracked" when the interval excludes 0 in the direction the diagnostic is meant to go
     (higher-is-better: positive), "went against" when it excludes 0 the other way, "did not
-    clearly track" when it contains 0.
+    clearly track" when it contains 0; with fewer than :data:`MIN_RUNS_TO_CALL` runs, no call.
     """
     template = FINDING_DIAGNOSTIC.get(code)
     if template is None:
@@ -209,7 +212,9 @@ def evidence_for(
     low, high = entry["spearman_ci95"]
     sign = -1.0 if entry.get("direction") == "lower is better" else 1.0
     defined = low is not None and high is not None
-    if defined and (low > 0 or high < 0):
+    if entry["n_runs"] < MIN_RUNS_TO_CALL:
+        verb = "could not be judged (too few runs) against"
+    elif defined and (low > 0 or high < 0):
         agrees = (rho > 0) == (sign > 0)
         verb = "tracked" if agrees else "went against"
     else:

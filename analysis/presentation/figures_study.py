@@ -9,7 +9,7 @@ from collections.abc import Mapping
 import pandas as pd
 import plotly.graph_objects as go
 
-from analysis.diagnosis.study import TARGET_LABELS
+from analysis.diagnosis.study import MIN_RUNS_TO_CALL, TARGET_LABELS
 from analysis.presentation.figures import DEFAULT_COLOUR, layout
 from analysis.presentation.run_colours import run_colours
 
@@ -33,7 +33,9 @@ def correlation_table(document: Mapping, target: str = "recall_at_10") -> pd.Dat
                 "spearman_high": high,
                 "kendall": entry["kendall"],
                 "n_runs": entry["n_runs"],
-                "reading": _reading(entry["spearman"], low, high, entry.get("direction", "")),
+                "reading": _reading(
+                    entry["spearman"], low, high, entry.get("direction", ""), entry["n_runs"]
+                ),
             }
         )
     columns = [
@@ -147,11 +149,11 @@ def study_scatter(
     )
 
 
-def _reading(rho: float, low, high, direction: str) -> str:
+def _reading(rho: float, low, high, direction: str, n_runs: int) -> str:
     """ "tracks" / "goes against" when the interval excludes 0 (with / against the
     diagnostic's own better direction), else "unclear"; context rows: "positive" /
-    "negative" / "unclear"."""
-    if low is None or high is None or low <= 0 <= high:
+    "negative" / "unclear". Below :data:`MIN_RUNS_TO_CALL` runs always "unclear"."""
+    if n_runs < MIN_RUNS_TO_CALL or low is None or high is None or low <= 0 <= high:
         return "unclear"
     if direction not in ("higher is better", "lower is better"):
         return "positive" if rho > 0 else "negative"

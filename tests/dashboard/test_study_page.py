@@ -26,7 +26,7 @@ def test_study_page_lays_out_the_correlations(app_env, tmp_path):
     scatters = specs[1:]
     assert len(scatters) == 3  # the constant diagnostic has no correlation and no scatter
     assert scatters[0]["layout"]["title"]["text"] == "Perplexity_l0: Spearman 1.00 [1.00, 1.00]"
-    colours = run_colours(f"run{number}" for number in range(5))
+    colours = run_colours(f"run{number}" for number in range(6))
     for trace in scatters[0]["data"]:
         assert trace["marker"]["color"] == colours[trace["name"]]
 

@@ -19,7 +19,7 @@ from analysis.diagnosis.study import (
 from analysis.diagnosis.study_files import read_study, study_for_catalog
 from rqvae.errors import InputError
 
-RECALLS = [0.01, 0.02, 0.03, 0.04, 0.05]
+RECALLS = [0.01, 0.02, 0.03, 0.04, 0.05, 0.06]  # 6 runs: enough to call (MIN_RUNS_TO_CALL)
 
 
 def _card(values: dict[str, float | None]) -> dict[str, Score]:
@@ -46,7 +46,7 @@ def _runs() -> list[StudyRun]:
             "perplexity_l0": 10.0 * recall,  # orders the runs exactly as recall does
             "residual_kept_l0": -recall,  # exactly reversed
             "constant": 1.0,
-            "partial": [None, 2.0, None, 1.0, 3.0][number],  # 3 runs: ranks 2, 1, 3
+            "partial": [None, 2.0, None, 1.0, 3.0, None][number],  # 3 runs: ranks 2, 1, 3
         }
         runs.append(
             StudyRun(
@@ -73,7 +73,7 @@ def test_correlations_are_the_known_ones_and_sorted_by_strength():
     assert by_key["partial"]["n_runs"] == 3
     assert by_key["partial"]["spearman"] == pytest.approx(0.5, rel=1e-12)
     assert by_key["partial"]["kendall"] == pytest.approx(1 / 3, rel=1e-12)
-    assert by_key["constant"]["spearman"] is None and by_key["constant"]["n_runs"] == 5
+    assert by_key["constant"]["spearman"] is None and by_key["constant"]["n_runs"] == 6
     # strongest first, undefined last; items and the probe's own keys are no diagnostics
     assert [c["diagnostic"] for c in recall] == [
         "perplexity_l0", "residual_kept_l0", "partial", "constant",
@@ -82,7 +82,7 @@ def test_correlations_are_the_known_ones_and_sorted_by_strength():
     assert document["targets"] == ["recall_at_10", "ndcg_at_10"]
     assert len(document["correlations"]) == 2 * 4
     assert document["catalog_key"] == catalog_key(["a", "b", "c"])
-    run = document["runs"][2]
+    run = document["runs"][2]  # recall 0.03
     assert run["targets"] == {"recall_at_10": 0.03, "ndcg_at_10": 0.015}
     assert run["probe_model"] == "semantic_tiger" and run["items"] == 3
     json.dumps(document, allow_nan=False)  # NaN never reaches the file
@@ -106,13 +106,16 @@ def test_evidence_names_the_correlation_and_its_direction():
     document = study(_runs(), n_resamples=200)
     text = evidence_for(document, "collapsed_level", level=0)
     assert text.startswith("on this catalog, perplexity_l0 tracked Recall@10: Spearman 1.00 [")
-    assert text.endswith("over 5 runs")
+    assert text.endswith("over 6 runs")
     # residual kept is lower-is-better: a correlation of -1 means it tracked recall
     assert " tracked Recall@10: Spearman -1.00" in evidence_for(document, "residual_growing", 0)
     assert evidence_for(document, "not_converged") is None  # no diagnostic behind it
     assert evidence_for(document, "dead_codes", level=0) is None  # not in this study
     entry = correlation_for(document, "partial")
-    entry.update(spearman=0.5, spearman_ci95=[-0.2, 0.9], label="Partial")
+    assert "could not be judged (too few runs) against Recall@10" in evidence_for(
+        {"correlations": [{**entry, "diagnostic": "latent_rank_share"}]}, "latent_rank_collapse"
+    )  # partial has 3 runs
+    entry.update(spearman=0.5, spearman_ci95=[-0.2, 0.9], label="Partial", n_runs=8)
     document["correlations"].append({**entry, "diagnostic": "latent_rank_share"})
     assert "did not clearly track Recall@10: Spearman 0.50 [-0.20, 0.90]" in evidence_for(
         document, "latent_rank_collapse"
