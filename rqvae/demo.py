@@ -115,24 +115,15 @@ def run_demo(runs_dir: Path, cache_dir: Path | None = None, force: bool = False)
 
 
 def probe_run(run_dir: Path, sequences: Path, force: bool = False) -> None:
-    """The downstream probe of one demo run, unless ``RUN/probe.json`` already holds one made
-    on these sequences with the demo's settings. The one call of :func:`rqvae.probe.run_probe`."""
-    from rqvae.probe import PROBE_FILE, ProbeSettings, run_probe
+    """The downstream probe of one demo run; a ``RUN/probe.json`` made on these sequences with
+    the demo's settings is reused unless ``force``. The one call of
+    :func:`rqvae.probe.run_probe`."""
+    from rqvae.probe import run_probe
+    from rqvae.probe.settings import ProbeSettings
 
     settings = ProbeSettings(epochs=DEMO_PROBE_EPOCHS)
-    existing = Path(run_dir) / PROBE_FILE
-    if existing.exists() and not force:
-        try:
-            done = read_json(existing)
-            if done.get("sequences", {}).get("sha256") == sha256_of(sequences) and (
-                done.get("settings", {}).get("epochs") == settings.epochs
-            ):
-                _say(f"{run_dir}: already probed (use --force to probe again)")
-                return
-        except InputError:
-            pass  # a damaged probe.json: probe again
-    _say(f"{run_dir}: downstream probe ({settings.epochs} epochs per model)")
-    run_probe(run_dir, sequences, settings, progress=False, log=_say)
+    _say(f"{run_dir}: downstream probe ({settings.epochs} epochs at most per model)")
+    run_probe(run_dir, sequences, settings, progress=False, log=_say, reuse=not force)
 
 
 def movielens_sequences(cache: Path) -> Path:

@@ -133,7 +133,7 @@ def test_full_demo_trains_two_runs_and_reuses_them(
         assert find_sequences(Run(run_dir)) == sequences  # where diagnose and the dashboard look
         probe = json.loads((run_dir / "probe.json").read_text())
         assert probe["settings"]["epochs"] == 1 and probe["sequences"]["users"] == 943
-        assert set(probe["models"]) == {"popularity", "item_sasrec", "semantic_sasrec"}
+        assert set(probe["models"]) == {"popularity", "item_sasrec", probe["semantic_model"]}
         probes.append((run_dir / "probe.json").stat().st_mtime_ns)
 
     result = CliRunner().invoke(
@@ -141,7 +141,7 @@ def test_full_demo_trains_two_runs_and_reuses_them(
     )
     assert result.exit_code == 0, result.output
     assert probes == [(p / "probe.json").stat().st_mtime_ns for p in run_dirs]  # not probed again
-    assert "already probed" in result.output
+    assert result.output.count("same sequences and settings, reused") == 2
     for run_dir in run_dirs:
         # each run's verdict, then its top finding with what to do (or that every rule passed)
         verdict = re.search(
