@@ -122,6 +122,8 @@ def test_probe_ranks_signal_carrying_ids_above_random_ids(grouped_task):
         semantic_ffn=64,
         semantic_dropout=0.0,
         semantic_lr=3e-3,
+        semantic_warmup=0,
+        semantic_schedule="constant",
         semantic_batch_size=64,
         user_buckets=0,
         valid_users=0,
