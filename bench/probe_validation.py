@@ -35,7 +35,7 @@ def main() -> None:
     parser.add_argument("--run", required=True)
     parser.add_argument("--sequences", default=BEAUTY)
     parser.add_argument("settings", nargs="*", help="setting=value")
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()
     types = {field.name: type(field.default) for field in fields(ProbeSettings)}
     overrides = {}
     for pair in args.settings:
