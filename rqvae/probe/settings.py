@@ -45,7 +45,8 @@ class ProbeSettings:
     semantic_lr: float = 3e-3
     semantic_batch_size: int = 256
     # learning-rate schedule of the semantic models: linear warm-up over this many optimizer
-    # steps, then constant or a cosine decay to 0 at the last of ``epochs`` epochs
+    # steps (at most a fifth of all steps), then constant or a cosine decay to 0 at the last of
+    # ``epochs`` epochs
     semantic_warmup: int = 100
     semantic_schedule: str = "cosine"
     label_smoothing: float = 0.0  # of the semantic models' per-level cross-entropy
