@@ -14,7 +14,7 @@ import sys
 from analysis.metrics.entropy import usage_entropy
 from analysis.metrics.taxonomy import taxonomy_scores
 from analysis.metrics.usage import codebook_usage
-from analysis.reading.probe_results import read_probe
+from analysis.reading.probe_results import read_probe, semantic_model
 from analysis.reading.run_data import RunData
 from rqvae.id_metrics import unique_id_ratio
 
@@ -34,13 +34,15 @@ def row(run_dir: str) -> str:
         f"{nmi:.3f}",
     ]
     probe = read_probe(run_dir)
-    for model in ("semantic_sasrec", "item_sasrec", "popularity"):
+    # the semantic model the probe's settings chose (semantic_sasrec or semantic_tiger)
+    semantic = semantic_model(probe) if probe else None
+    for model in (semantic, "item_sasrec", "popularity"):
         if probe is None:
             cells.append("-")
             continue
         test = probe["models"][model]["test"]
         cells.append(f"{test['recall_at_10']:.4f} / {test['ndcg_at_10']:.4f}")
-    invalid = probe["models"]["semantic_sasrec"]["invalid_share_unconstrained"] if probe else None
+    invalid = probe["models"][semantic]["invalid_share_unconstrained"] if probe else None
     cells.append("-" if invalid is None else f"{invalid:.2f}")
     return "| " + " | ".join(cells) + " |"
 

@@ -1,7 +1,7 @@
 """``rqvae probe``: the downstream probe of a run's IDs, and paired comparisons of two runs;
 ``rqvae random-ids``: the probe's random-ID control (:mod:`rqvae.probe.control`).
 
-Every field of :class:`rqvae.probe.training.ProbeSettings` is an option of the same name
+Every field of :class:`rqvae.probe.settings.ProbeSettings` is an option of the same name
 (``--semantic-dim 128`` sets ``semantic_dim``); the defaults are the settings' own.
 """
 
@@ -13,12 +13,20 @@ from pathlib import Path
 import click
 
 # options with a fixed set of values, and help for the ones a user reaches for first
-_CHOICES = {"model": ["tiger", "sasrec", "both"], "collisions": ["token", "shared"]}
+_CHOICES = {
+    "model": ["sasrec", "tiger", "both"],
+    "collisions": ["token", "shared"],
+    "semantic_schedule": ["constant", "cosine"],
+}
 _HELP = {
-    "model": "Semantic-ID model: TIGER's encoder-decoder, a decoder-only SASRec, or both.",
+    "model": "Semantic-ID model: a decoder-only SASRec, TIGER's encoder-decoder, or both.",
+    "semantic_schedule": "Semantic models' learning rate after the warm-up: constant, or a "
+    "cosine decay to 0 at the last of --epochs.",
+    "semantic_warmup": "Optimizer steps of linear learning-rate warm-up (semantic models).",
     "collisions": "token: a collision-index token makes each item's ID unique; shared: "
     "colliding items share one ID and a hit on it counts 1/G (collision-corrected).",
-    "epochs": "At most this many epochs; early stopping on validation NDCG@10 ends sooner.",
+    "epochs": "At most this many epochs (and the cosine schedule's length); early stopping on "
+    "validation NDCG@10 may end sooner.",
     "patience": "Epochs without a better validation NDCG@10 before a model stops training.",
     "bootstrap": "Resamples of the per-user bootstrap intervals.",
     "valid_users": "Validation users a semantic model decodes after each epoch (0: all).",

@@ -72,12 +72,14 @@ def fit(
     loss_of(batch) : (mean loss, number of targets) of a batch.
     validate() : the validation score (higher is better), computed in eval mode.
     warmup, schedule : the learning rate rises linearly to ``lr`` over ``warmup`` optimizer
-        steps, then stays (``constant``) or follows a cosine to 0 at the end of epoch
+        steps (at most a fifth of all ``epochs`` epochs' steps, so that a small task is not
+        spent warming up), then stays (``constant``) or follows a cosine to 0 at the end of epoch
         ``settings.epochs`` (``cosine``; every epoch has the same number of batches).
     """
     order_generator = torch.Generator().manual_seed(settings.seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     total_steps = settings.epochs * len(batches(torch.Generator().manual_seed(settings.seed)))
+    warmup = min(warmup, total_steps // 5)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: lr_factor(step, warmup, schedule, total_steps)
     )

@@ -51,6 +51,29 @@ def test_settings_refuse_unknown_schedules():
 
 
 GROUPS, MEMBERS, USERS = 4, 8, 200
+GROUPED_SETTINGS = ProbeSettings(
+    model="tiger",
+    epochs=6,
+    patience=6,
+    max_items=3,
+    dim=32,
+    blocks=1,
+    dropout=0.0,
+    lr=3e-3,
+    batch_size=64,
+    semantic_dim=32,
+    semantic_blocks=1,
+    semantic_heads=2,
+    semantic_ffn=64,
+    semantic_dropout=0.0,
+    semantic_lr=3e-3,
+    semantic_warmup=0,
+    semantic_schedule="constant",
+    semantic_batch_size=64,
+    user_buckets=0,
+    valid_users=0,
+    bootstrap=200,
+)
 
 
 @pytest.fixture(scope="module")
@@ -106,27 +129,7 @@ def test_probe_ranks_signal_carrying_ids_above_random_ids(grouped_task):
     folder, semantic, sequences = grouped_task
     write_random_ids(semantic, folder / "control.csv", seed=1)
     control = import_ids(folder / "control.csv", folder / "control", codebook_size=8)
-    settings = ProbeSettings(
-        model="tiger",
-        epochs=6,
-        patience=6,
-        max_items=3,
-        dim=32,
-        blocks=1,
-        dropout=0.0,
-        lr=3e-3,
-        batch_size=64,
-        semantic_dim=32,
-        semantic_blocks=1,
-        semantic_heads=2,
-        semantic_ffn=64,
-        semantic_dropout=0.0,
-        semantic_lr=3e-3,
-        semantic_batch_size=64,
-        user_buckets=0,
-        valid_users=0,
-        bootstrap=200,
-    )
+    settings = GROUPED_SETTINGS
     results = {
         name: run_probe(run, sequences, settings, progress=False, log=lambda _: None)
         for name, run in (("semantic", semantic), ("control", control))
@@ -138,3 +141,23 @@ def test_probe_ranks_signal_carrying_ids_above_random_ids(grouped_task):
     assert recall["control"] < 0.6  # chance 10 / 32 = 0.31
     difference = compare_probes(semantic, control)["models"]["semantic_tiger"]["recall_at_10"]
     assert difference["difference_ci95"][0] > 0.2
+
+
+def test_probe_command_prints_intervals_and_the_paired_difference(grouped_task):
+    """``rqvae probe --run A --compare B``: A's probe.json (same settings: reused, not trained
+    again) and one line per model and metric with the difference and its interval."""
+    folder, semantic, sequences = grouped_task
+    flags = []
+    for name, value in GROUPED_SETTINGS.__dict__.items():
+        flags += ["--" + name.replace("_", "-"), str(value)]
+    args = ["probe", "--run", semantic, "--sequences", sequences, "--compare", folder / "control"]
+    result = CliRunner().invoke(main, [str(a) for a in args] + flags)
+    assert result.exit_code == 0, result.output
+    assert "same sequences and settings, reused" in result.output
+    line = next(
+        x for x in result.output.splitlines() if "semantic_tiger" in x and "recall_at_10" in x
+    )
+    stored = json.loads((semantic / "probe.json").read_text())["compare"]["control"]
+    entry = stored["models"]["semantic_tiger"]["recall_at_10"]
+    low, high = entry["difference_ci95"]
+    assert f"= {entry['difference']:+.4f} [{low:+.4f}, {high:+.4f}]" in line
