@@ -182,6 +182,7 @@ def test_findings_sorted_and_serialisable():
         "threshold",
         "advice",
         "page",
+        "evidence",
     }
     assert worst_severity([Finding("x", "info", None, "", None, None)]) == "info"
 
