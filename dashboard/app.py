@@ -81,11 +81,13 @@ navigation = st.navigation(
         ],
         "Across runs": [
             page("scorecard.py", "Scorecard", ":material/leaderboard:"),
-            page("study.py", "What predicts recall", ":material/science:"),
             page("training_comparison.py", "Training and comparison", ":material/show_chart:"),
             page("probe.py", "Downstream probe", ":material/recommend:"),
+            page("study.py", "What predicts recall", ":material/science:"),
             page("report.py", "Report", ":material/download:"),
         ],
-    }
+    },
+    # 13 pages: collapsed, Streamlit would hide the last ones behind "View more"
+    expanded=True,
 )
 navigation.run()
