@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from analysis.diagnosis.results import Diagnosis, Unavailable
 from analysis.diagnosis.scorecard import scorecard
 from analysis.presentation import behaviour_figures, figures_compare
+from analysis.presentation.report_blocks import Block, heading, table, text, unavailable
 from analysis.presentation.report_markup import findings_html
-from analysis.presentation.report_sections import Block, heading, table, text, unavailable
 from analysis.presentation.run_colours import run_colours
 from analysis.presentation.scorecard_view import scorecard_html
 from analysis.reading.probe_results import read_probe

@@ -7,7 +7,7 @@ from __future__ import annotations
 import html
 
 from analysis.diagnosis.results import Diagnosis
-from analysis.presentation.report_sections import Block, heading, table, text
+from analysis.presentation.report_blocks import Block, heading, table, text
 from analysis.reading.generations import run_generations
 
 GENERATION_COLUMNS = {

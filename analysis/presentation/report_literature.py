@@ -8,7 +8,7 @@ sections) so that module stays readable; the blocks are built with its helpers.
 from __future__ import annotations
 
 from analysis.diagnosis.results import Diagnosis, Unavailable
-from analysis.presentation.report_sections import Block, table, text, unavailable
+from analysis.presentation.report_blocks import Block, table, text, unavailable
 
 STRUCTURE_COLUMNS = [
     "level",

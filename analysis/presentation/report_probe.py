@@ -11,7 +11,7 @@ from analysis.presentation.figures_probe import (
     probe_display_table,
     probe_figure,
 )
-from analysis.presentation.report_sections import Block, heading, table, text
+from analysis.presentation.report_blocks import Block, heading, table, text
 from analysis.reading.probe_results import probe_comparisons, probe_results, read_probe
 from rqvae.runs.folder import Run
 

@@ -11,10 +11,8 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import pandas as pd
-import plotly.graph_objects as go
 
 from analysis.diagnosis.results import Diagnosis, Unavailable
 from analysis.metrics.assignment_verdict import assignment_conclusion
@@ -27,7 +25,6 @@ from analysis.presentation import (
     figures_items,
     taxonomy_figures,
 )
-from analysis.presentation.columns import column, format_value
 from analysis.presentation.figures import DEFAULT_COLOUR
 from analysis.presentation.labels import (
     last_level_note,
@@ -35,70 +32,18 @@ from analysis.presentation.labels import (
     sample_note,
     sizes_label,
 )
-from analysis.presentation.report_markup import advice_html, breakable, findings_html
+from analysis.presentation.report_blocks import (
+    Block,
+    heading,
+    table,
+    text,
+    unavailable,
+)
+from analysis.presentation.report_growth import growth_blocks
+from analysis.presentation.report_literature import literature_blocks
+from analysis.presentation.report_markup import advice_html, findings_html
 
-MAX_TABLE_ROWS = 20
-# Widest table printed in one piece: nine columns of 4-digit numbers fit an A4 page at the
-# report's print font (checked by rendering the PDF); wider frames are split.
-MAX_TABLE_COLUMNS = 9
 REPORT_ITEM_POINTS = 2_000  # item-map points in the report: the HTML stays small
-
-
-@dataclass
-class Block:
-    """One piece of the report: ``html`` text, or a ``figure`` (exactly one of the two)."""
-
-    html: str | None = None
-    figure: go.Figure | None = None
-
-
-def text(markup: str) -> Block:
-    return Block(html=markup)
-
-
-def table(frame: pd.DataFrame, max_rows: int = MAX_TABLE_ROWS, caption: str | None = None):
-    """A DataFrame as an HTML table: columns under their readable labels with units
-    (:func:`analysis.presentation.columns.column`), numbers in each column's format, "–" for
-    a missing value; values escaped.
-
-    A frame wider than :data:`MAX_TABLE_COLUMNS` columns is split into several tables of at
-    most that many, each repeating the first column (the level, run or key the row is about),
-    so that no table is wider than a printed page; long names and paths may break after
-    ``/ _ . - , >`` (:func:`~analysis.presentation.report_markup.breakable`).
-    """
-    shown = frame.head(max_rows)
-    names = list(shown.columns)
-    parts = [list(range(len(names)))]
-    if len(names) > MAX_TABLE_COLUMNS:
-        width = MAX_TABLE_COLUMNS - 1
-        parts = [
-            [0, *range(start, min(start + width, len(names)))]
-            for start in range(1, len(names), width)
-        ]
-    cells = pd.DataFrame(
-        [[breakable(format_value(v, column(name).kind)) for v in shown[name]] for name in names]
-    ).T
-    cells.columns = [breakable(column(name).label) for name in names]
-    markup = "".join(
-        cells.iloc[:, part].to_html(index=False, border=0, classes="data", escape=False)
-        for part in parts
-    )
-    note = (
-        f"<p class='note'>first {max_rows} of {len(frame)} rows</p>"
-        if len(frame) > max_rows
-        else ""
-    )
-    head = f"<p class='caption'>{html.escape(caption)}</p>" if caption else ""
-    return Block(html=head + markup + note)
-
-
-def heading(level: int, title: str, anchor: str | None = None) -> Block:
-    attribute = f" id='{html.escape(anchor)}'" if anchor else ""
-    return Block(html=f"<h{level}{attribute}>{html.escape(title)}</h{level}>")
-
-
-def unavailable(result: Unavailable) -> Block:
-    return Block(html=f"<p class='unavailable'>unavailable: {html.escape(result.reason)}</p>")
 
 
 def anchor_of(diagnosis: Diagnosis) -> str:
@@ -166,16 +111,12 @@ def run_blocks(d: Diagnosis, colour: str = DEFAULT_COLOUR) -> list[Block]:
 
 
 def _literature(d: Diagnosis, colour: str = DEFAULT_COLOUR) -> list[Block]:
-    from analysis.presentation.report_literature import literature_blocks  # imports this module
-
     return literature_blocks(d)
 
 
 def generation_blocks(d: Diagnosis) -> list[Block]:
     """ "Catalogue growth: extend or retrain?" of a run grown by ``rqvae extend``; nothing for
     a run never extended (:func:`analysis.presentation.report_growth.growth_blocks`)."""
-    from analysis.presentation.report_growth import growth_blocks  # imports this module
-
     return growth_blocks(d)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from analysis.diagnosis.study import TARGET_LABELS
 from analysis.diagnosis.study_files import study_for_run
 from analysis.presentation.figures_study import correlation_table, strength_figure
-from analysis.presentation.report_sections import Block, heading, table, text
+from analysis.presentation.report_blocks import Block, heading, table, text
 from rqvae.errors import InputError
 
 TABLE_ROWS = 15
