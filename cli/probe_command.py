@@ -33,7 +33,7 @@ _HELP = {
 }
 
 
-def _settings_options(command):
+def settings_options(command):
     """One option per ProbeSettings field, default None (= the settings' default)."""
     from rqvae.probe.settings import ProbeSettings
 
@@ -73,7 +73,7 @@ def _settings_options(command):
     help="Train even when RUN/probe.json was made from the same sequences and settings "
     "(otherwise it is reused).",
 )
-@_settings_options
+@settings_options
 def probe(run_dir, sequences_path, compare_dirs, retrain, **options):
     """Downstream probe: item-ID SASRec vs a semantic-ID model on RUN's IDs.
 

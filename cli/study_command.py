@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from cli.probe_command import _settings_options as settings_options
+from cli.probe_command import settings_options
 
 
 @click.command()
