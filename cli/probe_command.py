@@ -14,12 +14,14 @@ import click
 
 # options with a fixed set of values, and help for the ones a user reaches for first
 _CHOICES = {
-    "model": ["sasrec", "tiger", "both"],
+    "model": ["pooled", "tiger", "sasrec", "both", "all"],
     "collisions": ["token", "shared"],
     "semantic_schedule": ["constant", "cosine"],
 }
 _HELP = {
-    "model": "Semantic-ID model: a decoder-only SASRec, TIGER's encoder-decoder, or both.",
+    "model": "Semantic-ID model: pooled (SASRec over items' pooled ID tokens, generating the "
+    "next ID), tiger (TIGER's encoder-decoder), sasrec (decoder-only over ID tokens); both: "
+    "tiger and sasrec; all: the three.",
     "semantic_schedule": "Semantic models' learning rate after the warm-up: constant, or a "
     "cosine decay to 0 at the last of --epochs.",
     "semantic_warmup": "Optimizer steps of linear learning-rate warm-up (semantic models).",

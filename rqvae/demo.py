@@ -70,8 +70,8 @@ DEMO_RUNS = {
         "seed": 0,
     },
 }
-# Epochs of both probe models (item-ID and semantic-ID SASRec) on MovieLens' 943 users: the
-# whole demo must stay under 10 minutes on 2 cores (bench/RESULTS.md, "demo").
+# Epochs of both probe models (item-ID SASRec, semantic-ID pooled SASRec) on MovieLens' 943
+# users: the whole demo must stay under 10 minutes on 2 cores (bench/RESULTS.md, "demo").
 DEMO_PROBE_EPOCHS = 10
 
 

@@ -14,6 +14,7 @@ from analysis.presentation.figures import DEFAULT_COLOUR, layout
 from analysis.presentation.run_colours import run_colours
 
 MODEL_LABELS = {
+    "semantic_pooled": "semantic-ID pooled SASRec",
     "semantic_tiger": "semantic-ID TIGER",
     "semantic_sasrec": "semantic-ID SASRec",
     "item_sasrec": "item-ID SASRec",

@@ -27,7 +27,8 @@ def probe_blocks(run_dirs: Sequence[str | Path]) -> list[Block]:
         text(
             "<p>Sequential recommenders on the same user sequences, leave-last-out: a "
             "semantic-ID model that generates the next item's ID by beam search constrained to "
-            "existing IDs (TIGER's encoder-decoder or a decoder-only SASRec), item-ID SASRec "
+            "existing IDs (a SASRec over items' pooled ID tokens by default; TIGER's "
+            "encoder-decoder or a decoder-only SASRec over ID tokens), item-ID SASRec "
             "and popularity; Recall and NDCG at 5 and 10 on the test item, ranked over the full "
             "catalog (<code>rqvae probe</code>). Brackets: 95% per-user bootstrap interval. "
             "With shared IDs (<code>--collisions shared</code>) a hit on an ID that G items "

@@ -24,7 +24,7 @@ from rqvae.probe import PROBE_FILE
 from rqvae.runs.folder import Run
 
 BASE_MODELS = ("item_sasrec", "popularity")  # item_sasrec: absent with item_model off
-SEMANTIC_MODELS = ("semantic_tiger", "semantic_sasrec")
+SEMANTIC_MODELS = ("semantic_pooled", "semantic_tiger", "semantic_sasrec")
 MODELS = (*SEMANTIC_MODELS, *BASE_MODELS)
 METRICS = ("recall_at_5", "ndcg_at_5", "recall_at_10", "ndcg_at_10")
 COLUMNS = [

@@ -24,8 +24,9 @@ if results.empty:
 
 st.caption(
     "Sequential recommenders on the same user sequences, leave-last-out (last item test). "
-    "The semantic-ID model (TIGER's encoder-decoder, or a decoder-only SASRec) generates the "
-    "next item's ID by beam search constrained to IDs that exist; item-ID SASRec scores every "
+    "The semantic-ID model (by default a SASRec over items' pooled ID tokens; or TIGER's "
+    "encoder-decoder, or a decoder-only SASRec over ID tokens) generates the next item's ID "
+    "by beam search constrained to IDs that exist; item-ID SASRec scores every "
     "item; popularity ranks by training interactions. Recall and NDCG over the full catalog; "
     "brackets and error bars are 95% per-user bootstrap intervals."
 )

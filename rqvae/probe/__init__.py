@@ -2,27 +2,29 @@
 
 ``rqvae probe --run RUN --sequences FILE`` (:func:`rqvae.probe.run.run_probe`) trains, on the
 same leave-last-out split (:mod:`rqvae.probe.data`), an item-ID SASRec
-(:mod:`rqvae.probe.training`) and a semantic-ID model (:mod:`rqvae.probe.generative`: TIGER's
-encoder-decoder by default, or a decoder-only SASRec) that generates the next item's ID by
-beam search under the prefix trie, ranks a popularity baseline, and writes ``RUN/probe.json``
-and the per-user ranks ``RUN/probe_users.npz`` (:mod:`rqvae.probe.users`)::
+(:mod:`rqvae.probe.training`) and a semantic-ID model (:mod:`rqvae.probe.generative`: by
+default a SASRec over items' pooled ID tokens, or TIGER's encoder-decoder, or a decoder-only
+SASRec over ID tokens) that generates the next item's ID by beam search under the prefix trie,
+ranks a popularity baseline, and writes ``RUN/probe.json`` and the per-user ranks
+``RUN/probe_users.npz`` (:mod:`rqvae.probe.users`)::
 
     {"schema": 2, "created": ISO time, "run": name, "k": 10, "ks": [5, 10],
      "sequences": {"path", "sha256", "users", "users_used", "users_skipped",
                    "interactions", "unknown_items"},
      "settings": every field of ProbeSettings,
-     "semantic_model": "semantic_tiger" (the key of the semantic model the settings chose),
+     "semantic_model": "semantic_pooled" (the key of the first semantic model the settings
+                       chose: the headline, read by the scorecard and the study),
      "bootstrap": {"resamples", "seed", "level", "method"},
      "users_file": "probe_users.npz", "seconds": wall time of the whole probe,
      "models": {
         "popularity":     {"test": METRICS, "valid": METRICS},
         "item_sasrec":    {"test", "valid", "parameters", "train_seconds", "epochs_trained",
                            "best_epoch", "history"},
-        "semantic_tiger": {"test", "valid", "test_naive", "valid_naive", "collision_inflation",
+        "semantic_pooled": {"test", "valid", "test_naive", "valid_naive", "collision_inflation",
                            "ids", "parameters", "train_seconds", "decode_seconds",
                            "epochs_trained", "best_epoch", "history", "beam", "id_tokens",
                            "invalid_share_unconstrained", "invalid_sample_users"},
-        "semantic_sasrec": the same, for --model sasrec or both},
+        "semantic_tiger", "semantic_sasrec": the same, for --model tiger, sasrec, both or all},
      "compare": {OTHER RUN: paired differences, written by --compare (rqvae.probe.compare)}}
 
 METRICS = ``recall_at_5``, ``ndcg_at_5``, ``recall_at_10``, ``ndcg_at_10`` (defined in

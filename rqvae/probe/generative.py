@@ -1,17 +1,21 @@
 """The semantic-ID models: generative retrieval of the next item's ID, trained and decoded.
 
-Two architectures read the same tokens (:class:`rqvae.probe.vocabulary.SemanticVocabulary`):
+Three architectures read the same tokens (:class:`rqvae.probe.vocabulary.SemanticVocabulary`):
 
+- ``pooled`` (:mod:`rqvae.probe.pooled`, the default): SASRec over items, each item the sum of
+  its ID tokens' embeddings, with a small head generating the next item's ID token by token;
+  every position of a user's training sequence is a target, as in the item-ID SASRec.
 - ``tiger`` (:mod:`rqvae.probe.tiger`): an encoder-decoder. Training examples are (history,
   next item) pairs: every position of a user's training sequence from the second on, with up
   to ``max_items`` items before it; the decoder learns the target's tokens by teacher forcing.
 - ``sasrec``: a decoder-only SASRec (:mod:`rqvae.probe.sasrec`) over a user's items flattened
   into one token stream; every token of the second item on is predicted from the ones before.
 
-Both score step s only against level s's tokens (softmax over that level), train in the loop
+All score step s only against level s's tokens (softmax over that level), train in the loop
 of :func:`rqvae.probe.training.fit`, and generate by beam search under the prefix trie
 (:func:`rqvae.probe.trie.beam_search`), vectorised over users x beams, the history encoded
-once per user (tiger: the encoder's states; sasrec: each block's keys and values).
+once per user (tiger: the encoder's states; sasrec: each block's keys and values; pooled: the
+last item's state).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from rqvae.probe.data import SplitSequences
+from rqvae.probe.pooled import PooledConfig, PooledSASRec
 from rqvae.probe.ranking import ranks_from_lists
 from rqvae.probe.sasrec import SASRec, SASRecConfig, left_pad
 from rqvae.probe.settings import ProbeSettings
@@ -38,13 +43,15 @@ from rqvae.probe.training import (
 from rqvae.probe.trie import IdTrie, beam_search
 from rqvae.probe.vocabulary import SemanticVocabulary
 
+MODEL_NAMES = {"pooled": "pooled SASRec", "tiger": "TIGER", "sasrec": "SASRec"}
+
 
 @dataclass
 class Generator:
     """What decoding needs: the model, its architecture, the tokens and the trie."""
 
     model: torch.nn.Module
-    architecture: str  # "tiger" or "sasrec"
+    architecture: str  # "pooled", "tiger" or "sasrec"
     vocabulary: SemanticVocabulary
     trie: IdTrie
     user_tokens: np.ndarray  # int64 (n_users,): tiger's hashed user token per user (0: none)
@@ -67,8 +74,9 @@ def train_semantic_model(
     settings: ProbeSettings,
     progress: bool = True,
 ) -> tuple[TrainedModel, Generator]:
-    """Train ``architecture`` ("tiger" or "sasrec") on the split's training sequences, early
-    stopped on the validation NDCG@10 of ``settings.valid_users`` fixed users."""
+    """Train ``architecture`` ("pooled", "tiger" or "sasrec") on the split's training
+    sequences, early stopped on the validation NDCG@10 of ``settings.valid_users`` fixed
+    users."""
     torch.manual_seed(settings.seed)
     trie = IdTrie(vocabulary.id_codes, [high - low for low, high in vocabulary.level_ranges])
     buckets = settings.user_buckets if architecture == "tiger" else 0
@@ -77,8 +85,10 @@ def train_semantic_model(
         model, batches, loss_of = _tiger_training(split, vocabulary, settings, users)
     elif architecture == "sasrec":
         model, batches, loss_of = _sasrec_training(split, vocabulary, settings)
+    elif architecture == "pooled":
+        model, batches, loss_of = _pooled_training(split, vocabulary, settings)
     else:
-        raise ValueError(f"architecture is {architecture!r}, expected tiger or sasrec")
+        raise ValueError(f"architecture is {architecture!r}, expected pooled, tiger or sasrec")
     generator = Generator(model, architecture, vocabulary, trie, users, settings)
 
     n_users = len(split.valid_target)
@@ -92,7 +102,7 @@ def train_semantic_model(
         ranks, weights = id_ranks(lists, split.valid_target[watched], vocabulary)
         return _ndcg(ranks, weights)
 
-    name = f"semantic-ID {'TIGER' if architecture == 'tiger' else 'SASRec'}"
+    name = f"semantic-ID {MODEL_NAMES[architecture]}"
     trained = fit(
         model,
         batches,
@@ -143,6 +153,8 @@ def decode(
         batch = [histories[r] for r in rows]
         if generator.architecture == "tiger":
             next_log_probs = _tiger_step(generator, batch, generator.user_tokens[users[rows]])
+        elif generator.architecture == "pooled":
+            next_log_probs = _pooled_step(generator, batch)
         else:
             next_log_probs = _sasrec_step(generator, batch)
         lists[rows] = beam_search(
@@ -320,5 +332,76 @@ def _sasrec_step(generator: Generator, histories):
                 cache = [(keys[parents], values[parents]) for keys, values in cache]
             hidden, state["cache"] = model.extend(history, cache, prefix[:, -1], width)
         return torch.log_softmax(model.logits(hidden)[:, low:high], dim=-1)
+
+    return next_log_probs
+
+
+# --- pooled sasrec -------------------------------------------------------------------------
+
+
+def _pooled_training(split, vocabulary: SemanticVocabulary, settings: ProbeSettings):
+    steps = vocabulary.steps
+    config = PooledConfig(
+        vocab_size=vocabulary.vocab_size,
+        steps=steps,
+        max_len=settings.max_items,
+        dim=settings.semantic_dim,
+        blocks=settings.semantic_blocks,
+        heads=settings.semantic_heads,
+        ffn=settings.semantic_ffn,
+        dropout=settings.pooled_dropout,
+        head_blocks=settings.pooled_head_blocks,
+        tie=settings.pooled_tie,
+    )
+    model = PooledSASRec(config)
+    # row 0: a padded item (all tokens 0); item i is row i + 1
+    item_tokens = torch.from_numpy(
+        np.vstack([np.zeros((1, steps), dtype=np.int64), vocabulary.item_tokens])
+    )
+    # every training sequence of 2+ items, its last max_items + 1 items (index + 1)
+    streams = [items[-settings.max_items - 1 :] + 1 for items in split.train if len(items) >= 2]
+    lengths = np.array([len(s) for s in streams])
+    level_ranges = vocabulary.level_ranges
+
+    def loss_of(members: np.ndarray):
+        batch = [streams[i] for i in members]
+        width = max(len(s) for s in batch) - 1
+        inputs = left_pad([s[:-1] for s in batch], width)
+        targets = left_pad([s[1:] for s in batch], width)  # 0 where padding
+        mask = targets > 0
+        hidden = model(item_tokens[inputs])[mask]  # (n_targets, dim)
+        target = item_tokens[targets[mask]]  # (n_targets, steps)
+        states = model.head_states(hidden, target)
+        loss = sum(
+            F.cross_entropy(
+                model.logits(states[:, s], low, high),
+                target[:, s] - low,
+                label_smoothing=settings.label_smoothing,
+            )
+            for s, (low, high) in enumerate(level_ranges)
+        )
+        return loss / steps, int(mask.sum())
+
+    def batches(generator):
+        return length_batches(lengths, settings.semantic_batch_size, generator)
+
+    return model, batches, loss_of
+
+
+def _pooled_step(generator: Generator, histories):
+    """next_log_probs for :func:`beam_search`: the history runs once; each step's head state
+    is the last item's state plus the beam's generated tokens (no cache to follow)."""
+    model, ranges = generator.model, generator.vocabulary.level_ranges
+    steps = generator.vocabulary.steps
+    items = [history.reshape(-1, steps) for history in histories]
+    padded = torch.zeros(len(items), max(len(i) for i in items), steps, dtype=torch.int64)
+    for row, tokens in enumerate(items):
+        padded[row, padded.shape[1] - len(tokens) :] = torch.from_numpy(tokens)
+    last = model(padded)[:, -1]  # (U, dim)
+
+    def next_log_probs(prefix: torch.Tensor, width: int, parents) -> torch.Tensor:
+        low, high = ranges[prefix.shape[1]]
+        state = model.next_state(last.repeat_interleave(width, dim=0), prefix)
+        return torch.log_softmax(model.logits(state, low, high), dim=-1)
 
     return next_log_probs

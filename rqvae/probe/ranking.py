@@ -72,6 +72,17 @@ def ranks_from_scores(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
     return (above + tied_before).astype(np.float64)
 
 
+def ranks_from_shared_scores(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """:func:`ranks_from_scores` when every user has the same ``scores`` (n_items,), as
+    popularity does, without an (n_users, n_items) matrix: an item's rank is its position in
+    the order by score (highest first), then index (lowest first)."""
+    scores = np.asarray(scores)
+    order = np.lexsort((np.arange(len(scores)), -scores))
+    rank_of_item = np.empty(len(scores), dtype=np.float64)
+    rank_of_item[order] = np.arange(len(scores))
+    return rank_of_item[np.asarray(targets)]
+
+
 def ranks_from_lists(ranked_items: np.ndarray, targets: np.ndarray) -> np.ndarray:
     """0-based position of each target in its list (n_users, width); inf when absent."""
     found = ranked_items == targets[:, None]

@@ -19,7 +19,7 @@ from rqvae.id_metrics import collision_index
 from rqvae.probe import PROBE_FILE, PROBE_SCHEMA, bootstrap
 from rqvae.probe.data import SplitSequences, item_popularity, split_sequences
 from rqvae.probe.generative import decode, id_ranks, train_semantic_model
-from rqvae.probe.ranking import KS, per_user_metrics, ranks_from_scores
+from rqvae.probe.ranking import KS, per_user_metrics, ranks_from_shared_scores
 from rqvae.probe.settings import K, ProbeSettings
 from rqvae.probe.training import item_ranks, train_item_model
 from rqvae.probe.users import USERS_FILE, UserRanks, write_user_ranks
@@ -77,8 +77,7 @@ def run_probe(
     popularity = item_popularity(split, n_items)
     for which in SPLITS:
         targets = split.target(which)
-        scores = np.broadcast_to(popularity, (len(targets), n_items))
-        ranks[("popularity", which)] = ranks_from_scores(scores, targets)
+        ranks[("popularity", which)] = ranks_from_shared_scores(popularity, targets)
     models: dict[str, dict] = {"popularity": {}}
 
     # 2. item-ID SASRec
@@ -244,7 +243,5 @@ def _popularity(split: SplitSequences, n_items: int) -> dict:
     popularity = item_popularity(split, n_items)
     result = {}
     for which in SPLITS:
-        targets = split.target(which)
-        scores = np.broadcast_to(popularity, (len(targets), n_items))
-        result[which] = ranking_metrics(ranks_from_scores(scores, targets))
+        result[which] = ranking_metrics(ranks_from_shared_scores(popularity, split.target(which)))
     return result

@@ -18,6 +18,9 @@ initialisation, dropout and batch order.
 from __future__ import annotations
 
 import copy
+import ctypes
+import ctypes.util
+import functools
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -100,6 +103,7 @@ def fit(
             scheduler.step()
             total += float(loss.detach()) * targets
             count += targets
+        release_free_heap()
         model.eval()
         score = validate()
         history.append(
@@ -121,6 +125,29 @@ def fit(
     model.load_state_dict(best_state)
     model.eval()
     return TrainedModel(model, time.perf_counter() - started, best_epoch, history)
+
+
+@functools.cache
+def _glibc_trim():
+    """glibc's ``malloc_trim``, or None (another C library, or no C library found)."""
+    name = ctypes.util.find_library("c")
+    try:
+        trim = getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None
+    except OSError:
+        return None
+    if trim is not None:
+        trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return trim
+
+
+def release_free_heap() -> None:
+    """Hand the heap's free pages back to the system (glibc ``malloc_trim(0)``; elsewhere
+    nothing). Batches of varying shapes fragment glibc's heap: on Beauty the resident memory
+    of the pooled model's training grew by about 60 MB an epoch (1.0 GB to 3.4 GB over 39
+    epochs) without it; with one trim per epoch it stays flat, at no measurable cost."""
+    trim = _glibc_trim()
+    if trim is not None:
+        trim(0)
 
 
 def lr_factor(step: int, warmup: int, schedule: str, total_steps: int) -> float:

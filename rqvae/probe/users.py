@@ -13,8 +13,8 @@ objects; ``numpy.load(path)`` reads it)::
                                           absent: every G is 1)
 
 MODEL is a key of probe.json's ``models`` (``popularity``, ``item_sasrec``,
-``semantic_tiger``, ``semantic_sasrec``), SPLIT ``valid`` or ``test``. Metrics follow from
-:func:`rqvae.probe.ranking.per_user_metrics` (rank, weight).
+``semantic_pooled``, ``semantic_tiger``, ``semantic_sasrec``), SPLIT ``valid`` or ``test``.
+Metrics follow from :func:`rqvae.probe.ranking.per_user_metrics` (rank, weight).
 """
 
 from __future__ import annotations

@@ -41,13 +41,13 @@ def test_probe_page_shows_the_probed_run(app_env, probed_root):
     app = open_app("probe", runs=["probed", "plain"])
     assert app.title[0].value == "Downstream probe"
     table = app.dataframe[0].value
-    assert set(table["Model"]) == {"semantic-ID SASRec", "item-ID SASRec", "popularity"}
+    assert set(table["Model"]) == {"semantic-ID pooled SASRec", "item-ID SASRec", "popularity"}
     assert set(table["Run"]) == {"probed"}
     # every metric with its 95% interval: "0.1234 [0.1000, 0.1500]"
     assert all("[" in cell for cell in table["Test Recall@10 [95% CI]"])
     bars = charts(app)[0]["data"]
     assert [trace["name"] for trace in bars] == ["probed"]  # one colour per run
-    assert list(bars[0]["x"]) == ["semantic-ID SASRec", "item-ID SASRec", "popularity"]
+    assert list(bars[0]["x"]) == ["semantic-ID pooled SASRec", "item-ID SASRec", "popularity"]
     assert bars[0]["error_y"]["type"] == "data" and "array" in bars[0]["error_y"]  # intervals
     assert bars[0]["marker"]["color"] == run_colours(["probed", "plain"])["probed"]
     assert any("Not probed: plain" in caption.value for caption in app.caption)

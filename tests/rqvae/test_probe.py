@@ -14,7 +14,12 @@ from rqvae.data.sequences import Sequences, read_sequences
 from rqvae.importers.import_ids import import_ids
 from rqvae.probe import PROBE_FILE
 from rqvae.probe.data import item_popularity, split_sequences
-from rqvae.probe.ranking import ranking_metrics, ranks_from_lists, ranks_from_scores
+from rqvae.probe.ranking import (
+    ranking_metrics,
+    ranks_from_lists,
+    ranks_from_scores,
+    ranks_from_shared_scores,
+)
 from rqvae.probe.run import run_probe
 from rqvae.probe.settings import ProbeSettings
 from rqvae.probe.training import item_ranks, train_item_model
@@ -34,6 +39,12 @@ def test_ranks_by_hand():
     scores = np.array([[0.1, 0.9, 0.5], [0.5, 0.5, 0.2]])
     # user 0: target 2 has one item above it; user 1: target 1 ties with item 0 (lower index)
     assert ranks_from_scores(scores, np.array([2, 1])).tolist() == [1.0, 1.0]
+    # one score vector shared by every user (popularity), ties included: the same ranks
+    shared = np.array([3.0, 1.0, 3.0, 0.0, 1.0, 3.0])
+    targets = np.array([0, 1, 2, 3, 4, 5, 2])
+    expected = ranks_from_scores(np.broadcast_to(shared, (7, 6)), targets)
+    assert ranks_from_shared_scores(shared, targets).tolist() == expected.tolist()
+    assert expected.tolist() == [0.0, 3.0, 1.0, 5.0, 4.0, 2.0, 1.0]
     lists = np.array([[4, 7, -1], [2, 3, 5]])
     assert ranks_from_lists(lists, np.array([7, 9])).tolist() == [1.0, np.inf]
 
@@ -80,7 +91,7 @@ def cyclic_run(tmp_path_factory) -> tuple[Path, Path]:
 # max_items 3: every history the models are tested on (the last 3 items) has the length of
 # histories seen in training, so no position goes untrained
 TINY = ProbeSettings(
-    model="both",
+    model="all",
     epochs=40,
     patience=5,
     max_items=3,
@@ -94,6 +105,7 @@ TINY = ProbeSettings(
     semantic_heads=2,
     semantic_ffn=64,
     semantic_dropout=0.0,
+    pooled_dropout=0.0,
     semantic_lr=3e-3,
     semantic_warmup=0,
     semantic_schedule="constant",
@@ -103,7 +115,7 @@ TINY = ProbeSettings(
     bootstrap=200,
 )
 METRICS = ("recall_at_5", "ndcg_at_5", "recall_at_10", "ndcg_at_10")
-MODELS = ("popularity", "item_sasrec", "semantic_tiger", "semantic_sasrec")
+MODELS = ("popularity", "item_sasrec", "semantic_pooled", "semantic_tiger", "semantic_sasrec")
 
 
 def quiet(_):
@@ -119,7 +131,7 @@ def cyclic_probe(cyclic_run) -> dict:
 def test_probe_learns_a_deterministic_next_item(cyclic_run, cyclic_probe):
     models = cyclic_probe["models"]
     assert models["item_sasrec"]["test"]["recall_at_10"] > 0.95
-    for name in ("semantic_tiger", "semantic_sasrec"):
+    for name in ("semantic_pooled", "semantic_tiger", "semantic_sasrec"):
         assert models[name]["test"]["recall_at_10"] > 0.9, name  # chance: 10 / 30
         assert models[name]["test"]["ndcg_at_10"] > 0.3, name  # random order of 10: ~0.15
     # every user has a different next item: popularity is near chance (10 of 30 items)
@@ -131,7 +143,7 @@ def test_probe_json_keeps_its_keys_and_adds_intervals(cyclic_run, cyclic_probe):
     stored = json.loads((run / PROBE_FILE).read_text())
     assert stored["schema"] == 2 and stored["k"] == 10 and stored["ks"] == [5, 10]
     assert set(stored["models"]) == set(MODELS)
-    assert stored["semantic_model"] == "semantic_tiger"
+    assert stored["semantic_model"] == "semantic_pooled"  # the first of model="all"
     assert set(stored["sequences"]) >= {"sha256", "users", "users_used", "users_skipped"}
     assert stored["settings"]["collisions"] == "token" and stored["settings"]["bootstrap"] == 200
     for name in MODELS:
@@ -140,7 +152,7 @@ def test_probe_json_keeps_its_keys_and_adds_intervals(cyclic_run, cyclic_probe):
             for metric in METRICS:
                 low, high = entry[f"{metric}_ci95"]
                 assert low <= entry[metric] <= high, (name, which, metric)
-    for name in ("semantic_tiger", "semantic_sasrec"):
+    for name in ("semantic_pooled", "semantic_tiger", "semantic_sasrec"):
         semantic = stored["models"][name]
         assert 0.0 <= semantic["invalid_share_unconstrained"] <= 1.0
         assert semantic["id_tokens"] == 3 and semantic["parameters"] > 0

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from rqvae.probe.pooled import PooledConfig, PooledSASRec
 from rqvae.probe.sasrec import SASRec, SASRecConfig, left_pad
 from rqvae.probe.tiger import Tiger, TigerConfig
 
@@ -59,12 +60,41 @@ def test_tiger_beams_share_the_encoder():
     torch.testing.assert_close(second, alone[:, 2], rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("architecture", ["tiger", "sasrec"])
+def test_pooled_generation_matches_teacher_forcing():
+    """The head's state for step s from a generated prefix equals its teacher-forced state
+    at step s, and an item's sequence state depends only on earlier items and its own."""
+    torch.manual_seed(0)
+    config = PooledConfig(vocab_size=13, steps=3, max_len=5, dim=16, heads=2, ffn=32)
+    model = PooledSASRec(config).eval()
+    items = torch.tensor([[[0, 0, 0], [1, 5, 9], [2, 6, 10]], [[3, 7, 11], [4, 8, 12], [1, 6, 11]]])
+    with torch.no_grad():
+        hidden = model(items)[:, -1]  # (2, dim)
+        target = torch.tensor([[2, 7, 12], [4, 5, 10]])
+        forced = model.head_states(hidden, target)
+        for step in range(3):
+            generated = model.next_state(hidden, target[:, :step])
+            torch.testing.assert_close(generated, forced[:, step], rtol=1e-4, atol=1e-5)
+        # causal and padding-blind: the first user's last state ignores a changed padding row
+        # and equals the state of the same two items without padding
+        alone = model(items[:1, 1:])[:, -1]
+        torch.testing.assert_close(alone, hidden[:1], rtol=1e-4, atol=1e-5)
+        changed = items.clone()
+        changed[1, 2] = torch.tensor([2, 5, 9])  # a later item changes nothing before it
+        torch.testing.assert_close(model(changed)[1, :2], model(items)[1, :2])
+    assert model.logits(forced[:, 1], 5, 9).shape == (2, 4)
+
+
+@pytest.mark.parametrize("architecture", ["tiger", "sasrec", "pooled"])
 def test_models_train_forward_and_backward(architecture):
     """One training step of each semantic model: finite loss, every parameter gets a gradient
     except the (unused) padding and user-token rows."""
     from rqvae.probe.data import SplitSequences
-    from rqvae.probe.generative import _sasrec_training, _tiger_training, user_buckets
+    from rqvae.probe.generative import (
+        _pooled_training,
+        _sasrec_training,
+        _tiger_training,
+        user_buckets,
+    )
     from rqvae.probe.settings import ProbeSettings
     from rqvae.probe.vocabulary import SemanticVocabulary
 
@@ -77,12 +107,15 @@ def test_models_train_forward_and_backward(architecture):
     if architecture == "tiger":
         users = user_buckets(split.user_ids, 8)
         model, batches, loss_of = _tiger_training(split, vocabulary, settings, users)
+    elif architecture == "pooled":
+        model, batches, loss_of = _pooled_training(split, vocabulary, settings)
     else:
         model, batches, loss_of = _sasrec_training(split, vocabulary, settings)
     (batch,) = batches(torch.Generator().manual_seed(0))
     loss, targets = loss_of(batch)
-    # tiger: one example per (user, position >= 1); sasrec: every token of items 2, 3, ...
-    assert targets == (5 if architecture == "tiger" else 15) and torch.isfinite(loss)
+    # tiger and pooled: one target per (user, position >= 1); sasrec: every token of items
+    # 2, 3, ... (3 tokens each: 2 levels and the collision index)
+    assert targets == (15 if architecture == "sasrec" else 5) and torch.isfinite(loss)
     loss.backward()
     assert all(p.grad is not None for p in model.parameters())
 
