@@ -31,7 +31,7 @@ from tqdm import tqdm
 from rqvae.probe.data import SplitSequences
 from rqvae.probe.pooled import PooledConfig, PooledSASRec
 from rqvae.probe.ranking import ranks_from_lists
-from rqvae.probe.sasrec import SASRec, SASRecConfig, left_pad
+from rqvae.probe.sasrec import SASRec, SASRecConfig, left_pad, next_token_batch
 from rqvae.probe.settings import ProbeSettings
 from rqvae.probe.tiger import Tiger, TigerConfig
 from rqvae.probe.training import (
@@ -116,6 +116,20 @@ def train_semantic_model(
         schedule=settings.semantic_schedule,
     )
     return trained, generator
+
+
+def _level_loss(model, states: torch.Tensor, target: torch.Tensor, level_ranges, settings):
+    """Mean over the ID's steps of the cross-entropy of the target token, each step's softmax
+    over its own level's tokens. states (N, steps, dim); target int64 (N, steps) global ids."""
+    loss = sum(
+        F.cross_entropy(
+            model.logits(states[:, s], low, high),
+            target[:, s] - low,
+            label_smoothing=settings.label_smoothing,
+        )
+        for s, (low, high) in enumerate(level_ranges)
+    )
+    return loss / len(level_ranges)
 
 
 def id_ranks(
@@ -223,15 +237,7 @@ def _tiger_training(split, vocabulary: SemanticVocabulary, settings: ProbeSettin
         tokens, step = _tiger_inputs(histories, users[batch[:, 0]], model)
         target = item_tokens[[split.train[user][i] for user, i in batch]]  # (B, steps)
         hidden = model.decode(model.encode(tokens, step), target[:, :-1])  # (B, steps, dim)
-        loss = sum(
-            F.cross_entropy(
-                model.logits(hidden[:, s], low, high),
-                target[:, s] - low,
-                label_smoothing=settings.label_smoothing,
-            )
-            for s, (low, high) in enumerate(level_ranges)
-        )
-        return loss / steps, len(batch)
+        return _level_loss(model, hidden, target, level_ranges, settings), len(batch)
 
     def batches(generator):
         return length_batches(history_items, settings.semantic_batch_size, generator)
@@ -288,13 +294,11 @@ def _sasrec_training(split, vocabulary: SemanticVocabulary, settings: ProbeSetti
         level_mask[s, low:high] = 0.0
 
     def loss_of(members: np.ndarray):
-        batch = [streams[i] for i in members]
-        width = max(len(s) for s in batch) - 1
-        inputs = left_pad([s[:-1] for s in batch], width)
-        targets = left_pad([s[1:] for s in batch], width)  # 0 where padding
+        inputs, targets = next_token_batch(streams, members)  # 0 where padding
+        width = inputs.shape[1]
         # target j of a stream of n tokens is its token j + 1; skip the first item's tokens
         index = torch.arange(width)[None, :]
-        lengths_batch = torch.tensor([len(s) - 1 for s in batch])[:, None]
+        lengths_batch = torch.tensor([len(streams[i]) - 1 for i in members])[:, None]
         token_index = index - (width - lengths_batch) + 1  # position in the stream
         mask = (targets > 0) & (token_index >= steps)
         step = token_index[mask] % steps
@@ -364,23 +368,12 @@ def _pooled_training(split, vocabulary: SemanticVocabulary, settings: ProbeSetti
     level_ranges = vocabulary.level_ranges
 
     def loss_of(members: np.ndarray):
-        batch = [streams[i] for i in members]
-        width = max(len(s) for s in batch) - 1
-        inputs = left_pad([s[:-1] for s in batch], width)
-        targets = left_pad([s[1:] for s in batch], width)  # 0 where padding
-        mask = targets > 0
+        inputs, targets = next_token_batch(streams, members)
+        mask = targets > 0  # not padding
         hidden = model(item_tokens[inputs])[mask]  # (n_targets, dim)
         target = item_tokens[targets[mask]]  # (n_targets, steps)
         states = model.head_states(hidden, target)
-        loss = sum(
-            F.cross_entropy(
-                model.logits(states[:, s], low, high),
-                target[:, s] - low,
-                label_smoothing=settings.label_smoothing,
-            )
-            for s, (low, high) in enumerate(level_ranges)
-        )
-        return loss / steps, int(mask.sum())
+        return _level_loss(model, states, target, level_ranges, settings), int(mask.sum())
 
     def batches(generator):
         return length_batches(lengths, settings.semantic_batch_size, generator)

@@ -190,6 +190,15 @@ class SASRec(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
 
+def next_token_batch(streams: list, members) -> tuple[torch.Tensor, torch.Tensor]:
+    """Teacher forcing over the ``members`` rows of ``streams`` (int sequences of 2+ tokens):
+    inputs (each stream but its last token) and targets (each stream but its first), both
+    int64 (len(members), longest - 1), left-padded with 0."""
+    batch = [streams[i] for i in members]
+    width = max(len(s) for s in batch) - 1
+    return left_pad([s[:-1] for s in batch], width), left_pad([s[1:] for s in batch], width)
+
+
 def left_pad(sequences: list, length: int) -> torch.Tensor:
     """int64 (len(sequences), length): each sequence's last ``length`` tokens, left-padded."""
     batch = torch.zeros(len(sequences), length, dtype=torch.int64)

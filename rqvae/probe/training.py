@@ -33,7 +33,7 @@ from torch import nn
 from tqdm import tqdm
 
 from rqvae.probe.data import SplitSequences
-from rqvae.probe.sasrec import SASRec, SASRecConfig, left_pad
+from rqvae.probe.sasrec import SASRec, SASRecConfig, left_pad, next_token_batch
 from rqvae.probe.settings import K, ProbeSettings
 
 
@@ -143,8 +143,9 @@ def _glibc_trim():
 def release_free_heap() -> None:
     """Hand the heap's free pages back to the system (glibc ``malloc_trim(0)``; elsewhere
     nothing). Batches of varying shapes fragment glibc's heap: on Beauty the resident memory
-    of the pooled model's training grew by about 60 MB an epoch (1.0 GB to 3.4 GB over 39
-    epochs) without it; with one trim per epoch it stays flat, at no measurable cost."""
+    of the pooled model's training grew by about 60 MB an epoch without it (the whole probe
+    peaked at 3.6 GB) and by about 20 MB with one trim per epoch (2.6 GB), at no measurable
+    cost in time (bench/RESULTS.md, Beauty probe, second pass)."""
     trim = _glibc_trim()
     if trim is not None:
         trim(0)
@@ -204,11 +205,8 @@ def train_item_model(
     lengths = np.array([len(s) for s in streams])
 
     def loss_of(members: np.ndarray):
-        batch = [streams[i] for i in members]
-        width = max(len(s) for s in batch) - 1
-        inputs = left_pad([s[:-1] for s in batch], width)
-        targets = left_pad([s[1:] for s in batch], width)  # 0 where padding
-        mask = targets > 0
+        inputs, targets = next_token_batch(streams, members)
+        mask = targets > 0  # not padding
         hidden = model(inputs)[mask]  # (n_targets, dim)
         if settings.negatives > 0:
             loss = _sampled_softmax(model, hidden, targets[mask], n_items, settings.negatives)
