@@ -38,6 +38,7 @@ from rqvae.probe.training import (
     TrainedModel,
     _ndcg,
     fit,
+    item_streams,
     length_batches,
 )
 from rqvae.probe.trie import IdTrie, beam_search
@@ -362,8 +363,7 @@ def _pooled_training(split, vocabulary: SemanticVocabulary, settings: ProbeSetti
     item_tokens = torch.from_numpy(
         np.vstack([np.zeros((1, steps), dtype=np.int64), vocabulary.item_tokens])
     )
-    # every training sequence of 2+ items, its last max_items + 1 items (index + 1)
-    streams = [items[-settings.max_items - 1 :] + 1 for items in split.train if len(items) >= 2]
+    streams = item_streams(split, settings.max_items)
     lengths = np.array([len(s) for s in streams])
     level_ranges = vocabulary.level_ranges
 
@@ -385,12 +385,9 @@ def _pooled_step(generator: Generator, histories):
     """next_log_probs for :func:`beam_search`: the history runs once; each step's head state
     is the last item's state plus the beam's generated tokens (no cache to follow)."""
     model, ranges = generator.model, generator.vocabulary.level_ranges
-    steps = generator.vocabulary.steps
-    items = [history.reshape(-1, steps) for history in histories]
-    padded = torch.zeros(len(items), max(len(i) for i in items), steps, dtype=torch.int64)
-    for row, tokens in enumerate(items):
-        padded[row, padded.shape[1] - len(tokens) :] = torch.from_numpy(tokens)
-    last = model(padded)[:, -1]  # (U, dim)
+    # histories hold whole items, so token-level left padding keeps items aligned
+    tokens = left_pad(histories, max(len(h) for h in histories))
+    last = model(tokens.view(len(histories), -1, generator.vocabulary.steps))[:, -1]  # (U, dim)
 
     def next_log_probs(prefix: torch.Tensor, width: int, parents) -> torch.Tensor:
         low, high = ranges[prefix.shape[1]]

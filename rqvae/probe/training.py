@@ -178,6 +178,12 @@ def length_batches(lengths: np.ndarray, batch_size: int, generator: torch.Genera
     return [batches[i] for i in shuffled]
 
 
+def item_streams(split: SplitSequences, max_items: int) -> list[np.ndarray]:
+    """Every training sequence of 2+ items, its last ``max_items + 1`` items as tokens
+    (index + 1, 0 being padding): one stream of inputs and next-item targets per user."""
+    return [items[-max_items - 1 :] + 1 for items in split.train if len(items) >= 2]
+
+
 def user_batches(n_users: int, size: int) -> Iterator[np.ndarray]:
     for start in range(0, n_users, size):
         yield np.arange(start, min(start + size, n_users))
@@ -200,8 +206,7 @@ def train_item_model(
         dropout=settings.dropout,
     )
     model = SASRec(config)
-    # every training sequence of 2+ items, its last max_items + 1 items: inputs and targets
-    streams = [items[-settings.max_items - 1 :] + 1 for items in split.train if len(items) >= 2]
+    streams = item_streams(split, settings.max_items)
     lengths = np.array([len(s) for s in streams])
 
     def loss_of(members: np.ndarray):
